@@ -1,0 +1,37 @@
+# One-command setup: `make run` serves the service, `make test` runs the whole suite.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test setup lint migrate demo clean
+
+$(VENV)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (found %s); set PYTHON=python3.x" % sys.version.split()[0])'
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@# face-recognition 1.3.0 requires `dlib` by name; its API runs on the dlib-bin wheel installed above.
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps 'face-recognition==1.3.0'
+	@touch $@
+
+setup: $(VENV)/.installed
+
+migrate: setup
+	$(VENV)/bin/lifecert migrate
+
+run: setup
+	$(VENV)/bin/lifecert migrate
+	$(VENV)/bin/lifecert demo --if-empty
+	$(VENV)/bin/lifecert serve --host $(HOST) --port $(PORT)
+
+test: setup
+	$(PY) -m pytest -q
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy app biometrics models
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

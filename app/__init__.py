@@ -1,0 +1,1 @@
+"""lifecert: remote benefit-eligibility certification service."""

@@ -1,0 +1,165 @@
+"""Appending to the audit hash chain and verifying it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from fastapi.encoders import jsonable_encoder
+from sqlmodel import Session, col, select
+
+from models.audit import AuditEvent
+from models.base import utcnow
+
+GENESIS_HASH = "0" * 64
+# Any constant: the key of the PostgreSQL advisory lock that serialises appends to the chain.
+_CHAIN_LOCK_KEY = 0x6C696665
+
+
+@dataclass(frozen=True)
+class Actor:
+    type: str  # staff, pensioner, system
+    id: str
+    client_address: str | None = None
+
+
+SYSTEM = Actor(type="system", id="lifecert")
+
+
+def snapshot(obj: Any, *, exclude: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """A JSON-safe dict of a row's columns, for before/after values."""
+    data = obj.model_dump() if hasattr(obj, "model_dump") else dict(obj)
+    return {k: v for k, v in jsonable_encoder(data).items() if k not in exclude}
+
+
+def diff(before: dict[str, Any], after: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Only the keys whose values changed, as (before, after)."""
+    keys = [k for k in after if before.get(k) != after.get(k)]
+    return {k: before.get(k) for k in keys}, {k: after[k] for k in keys}
+
+
+def _timestamp(value: datetime) -> str:
+    # SQLite hands back naive datetimes; every stored time is UTC.
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def compute_hash(event: AuditEvent) -> str:
+    payload = {
+        "seq": event.seq,
+        "occurred_at": _timestamp(event.occurred_at),
+        "actor_type": event.actor_type,
+        "actor_id": event.actor_id,
+        "action": event.action,
+        "entity_type": event.entity_type,
+        "entity_id": event.entity_id,
+        "region_code": event.region_code,
+        "before": event.before,
+        "after": event.after,
+        "client_address": event.client_address,
+        "prev_hash": event.prev_hash,
+    }
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def record(
+    *,
+    session: Session,
+    actor: Actor,
+    action: str,
+    entity_type: str,
+    entity_id: Any,
+    region_code: str | None = None,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Append one event in the caller's transaction; it commits or rolls back with the change."""
+    bind = session.get_bind()
+    if bind.dialect.name == "postgresql":
+        session.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CHAIN_LOCK_KEY})
+    last = session.exec(select(AuditEvent).order_by(col(AuditEvent.seq).desc()).limit(1)).first()
+    event = AuditEvent(
+        seq=(last.seq + 1) if last else 1,
+        occurred_at=utcnow(),
+        actor_type=actor.type,
+        actor_id=actor.id,
+        action=action,
+        entity_type=entity_type,
+        entity_id=str(entity_id),
+        region_code=region_code,
+        before=jsonable_encoder(before) if before is not None else None,
+        after=jsonable_encoder(after) if after is not None else None,
+        client_address=actor.client_address,
+        prev_hash=last.hash if last else GENESIS_HASH,
+        hash="",
+    )
+    event.hash = compute_hash(event)
+    session.add(event)
+    session.flush()
+    return event
+
+
+@dataclass
+class ChainReport:
+    events: int = 0
+    problems: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def _iter_events(session: Session, batch: int = 1000) -> Iterator[AuditEvent]:
+    after = 0
+    while True:
+        rows = session.exec(
+            select(AuditEvent)
+            .where(col(AuditEvent.seq) > after)
+            .order_by(col(AuditEvent.seq))
+            .limit(batch)
+        ).all()
+        if not rows:
+            return
+        yield from rows
+        after = rows[-1].seq
+
+
+def verify_chain(*, session: Session) -> ChainReport:
+    """Recompute every hash: an edited event breaks its own hash, a deleted one the next link."""
+    report = ChainReport()
+    expected_seq, prev_hash = 1, GENESIS_HASH
+    for event in _iter_events(session):
+        report.events += 1
+        if event.seq != expected_seq:
+            report.problems.append(
+                {
+                    "seq": event.seq,
+                    "problem": "missing_events",
+                    "detail": f"events {expected_seq}..{event.seq - 1} are missing (deleted)",
+                }
+            )
+        if event.prev_hash != prev_hash:
+            report.problems.append(
+                {
+                    "seq": event.seq,
+                    "problem": "broken_link",
+                    "detail": "prev_hash does not match the previous event's hash",
+                }
+            )
+        if compute_hash(event) != event.hash:
+            report.problems.append(
+                {
+                    "seq": event.seq,
+                    "problem": "edited",
+                    "detail": "the event's content does not match its hash (it was edited)",
+                }
+            )
+        expected_seq, prev_hash = event.seq + 1, event.hash
+    return report

@@ -1,0 +1,213 @@
+"""Staff login with rotating refresh tokens; pensioner login with a one-time code."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from limits import parse
+from limits.strategies import RateLimiter
+from sqlmodel import Session, col, select, update
+
+from app.audit import service as audit
+from app.auth.schemas import PensionerToken, TokenPair
+from app.auth.senders import OtpSender, code_message
+from app.config import Settings
+from app.errors import (
+    InvalidCredentials,
+    InvalidRefreshToken,
+    OtpExpired,
+    OtpInvalid,
+    RateLimited,
+)
+from app.security import (
+    create_access_token,
+    hash_opaque_token,
+    hash_otp,
+    new_opaque_token,
+    new_otp_code,
+    otp_matches,
+    verify_password,
+)
+from models.otp import OtpCode
+from models.pensioner import Pensioner
+from models.staff import RefreshToken, StaffUser
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _issue_pair(
+    *, session: Session, settings: Settings, staff: StaffUser, family_id: uuid.UUID
+) -> TokenPair:
+    refresh = new_opaque_token()
+    session.add(
+        RefreshToken(
+            token_hash=hash_opaque_token(refresh),
+            family_id=family_id,
+            staff_id=staff.id,
+            expires_at=datetime.now(UTC) + timedelta(days=settings.refresh_token_days),
+        )
+    )
+    session.flush()
+    lifetime = timedelta(minutes=settings.access_token_minutes)
+    return TokenPair(
+        access_token=create_access_token(
+            subject=str(staff.id), kind="staff", key=settings.signing_key, lifetime=lifetime
+        ),
+        expires_in=int(lifetime.total_seconds()),
+        refresh_token=refresh,
+    )
+
+
+def login_staff(
+    *, session: Session, settings: Settings, username: str, password: str, actor: audit.Actor
+) -> TokenPair:
+    staff = session.exec(select(StaffUser).where(StaffUser.username == username)).first()
+    if not verify_password(password, staff.password_hash if staff else None) or staff is None:
+        raise InvalidCredentials()
+    if not staff.is_active:
+        raise InvalidCredentials("This staff account has been deactivated.")
+    audit.record(
+        session=session,
+        actor=audit.Actor("staff", str(staff.id), actor.client_address),
+        action="staff.login",
+        entity_type="staff_user",
+        entity_id=staff.id,
+        region_code=staff.region_scope or None,
+    )
+    return _issue_pair(session=session, settings=settings, staff=staff, family_id=uuid.uuid4())
+
+
+def refresh_staff(*, session: Session, settings: Settings, refresh_token: str) -> TokenPair:
+    """Rotate: the presented token is spent; presenting a spent one revokes its whole family."""
+    row = session.exec(
+        select(RefreshToken).where(RefreshToken.token_hash == hash_opaque_token(refresh_token))
+    ).first()
+    now = datetime.now(UTC)
+    if row is None or row.revoked_at is not None or _aware(row.expires_at) <= now:
+        raise InvalidRefreshToken()
+    if row.used_at is not None:
+        # Someone replayed a spent token: it may have been stolen, so end that login everywhere.
+        _revoke_family(session=session, family_id=row.family_id, now=now)
+        raise InvalidRefreshToken(
+            "This refresh token was already used; the session has been ended for safety. "
+            "Log in again.",
+            persist_changes=True,
+        )
+    staff = session.get(StaffUser, row.staff_id)
+    if staff is None or not staff.is_active:
+        raise InvalidRefreshToken("This staff account has been deactivated.")
+    row.used_at = now
+    session.add(row)
+    return _issue_pair(session=session, settings=settings, staff=staff, family_id=row.family_id)
+
+
+def _revoke_family(*, session: Session, family_id: uuid.UUID, now: datetime) -> None:
+    session.execute(
+        update(RefreshToken)
+        .where(col(RefreshToken.family_id) == family_id, col(RefreshToken.revoked_at).is_(None))
+        .values(revoked_at=now)
+    )
+
+
+def logout_staff(*, session: Session, refresh_token: str) -> None:
+    row = session.exec(
+        select(RefreshToken).where(RefreshToken.token_hash == hash_opaque_token(refresh_token))
+    ).first()
+    if row is not None:
+        _revoke_family(session=session, family_id=row.family_id, now=datetime.now(UTC))
+
+
+def request_code(
+    *,
+    session: Session,
+    settings: Settings,
+    limiter: RateLimiter,
+    sender: OtpSender,
+    national_id: str,
+    client_address: str,
+) -> None:
+    """Send a code if the ID is registered; the caller answers the same either way."""
+    per_client = parse(settings.otp_rate_per_client)
+    per_id = parse(settings.otp_rate_per_id)
+    if not limiter.hit(per_client, "otp-client", client_address):
+        raise RateLimited("Too many code requests from this device; wait and try again later.")
+    if not limiter.hit(per_id, "otp-id", national_id):
+        raise RateLimited(
+            "Several codes were already sent for this ID number; wait a few minutes and use "
+            "the newest text message."
+        )
+    pensioner = session.exec(select(Pensioner).where(Pensioner.national_id == national_id)).first()
+    if pensioner is None:
+        return
+    now = datetime.now(UTC)
+    # Only the newest code works, so an old text message cannot be confused with the new one.
+    session.execute(
+        update(OtpCode)
+        .where(col(OtpCode.pensioner_id) == pensioner.id, col(OtpCode.consumed_at).is_(None))
+        .values(consumed_at=now)
+    )
+    code = new_otp_code()
+    otp = OtpCode(
+        pensioner_id=pensioner.id,
+        code_hash="",
+        expires_at=now + timedelta(seconds=settings.otp_ttl_seconds),
+    )
+    otp.code_hash = hash_otp(code, otp_id=otp.id, key=settings.signing_key)
+    session.add(otp)
+    session.flush()
+    sender.send(
+        phone=pensioner.phone,
+        message=code_message(
+            code=code,
+            minutes=max(1, settings.otp_ttl_seconds // 60),
+            language=pensioner.preferred_language.value,
+        ),
+    )
+
+
+def login_pensioner(
+    *, session: Session, settings: Settings, national_id: str, code: str, actor: audit.Actor
+) -> PensionerToken:
+    pensioner = session.exec(select(Pensioner).where(Pensioner.national_id == national_id)).first()
+    otp = None
+    if pensioner is not None:
+        otp = session.exec(
+            select(OtpCode)
+            .where(OtpCode.pensioner_id == pensioner.id, col(OtpCode.consumed_at).is_(None))
+            .order_by(col(OtpCode.created_at).desc())
+            .limit(1)
+        ).first()
+    now = datetime.now(UTC)
+    if (
+        pensioner is None
+        or otp is None
+        or _aware(otp.expires_at) <= now
+        or otp.attempts >= settings.otp_max_attempts
+    ):
+        raise OtpExpired()
+    otp.attempts += 1
+    session.add(otp)
+    if not otp_matches(code, otp_id=otp.id, key=settings.signing_key, code_hash=otp.code_hash):
+        left = settings.otp_max_attempts - otp.attempts
+        if left <= 0:
+            raise OtpInvalid("The code is wrong and no tries are left; ask for a new code.")
+        raise OtpInvalid(f"The code is wrong. {left} tries left.", tries_left=left)
+    otp.consumed_at = now
+    audit.record(
+        session=session,
+        actor=audit.Actor("pensioner", str(pensioner.id), actor.client_address),
+        action="pensioner.login",
+        entity_type="pensioner",
+        entity_id=pensioner.id,
+        region_code=pensioner.region_code,
+    )
+    lifetime = timedelta(minutes=settings.pensioner_token_minutes)
+    return PensionerToken(
+        access_token=create_access_token(
+            subject=str(pensioner.id), kind="pensioner", key=settings.signing_key, lifetime=lifetime
+        ),
+        expires_in=int(lifetime.total_seconds()),
+    )

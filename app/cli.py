@@ -1,0 +1,238 @@
+"""The `lifecert` command line: serve, migrate, staff accounts, imports, audit checks, demo data."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from sqlmodel import Session, select
+
+from app.config import get_settings
+
+cli = typer.Typer(help="lifecert: remote proof-of-life certification.", no_args_is_help=True)
+audit_cli = typer.Typer(help="The audit trail.", no_args_is_help=True)
+cli.add_typer(audit_cli, name="audit")
+
+
+def _session() -> Session:
+    from app.db import make_engine
+
+    settings = get_settings()
+    settings.ensure_dirs()
+    return Session(make_engine(settings), expire_on_commit=False)
+
+
+def _fail(error: str, detail: str, code: int = 1) -> None:
+    typer.echo(json.dumps({"error": error, "detail": detail}, ensure_ascii=False), err=True)
+    raise typer.Exit(code)
+
+
+@cli.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes")] = 1,
+) -> None:
+    """Serve the API and the web pages."""
+    import uvicorn
+
+    settings = get_settings()
+    settings.ensure_dirs()
+    base = f"http://{host}:{port}"
+    creds = settings.data_dir / "demo-credentials.txt"
+    typer.echo(f"\n  lifecert is starting at {base}/")
+    typer.echo(f"  API documentation:      {base}/docs")
+    if creds.exists():
+        typer.echo(f"  Staff demo logins:      {creds} (log in at {base}/docs, 'Authorize')")
+    typer.echo(f"  Pensioner login codes:  written to {settings.outbox_dir}/\n")
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=True,
+        log_level="info",
+    )
+
+
+@cli.command()
+def migrate(revision: Annotated[str, typer.Argument()] = "head") -> None:
+    """Apply database migrations (to the newest by default)."""
+    from app.migrate import upgrade
+
+    settings = get_settings()
+    settings.ensure_dirs()
+    upgrade(settings.resolved_database_url, revision)
+    typer.echo(f"Database at {revision}: {_redacted(settings.resolved_database_url)}")
+
+
+def _redacted(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@cli.command("create-staff")
+def create_staff(
+    username: str,
+    roles: Annotated[str, typer.Option(help="Comma-separated: admin,reviewer,video_agent,...")],
+    region_scope: Annotated[str, typer.Option(help="Region code prefix; empty = national")] = "",
+    full_name: Annotated[str, typer.Option()] = "",
+    password: Annotated[
+        str | None, typer.Option(help="Read from LIFECERT_NEW_PASSWORD or prompted if omitted")
+    ] = None,
+) -> None:
+    """Create a staff account."""
+    from pydantic import ValidationError
+
+    from app.audit.service import SYSTEM
+    from app.errors import AppError
+    from app.staff import service
+    from app.staff.schemas import StaffCreate
+
+    password = (
+        password
+        or os.environ.get("LIFECERT_NEW_PASSWORD")
+        or typer.prompt("Password (12+ characters)", hide_input=True, confirmation_prompt=True)
+    )
+    try:
+        data = StaffCreate(
+            username=username,
+            password=password,
+            roles=[r.strip() for r in roles.split(",") if r.strip()],  # type: ignore[misc]
+            region_scope=region_scope,
+            full_name=full_name,
+        )
+    except ValidationError as exc:
+        _fail(
+            "ValidationError",
+            "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()),
+            2,
+        )
+        return
+    with _session() as session:
+        try:
+            staff = service.create(
+                session=session,
+                actor=SYSTEM,
+                username=data.username,
+                password=data.password,
+                roles=[r.value for r in data.roles],
+                region_scope=data.region_scope,
+                full_name=data.full_name,
+            )
+            session.commit()
+        except AppError as exc:
+            _fail(exc.code, exc.message)
+            return
+    typer.echo(f"Created {staff.username} ({', '.join(staff.roles)}), id {staff.id}")
+
+
+@cli.command("import-pensioners")
+def import_pensioners(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    as_user: Annotated[str, typer.Option("--as", help="Admin username recorded in the audit")],
+    partial: Annotated[bool, typer.Option(help="Write the valid rows even if some fail")] = False,
+    dry_run: Annotated[bool, typer.Option(help="Validate only")] = False,
+) -> None:
+    """Import pensioners from a CSV file; prints the row-by-row report as JSON."""
+    from app.audit.service import Actor
+    from app.errors import AppError, PermissionDenied
+    from app.pensioners import service
+    from models.staff import Role, StaffUser
+
+    settings = get_settings()
+    with _session() as session:
+        staff = session.exec(select(StaffUser).where(StaffUser.username == as_user)).first()
+        if staff is None or not staff.is_active or not staff.has_role(Role.admin):
+            _fail(PermissionDenied.code, f"{as_user!r} is not an active admin account.")
+            return
+        try:
+            report = service.import_csv(
+                session=session,
+                staff=staff,
+                actor=Actor("staff", str(staff.id), "cli"),
+                content=file.read_bytes(),
+                all_or_nothing=not partial,
+                dry_run=dry_run,
+                max_rows=settings.max_import_rows,
+            )
+            session.commit()
+        except AppError as exc:
+            typer.echo(
+                json.dumps(
+                    {"error": exc.code, "detail": exc.message, **exc.extra},
+                    ensure_ascii=False,
+                    indent=2,
+                ),
+                err=True,
+            )
+            raise typer.Exit(1) from None
+    typer.echo(report.model_dump_json(indent=2))
+
+
+@audit_cli.command("verify")
+def audit_verify(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """Check the audit hash chain; exits 1 if any event was edited or deleted."""
+    from app.audit.service import verify_chain
+
+    with _session() as session:
+        report = verify_chain(session=session)
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {"ok": report.ok, "events": report.events, "problems": report.problems}, indent=2
+            )
+        )
+    elif report.ok:
+        typer.echo(f"Audit chain intact: {report.events} events.")
+    else:
+        typer.echo(
+            f"Audit chain BROKEN: {len(report.problems)} problems in {report.events} events."
+        )
+        for p in report.problems:
+            typer.echo(f"  event {p['seq']}: {p['problem']}: {p['detail']}")
+    raise typer.Exit(0 if report.ok else 1)
+
+
+@cli.command()
+def demo(
+    if_empty: Annotated[bool, typer.Option(help="Do nothing if staff accounts exist")] = False,
+) -> None:
+    """Load demo regions, pensioners and one staff account per role (passwords printed)."""
+    from app import demo as demo_data
+
+    settings = get_settings()
+    creds = settings.data_dir / "demo-credentials.txt"
+    with _session() as session:
+        if if_empty and demo_data.has_data(session):
+            if creds.exists():
+                typer.echo(f"Demo data present; staff logins are in {creds}")
+            return
+        logins = demo_data.load(session)
+        session.commit()
+    if not logins:
+        typer.echo("Demo data already loaded.")
+        return
+    lines = [f"{'username':<10} {'password':<18} {'roles':<18} region scope"]
+    lines += [f"{x.username:<10} {x.password:<18} {x.roles:<18} {x.region_scope}" for x in logins]
+    creds.parent.mkdir(parents=True, exist_ok=True)
+    creds.touch(mode=0o600)
+    creds.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    typer.echo("Demo data loaded. Staff logins (also saved in " + str(creds) + "):")
+    typer.echo("\n".join("  " + line for line in lines))
+    typer.echo(f"Pensioners log in with their ID number; the code goes to {settings.outbox_dir}/")
+
+
+def main() -> None:
+    try:
+        cli()
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,96 @@
+"""Service settings: one pydantic-settings class read from LIFECERT_* environment variables."""
+
+from __future__ import annotations
+
+import secrets
+from enum import StrEnum
+from functools import cached_property, lru_cache
+from pathlib import Path
+from typing import Self
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "dev", "development", "placeholder"}
+MIN_SECRET_LENGTH = 32
+
+
+class Environment(StrEnum):
+    development = "development"
+    test = "test"
+    production = "production"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LIFECERT_", env_file=None, extra="ignore")
+
+    env: Environment = Environment.development
+    data_dir: Path = Path("var")
+    database_url: str = ""  # empty: a SQLite file under data_dir
+    media_dir: Path | None = None  # None: data_dir / "media"
+    secret_key: str = ""  # empty in development: generated once and kept in data_dir
+
+    access_token_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    refresh_token_days: int = Field(default=14, ge=1, le=365)
+    pensioner_token_minutes: int = Field(default=30, ge=1, le=24 * 60)
+
+    otp_ttl_seconds: int = Field(default=300, ge=30, le=3600)
+    otp_max_attempts: int = Field(default=5, ge=1, le=20)
+    otp_rate_per_id: str = "3/10 minutes"
+    otp_rate_per_client: str = "20/hour"
+    otp_sender: str = "outbox"  # "outbox" or "module:attribute" of an OtpSender factory
+    rate_limit_storage: str = "memory://"  # e.g. redis://127.0.0.1:6379/0 with several processes
+
+    certification_period_months: int = Field(default=12, ge=1, le=60)
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    max_import_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
+    max_import_rows: int = Field(default=100_000, ge=1)
+
+    @model_validator(mode="after")
+    def _secret_is_real_in_production(self) -> Self:
+        if self.env is Environment.production:
+            key = self.secret_key.strip()
+            if key.lower() in PLACEHOLDER_SECRETS or len(key) < MIN_SECRET_LENGTH:
+                raise ValueError(
+                    "LIFECERT_SECRET_KEY must be set to a random value of at least "
+                    f"{MIN_SECRET_LENGTH} characters when LIFECERT_ENV=production "
+                    "(for example: python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+                )
+            if not self.database_url:
+                raise ValueError("LIFECERT_DATABASE_URL must be set when LIFECERT_ENV=production")
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'lifecert.db'}"
+
+    @property
+    def resolved_media_dir(self) -> Path:
+        return self.media_dir or self.data_dir / "media"
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.data_dir / "outbox"
+
+    def ensure_dirs(self) -> None:
+        for d in (self.data_dir, self.resolved_media_dir, self.outbox_dir):
+            d.mkdir(parents=True, exist_ok=True)
+
+    @cached_property
+    def signing_key(self) -> str:
+        """The JWT signing key; in development it is generated once and kept under data_dir."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.data_dir / "secret_key"
+        if path.exists():
+            return path.read_text().strip()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        path.touch(mode=0o600)
+        path.write_text(key)
+        return key
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

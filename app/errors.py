@@ -1,0 +1,193 @@
+"""The one error hierarchy of the service and the one place that maps errors to HTTP."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger(__name__)
+
+
+class AppError(Exception):
+    """A domain error: `code` is stable for clients, `message` is for people."""
+
+    status_code = 400
+    code = "BadRequest"
+    message = "The request could not be processed."
+    persist_changes = False
+
+    def __init__(
+        self, message: str | None = None, *, persist_changes: bool | None = None, **extra: Any
+    ) -> None:
+        self.message = message or self.message
+        if persist_changes is not None:
+            self.persist_changes = persist_changes
+        self.extra = extra
+        super().__init__(self.message)
+
+
+class NotAuthenticated(AppError):
+    status_code = 401
+    code = "NotAuthenticated"
+    message = "Log in first: this request needs a valid access token."
+
+
+class InvalidToken(AppError):
+    status_code = 401
+    code = "InvalidToken"
+    message = "The access token is invalid or has expired; log in again."
+
+
+class InvalidCredentials(AppError):
+    status_code = 401
+    code = "InvalidCredentials"
+    message = "Wrong username or password."
+
+
+class InvalidRefreshToken(AppError):
+    status_code = 401
+    code = "InvalidRefreshToken"
+    message = "The refresh token is invalid, expired or already used; log in again."
+
+
+class PermissionDenied(AppError):
+    status_code = 403
+    code = "PermissionDenied"
+    message = "Your account does not have the role needed for this action."
+
+
+class NotFound(AppError):
+    status_code = 404
+    code = "NotFound"
+    message = "Not found."
+
+
+class PensionerNotFound(NotFound):
+    code = "PensionerNotFound"
+    message = "No pensioner with this id in your region."
+
+
+class StaffNotFound(NotFound):
+    code = "StaffNotFound"
+    message = "No staff account with this id."
+
+
+class RegionNotFound(NotFound):
+    code = "RegionNotFound"
+    message = "No region with this code."
+
+
+class Conflict(AppError):
+    status_code = 409
+    code = "Conflict"
+
+
+class DuplicateNationalId(Conflict):
+    code = "DuplicateNationalId"
+    message = "A pensioner with this national ID number is already registered."
+
+
+class DuplicateUsername(Conflict):
+    code = "DuplicateUsername"
+    message = "This username is taken."
+
+
+class DuplicateRegion(Conflict):
+    code = "DuplicateRegion"
+    message = "A region with this code already exists."
+
+
+class UnprocessableEntity(AppError):
+    status_code = 422
+    code = "Invalid"
+
+
+class UnknownRegion(UnprocessableEntity):
+    code = "UnknownRegion"
+    message = "The region code is not a known region; create the region first."
+
+
+class OutOfScope(UnprocessableEntity):
+    code = "RegionOutOfScope"
+    message = "The region is outside your region scope."
+
+
+class ImportRejected(UnprocessableEntity):
+    code = "ImportRejected"
+    message = "The file has invalid rows; nothing was imported. See the report."
+
+
+class InvalidCsv(UnprocessableEntity):
+    code = "InvalidCsv"
+
+
+class OtpInvalid(AppError):
+    status_code = 401
+    code = "OtpInvalid"
+    message = "The code is wrong. Check the text message and try again."
+    persist_changes = True
+
+
+class OtpExpired(AppError):
+    status_code = 401
+    code = "OtpExpired"
+    message = "The code has expired or was used too many times; ask for a new code."
+
+
+class RateLimited(AppError):
+    status_code = 429
+    code = "RateLimited"
+    message = "Too many requests; wait a few minutes and try again."
+
+
+class PayloadTooLarge(AppError):
+    status_code = 413
+    code = "PayloadTooLarge"
+
+
+def error_body(code: str, detail: str, **extra: Any) -> dict[str, Any]:
+    return {"error": code, "detail": detail, **extra}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(AppError)
+    async def _app_error(_request: Request, exc: AppError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+        return JSONResponse(
+            status_code=exc.status_code,
+            content=jsonable_encoder(error_body(exc.code, exc.message, **exc.extra)),
+            headers=headers,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        fields = [
+            {
+                "field": ".".join(str(p) for p in err.get("loc", ()) if p != "body"),
+                "message": str(err.get("msg", "")).removeprefix("Value error, "),
+                "type": err.get("type", ""),
+            }
+            for err in exc.errors()
+        ]
+        summary = "; ".join(f"{f['field']}: {f['message']}" for f in fields[:5])
+        return JSONResponse(
+            status_code=422,
+            content=jsonable_encoder(
+                error_body("ValidationError", f"Invalid request: {summary}", fields=fields)
+            ),
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        codes = {404: "NotFound", 405: "MethodNotAllowed", 401: "NotAuthenticated"}
+        return JSONResponse(
+            status_code=exc.status_code,
+            content=error_body(codes.get(exc.status_code, "HTTPError"), str(exc.detail)),
+            headers=getattr(exc, "headers", None),
+        )

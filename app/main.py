@@ -1,0 +1,77 @@
+"""create_app(): settings, database engine, routers, error handlers and the web pages."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import APIRouter, Depends, FastAPI
+from fastapi.staticfiles import StaticFiles
+from limits.storage import storage_from_string
+from limits.strategies import MovingWindowRateLimiter
+
+from app.audit.router import router as audit_router
+from app.auth.router import router as auth_router
+from app.auth.senders import make_sender
+from app.config import Settings, get_settings
+from app.db import make_engine
+from app.deps import current_pensioner, current_staff
+from app.errors import install_error_handlers
+from app.health.router import router as health_router
+from app.limits import BodySizeLimit
+from app.pensioners.router import me_router
+from app.pensioners.router import router as pensioners_router
+from app.regions.router import router as regions_router
+from app.staff.router import router as staff_router
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+API_PREFIX = "/api/v1"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    settings.ensure_dirs()
+    engine = make_engine(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        title="lifecert",
+        version="0.1.0",
+        description="Remote benefit-eligibility certification (proof of life).",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.rate_limiter = MovingWindowRateLimiter(
+        storage_from_string(settings.rate_limit_storage)
+    )
+    app.state.otp_sender = make_sender(settings)
+
+    install_error_handlers(app)
+    app.add_middleware(
+        BodySizeLimit,
+        default=settings.max_body_bytes,
+        by_path={f"{API_PREFIX}/pensioners/import": settings.max_import_bytes},
+    )
+
+    api = APIRouter(prefix=API_PREFIX)
+    # Public: login and health. Everything else requires a staff or pensioner token.
+    api.include_router(auth_router)
+    staff_only = [Depends(current_staff)]
+    api.include_router(pensioners_router, dependencies=staff_only)
+    api.include_router(staff_router, dependencies=staff_only)
+    api.include_router(regions_router, dependencies=staff_only)
+    api.include_router(audit_router, dependencies=staff_only)
+    api.include_router(me_router, dependencies=[Depends(current_pensioner)])
+    app.include_router(api)
+    app.include_router(health_router)
+
+    app.mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="static")
+    logging.getLogger("app").setLevel(logging.INFO)
+    return app

@@ -1,0 +1,165 @@
+"""Pensioner register endpoints (staff) and the signed-in pensioner's own record."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request, Response, status
+from starlette.concurrency import run_in_threadpool
+
+from app.db import SessionDep
+from app.deps import (
+    CurrentPensioner,
+    RequireAdmin,
+    RequireRegisterReader,
+    SettingsDep,
+    StaffActor,
+)
+from app.errors import InvalidCsv
+from app.pensioners import service
+from app.pensioners.schemas import (
+    ImportReport,
+    PensionerCreate,
+    PensionerPage,
+    PensionerRead,
+    PensionerSelf,
+    PensionerUpdate,
+)
+from models.pensioner import BenefitStatus, BenefitType, Pensioner, Residence
+
+router = APIRouter(prefix="/pensioners", tags=["pensioners"])
+me_router = APIRouter(tags=["pensioner self-service"])
+
+
+def readable_pensioner(
+    pensioner_id: uuid.UUID, session: SessionDep, staff: RequireRegisterReader
+) -> Pensioner:
+    return service.get_in_scope(session=session, staff=staff, pensioner_id=pensioner_id)
+
+
+def editable_pensioner(
+    pensioner_id: uuid.UUID, session: SessionDep, staff: RequireAdmin
+) -> Pensioner:
+    return service.get_in_scope(session=session, staff=staff, pensioner_id=pensioner_id)
+
+
+ReadablePensioner = Annotated[Pensioner, Depends(readable_pensioner)]
+EditablePensioner = Annotated[Pensioner, Depends(editable_pensioner)]
+
+
+@router.get("", response_model=PensionerPage, summary="Search the register in your region")
+def search_pensioners(
+    session: SessionDep,
+    staff: RequireRegisterReader,
+    q: Annotated[str | None, Query(max_length=100, description="ID prefix, name or phone")] = None,
+    region_code: Annotated[str | None, Query(pattern=r"^\d{2,6}$")] = None,
+    residence: Residence | None = None,
+    benefit_type: BenefitType | None = None,
+    benefit_status: BenefitStatus | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> PensionerPage:
+    rows, total = service.search(
+        session=session,
+        staff=staff,
+        q=q,
+        region_code=region_code,
+        residence=residence,
+        benefit_type=benefit_type,
+        benefit_status=benefit_status,
+        limit=limit,
+        offset=offset,
+    )
+    items = [PensionerRead.model_validate(r) for r in rows]
+    return PensionerPage(items=items, total=total, limit=limit, offset=offset)
+
+
+@router.post("", response_model=PensionerRead, status_code=status.HTTP_201_CREATED)
+def create_pensioner(
+    session: SessionDep, staff: RequireAdmin, actor: StaffActor, body: PensionerCreate
+) -> Pensioner:
+    return service.create(session=session, staff=staff, actor=actor, data=body)
+
+
+@router.post(
+    "/import",
+    response_model=ImportReport,
+    summary="Import pensioners from a CSV file (UTF-8, header line with column names)",
+    description="Send the file as the request body (`Content-Type: text/csv`) or as the `file` "
+    "field of a multipart form. By default nothing is written if any row is invalid "
+    "(422 with the row-by-row report); `all_or_nothing=false` writes the valid rows only.",
+)
+async def import_pensioners(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    staff: RequireAdmin,
+    actor: StaffActor,
+    all_or_nothing: bool = True,
+    dry_run: bool = False,
+) -> ImportReport:
+    content = await _csv_bytes(request)
+    # Parsing and writing thousands of rows is blocking work: keep it off the event loop.
+    return await run_in_threadpool(
+        service.import_csv,
+        session=session,
+        staff=staff,
+        actor=actor,
+        content=content,
+        all_or_nothing=all_or_nothing,
+        dry_run=dry_run,
+        max_rows=settings.max_import_rows,
+    )
+
+
+async def _csv_bytes(request: Request) -> bytes:
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("multipart/form-data"):
+        form = await request.form()
+        upload = form.get("file")
+        if upload is None or isinstance(upload, str):
+            raise InvalidCsv("The form has no file field named 'file'.")
+        return await upload.read()
+    return await request.body()
+
+
+@router.get("/{pensioner_id}", response_model=PensionerRead)
+def read_pensioner(pensioner: ReadablePensioner) -> Pensioner:
+    return pensioner
+
+
+@router.patch("/{pensioner_id}", response_model=PensionerRead)
+def update_pensioner(
+    session: SessionDep,
+    staff: RequireAdmin,
+    actor: StaffActor,
+    pensioner: EditablePensioner,
+    body: PensionerUpdate,
+) -> Pensioner:
+    return service.update(
+        session=session, staff=staff, actor=actor, pensioner=pensioner, changes=body
+    )
+
+
+@router.delete("/{pensioner_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_pensioner(
+    session: SessionDep, actor: StaffActor, pensioner: EditablePensioner
+) -> Response:
+    service.delete(session=session, actor=actor, pensioner=pensioner)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@me_router.get("/me", response_model=PensionerSelf, summary="The signed-in pensioner's record")
+def read_me(pensioner: CurrentPensioner) -> PensionerSelf:
+    masked = pensioner.national_id[:4] + "*" * 10 + pensioner.national_id[-4:]
+    return PensionerSelf(
+        id=pensioner.id,
+        name=pensioner.name,
+        national_id_masked=masked,
+        region_code=pensioner.region_code,
+        residence=pensioner.residence,
+        benefit_type=pensioner.benefit_type,
+        benefit_status=pensioner.benefit_status,
+        preferred_language=pensioner.preferred_language,
+    )

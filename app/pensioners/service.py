@@ -1,0 +1,363 @@
+"""The pensioner register: create, read, change, remove, search and bulk import."""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+from sqlmodel import Session, col, func, or_, select
+
+from app.audit import service as audit
+from app.audit.service import Actor
+from app.errors import (
+    DuplicateNationalId,
+    ImportRejected,
+    InvalidCsv,
+    OutOfScope,
+    PensionerNotFound,
+    UnknownRegion,
+)
+from app.pensioners.schemas import (
+    ImportReport,
+    ImportRowError,
+    PensionerCreate,
+    PensionerUpdate,
+)
+from models.base import utcnow
+from models.otp import OtpCode
+from models.pensioner import BenefitStatus, BenefitType, Pensioner, Residence
+from models.region import Region
+from models.staff import StaffUser
+
+IMPORT_COLUMNS = tuple(PensionerCreate.model_fields)
+REQUIRED_COLUMNS = tuple(n for n, f in PensionerCreate.model_fields.items() if f.is_required())
+_TRUE = {"1", "true", "yes", "y", "t", "是"}
+_FALSE = {"0", "false", "no", "n", "f", "否"}
+
+
+def get_in_scope(*, session: Session, staff: StaffUser, pensioner_id: uuid.UUID) -> Pensioner:
+    """The pensioner, or PensionerNotFound when absent or outside the staff member's region."""
+    pensioner = session.get(Pensioner, pensioner_id)
+    if pensioner is None or not staff.covers_region(pensioner.region_code):
+        raise PensionerNotFound()
+    return pensioner
+
+
+def _check_region(*, session: Session, staff: StaffUser, region_code: str) -> None:
+    if not staff.covers_region(region_code):
+        raise OutOfScope(f"Region {region_code} is outside your region scope.")
+    if session.get(Region, region_code) is None:
+        raise UnknownRegion(f"Region {region_code} is not a known region; create it first.")
+
+
+def create(*, session: Session, staff: StaffUser, actor: Actor, data: PensionerCreate) -> Pensioner:
+    _check_region(session=session, staff=staff, region_code=data.region_code)
+    exists = session.exec(
+        select(Pensioner.id).where(Pensioner.national_id == data.national_id)
+    ).first()
+    if exists is not None:
+        raise DuplicateNationalId()
+    pensioner = Pensioner.model_validate(data.model_dump())
+    session.add(pensioner)
+    session.flush()
+    audit.record(
+        session=session,
+        actor=actor,
+        action="pensioner.create",
+        entity_type="pensioner",
+        entity_id=pensioner.id,
+        region_code=pensioner.region_code,
+        after=audit.snapshot(pensioner),
+    )
+    return pensioner
+
+
+def update(
+    *,
+    session: Session,
+    staff: StaffUser,
+    actor: Actor,
+    pensioner: Pensioner,
+    changes: PensionerUpdate,
+) -> Pensioner:
+    patch = changes.model_dump(exclude_unset=True)
+    if "region_code" in patch:
+        _check_region(session=session, staff=staff, region_code=patch["region_code"])
+    before = audit.snapshot(pensioner)
+    merged = {**pensioner.model_dump(), **patch}
+    if "residence" in patch and patch["residence"] is not Residence.overseas:
+        # Moving home from abroad clears the foreign details.
+        merged["overseas_country"] = patch.get("overseas_country")
+        merged["overseas_timezone"] = patch.get("overseas_timezone")
+    # Re-validate the whole record so cross-field rules (overseas needs a time zone) still hold.
+    checked = PensionerCreate.model_validate(merged)
+    for key in PensionerUpdate.model_fields:
+        setattr(pensioner, key, getattr(checked, key))
+    pensioner.updated_at = utcnow()
+    session.add(pensioner)
+    session.flush()
+    old, new = audit.diff(before, audit.snapshot(pensioner, exclude=frozenset({"updated_at"})))
+    if new:
+        audit.record(
+            session=session,
+            actor=actor,
+            action="pensioner.update",
+            entity_type="pensioner",
+            entity_id=pensioner.id,
+            region_code=pensioner.region_code,
+            before=old,
+            after=new,
+        )
+    return pensioner
+
+
+def delete(*, session: Session, actor: Actor, pensioner: Pensioner) -> None:
+    before = audit.snapshot(pensioner)
+    for otp in session.exec(select(OtpCode).where(OtpCode.pensioner_id == pensioner.id)):
+        session.delete(otp)
+    session.delete(pensioner)
+    session.flush()
+    audit.record(
+        session=session,
+        actor=actor,
+        action="pensioner.delete",
+        entity_type="pensioner",
+        entity_id=pensioner.id,
+        region_code=pensioner.region_code,
+        before=before,
+    )
+
+
+def search(
+    *,
+    session: Session,
+    staff: StaffUser,
+    q: str | None = None,
+    region_code: str | None = None,
+    residence: Residence | None = None,
+    benefit_type: BenefitType | None = None,
+    benefit_status: BenefitStatus | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[Pensioner], int]:
+    conditions: list[Any] = []
+    if staff.region_scope:
+        conditions.append(col(Pensioner.region_code).startswith(staff.region_scope))
+    if region_code:
+        conditions.append(col(Pensioner.region_code).startswith(region_code))
+    if residence:
+        conditions.append(Pensioner.residence == residence)
+    if benefit_type:
+        conditions.append(Pensioner.benefit_type == benefit_type)
+    if benefit_status:
+        conditions.append(Pensioner.benefit_status == benefit_status)
+    if q and q.strip():
+        term = q.strip()
+        conditions.append(
+            or_(
+                col(Pensioner.national_id).startswith(term.upper()),
+                col(Pensioner.name).contains(term),
+                col(Pensioner.phone).startswith(term),
+            )
+        )
+    total = session.exec(select(func.count()).select_from(Pensioner).where(*conditions)).one()
+    rows = session.exec(
+        select(Pensioner)
+        .where(*conditions)
+        .order_by(col(Pensioner.name), col(Pensioner.national_id))
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    return list(rows), int(total)
+
+
+# --- bulk import -------------------------------------------------------------------------
+
+
+@dataclass
+class _Row:
+    line: int
+    raw: dict[str, str]
+    data: PensionerCreate | None = None
+
+
+def _parse_bool(value: str) -> bool | str:
+    lowered = value.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    return value  # let validation name the problem
+
+
+def _read_csv(content: bytes, *, max_rows: int) -> list[_Row]:
+    try:
+        text = content.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InvalidCsv(
+            f"The file is not UTF-8 text (byte {exc.start} is invalid). "
+            "Save it from the spreadsheet as 'CSV UTF-8'."
+        ) from exc
+    if not text.strip():
+        raise InvalidCsv("The file is empty; it needs a header line and at least one row.")
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    header = [h.strip() for h in reader.fieldnames or []]
+    unknown = [h for h in header if h not in IMPORT_COLUMNS]
+    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+    if unknown or missing:
+        parts = []
+        if missing:
+            parts.append("missing columns: " + ", ".join(missing))
+        if unknown:
+            parts.append("unknown columns: " + ", ".join(unknown))
+        raise InvalidCsv(
+            "The header line is wrong ("
+            + "; ".join(parts)
+            + "). Allowed columns: "
+            + ", ".join(IMPORT_COLUMNS),
+        )
+    reader.fieldnames = header
+    rows: list[_Row] = []
+    try:
+        for record in reader:
+            if len(rows) >= max_rows:
+                raise InvalidCsv(f"The file has more than {max_rows} rows; split it into parts.")
+            if None in record:
+                rows.append(_Row(line=reader.line_num, raw={"__extra__": "1"}))
+                continue
+            rows.append(_Row(line=reader.line_num, raw={k: (v or "") for k, v in record.items()}))
+    except csv.Error as exc:
+        raise InvalidCsv(f"The CSV is malformed near line {reader.line_num}: {exc}.") from exc
+    if not rows:
+        raise InvalidCsv("The file has a header line but no rows.")
+    return rows
+
+
+def _validate_row(row: _Row) -> list[ImportRowError]:
+    nid = row.raw.get("national_id") or None
+    if "__extra__" in row.raw:
+        return [
+            ImportRowError(
+                row=row.line,
+                national_id=None,
+                field=None,
+                code="too_many_fields",
+                message="The row has more fields than the header; check for unquoted commas.",
+            )
+        ]
+    values: dict[str, Any] = {}
+    for key, value in row.raw.items():
+        value = value.strip()
+        if value == "":
+            continue
+        values[key] = _parse_bool(value) if key == "mobility_limited" else value
+    try:
+        row.data = PensionerCreate.model_validate(values)
+    except ValidationError as exc:
+        return [
+            ImportRowError(
+                row=row.line,
+                national_id=nid,
+                field=".".join(str(p) for p in err["loc"]) or None,
+                code=err["type"],
+                message=str(err["msg"]).removeprefix("Value error, "),
+            )
+            for err in exc.errors()
+        ]
+    return []
+
+
+def _existing_ids(session: Session, ids: Iterable[str]) -> set[str]:
+    found: set[str] = set()
+    batch = list(ids)
+    for start in range(0, len(batch), 500):
+        chunk = batch[start : start + 500]
+        found.update(
+            session.exec(
+                select(Pensioner.national_id).where(col(Pensioner.national_id).in_(chunk))
+            ).all()
+        )
+    return found
+
+
+def import_csv(
+    *,
+    session: Session,
+    staff: StaffUser,
+    actor: Actor,
+    content: bytes,
+    all_or_nothing: bool = True,
+    dry_run: bool = False,
+    max_rows: int = 100_000,
+) -> ImportReport:
+    """Validate every row; write all valid rows, or nothing if any row is bad (the default)."""
+    rows = _read_csv(content, max_rows=max_rows)
+    errors: list[ImportRowError] = []
+    for row in rows:
+        errors.extend(_validate_row(row))
+    regions = set(session.exec(select(Region.code)).all())
+    valid = [r for r in rows if r.data is not None]
+    already = _existing_ids(session, (r.data.national_id for r in valid if r.data))
+    seen: dict[str, int] = {}
+    good: list[PensionerCreate] = []
+    for row in valid:
+        assert row.data is not None
+        data, problem = row.data, None
+        if data.national_id in seen:
+            problem = ("duplicate_in_file", f"Same ID number as line {seen[data.national_id]}.")
+        elif data.national_id in already:
+            problem = ("duplicate_national_id", "This ID number is already registered.")
+        elif not staff.covers_region(data.region_code):
+            problem = ("region_out_of_scope", "The region is outside your region scope.")
+        elif data.region_code not in regions:
+            problem = ("unknown_region", f"Region {data.region_code} is not a known region.")
+        seen.setdefault(data.national_id, row.line)
+        if problem:
+            errors.append(
+                ImportRowError(
+                    row=row.line,
+                    national_id=data.national_id,
+                    field="region_code" if "region" in problem[0] else "national_id",
+                    code=problem[0],
+                    message=problem[1],
+                )
+            )
+        else:
+            good.append(data)
+    errors.sort(key=lambda e: e.row)
+    report = ImportReport(
+        mode="all_or_nothing" if all_or_nothing else "valid_rows",
+        dry_run=dry_run,
+        rows=len(rows),
+        valid=len(good),
+        created=0,
+        errors=errors,
+    )
+    if errors and all_or_nothing:
+        raise ImportRejected(
+            f"{len({e.row for e in errors})} of {len(rows)} rows are invalid; nothing was "
+            "imported. Fix the rows listed in the report and upload the file again.",
+            report=report.model_dump(),
+        )
+    if dry_run:
+        return report
+    for data in good:
+        pensioner = Pensioner.model_validate(data.model_dump())
+        session.add(pensioner)
+        session.flush()
+        audit.record(
+            session=session,
+            actor=actor,
+            action="pensioner.import",
+            entity_type="pensioner",
+            entity_id=pensioner.id,
+            region_code=pensioner.region_code,
+            after=audit.snapshot(pensioner),
+        )
+    report.created = len(good)
+    return report
