@@ -104,7 +104,7 @@ def create_staff(
         data = StaffCreate(
             username=username,
             password=password,
-            roles=[r.strip() for r in roles.split(",") if r.strip()],  # type: ignore[misc]
+            roles=[r.strip() for r in roles.split(",") if r.strip()],
             region_scope=region_scope,
             full_name=full_name,
         )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -11,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-log = logging.getLogger(__name__)
+from app.limits import BodyTooLarge, too_large_body
 
 
 class AppError(Exception):
@@ -113,7 +112,8 @@ class UnknownRegion(UnprocessableEntity):
     message = "The region code is not a known region; create the region first."
 
 
-class OutOfScope(UnprocessableEntity):
+class OutOfScope(AppError):
+    status_code = 403
     code = "RegionOutOfScope"
     message = "The region is outside your region scope."
 
@@ -144,11 +144,6 @@ class RateLimited(AppError):
     status_code = 429
     code = "RateLimited"
     message = "Too many requests; wait a few minutes and try again."
-
-
-class PayloadTooLarge(AppError):
-    status_code = 413
-    code = "PayloadTooLarge"
 
 
 def error_body(code: str, detail: str, **extra: Any) -> dict[str, Any]:
@@ -185,6 +180,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # FastAPI reports any failure while reading a body as 400; a streamed body cut off by
+        # the size limit is a 413.
+        if isinstance(exc.__cause__, BodyTooLarge):
+            return JSONResponse(status_code=413, content=too_large_body(exc.__cause__.limit))
         codes = {404: "NotFound", 405: "MethodNotAllowed", 401: "NotAuthenticated"}
         return JSONResponse(
             status_code=exc.status_code,

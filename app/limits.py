@@ -8,7 +8,17 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
 class BodyTooLarge(Exception):
-    pass
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        super().__init__(f"request body over {limit} bytes")
+
+
+def too_large_body(limit: int) -> dict[str, str]:
+    return {
+        "error": "PayloadTooLarge",
+        "detail": f"The request body is larger than the limit of {limit} bytes "
+        f"({limit / 1048576:.1f} MB); send a smaller file.",
+    }
 
 
 class BodySizeLimit:
@@ -44,7 +54,7 @@ class BodySizeLimit:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    raise BodyTooLarge()
+                    raise BodyTooLarge(limit)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -61,13 +71,7 @@ class BodySizeLimit:
 
     @staticmethod
     async def _refuse(send: Send, limit: int) -> None:
-        body = json.dumps(
-            {
-                "error": "PayloadTooLarge",
-                "detail": f"The request body is larger than the limit of {limit} bytes "
-                f"({limit / 1048576:.1f} MB); send a smaller file.",
-            }
-        ).encode()
+        body = json.dumps(too_large_body(limit)).encode()
         await send(
             {
                 "type": "http.response.start",

@@ -1,0 +1,241 @@
+"""Every route, every role plus anonymous and a pensioner, a target in and out of region scope.
+
+Staff identities are scoped to province 11 (Beijing); the in-scope target is in 110105, the
+out-of-scope one in 310115 (Shanghai). A new route fails `test_every_route_is_in_the_matrix`
+until its expectations are written here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from app import national_id
+from tests.conftest import Factory
+
+ROLES = ("admin", "reviewer", "video_agent", "community_worker", "auditor")
+IDENTITIES = ("anonymous", "pensioner", *ROLES, "national_auditor")
+PUBLIC = {
+    ("POST", "/api/v1/auth/token"),
+    ("POST", "/api/v1/auth/refresh"),
+    ("POST", "/api/v1/auth/logout"),
+    ("POST", "/api/v1/auth/pensioner/code"),
+    ("POST", "/api/v1/auth/pensioner/token"),
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+}
+
+
+@dataclass
+class World:
+    pensioner_in: str
+    pensioner_out: str
+    staff_in: str
+    staff_out: str
+
+
+def _pensioner_body(region: str) -> dict[str, object]:
+    return {
+        "national_id": national_id.make(region, date(1944, 2, 2), 777),
+        "name": "新人",
+        "phone": "13900000000",
+        "region_code": region,
+        "monthly_amount_fen": 100000,
+    }
+
+
+def _csv(region: str) -> str:
+    nid = national_id.make(region, date(1944, 2, 3), 778)
+    header = "national_id,name,phone,region_code,monthly_amount_fen"
+    return f"{header}\n{nid},新人,13900000001,{region},1\n"
+
+
+Request = Callable[[World, bool], tuple[str, str, dict[str, object]]]
+
+# (method, path template) -> (request builder, {identity: (status in scope, status out of scope)})
+STAFF_DENIED = dict.fromkeys(ROLES + ("national_auditor",), (403, 403))
+ANON = {"anonymous": (401, 401), "pensioner": (401, 401)}
+
+
+def _expect(**allowed: tuple[int, int]) -> dict[str, tuple[int, int]]:
+    return {**ANON, **STAFF_DENIED, **allowed}
+
+
+def _p(world: World, inside: bool) -> str:
+    return world.pensioner_in if inside else world.pensioner_out
+
+
+def _s(world: World, inside: bool) -> str:
+    return world.staff_in if inside else world.staff_out
+
+
+MATRIX: dict[tuple[str, str], tuple[Request, dict[str, tuple[int, int]]]] = {
+    ("GET", "/api/v1/pensioners"): (
+        lambda w, i: (
+            "GET",
+            "/api/v1/pensioners",
+            {"params": {"region_code": "110105" if i else "310115"}},
+        ),
+        _expect(admin=(200, 200), reviewer=(200, 200)),
+    ),
+    ("POST", "/api/v1/pensioners"): (
+        lambda w, i: (
+            "POST",
+            "/api/v1/pensioners",
+            {"json": _pensioner_body("110105" if i else "310115")},
+        ),
+        _expect(admin=(201, 403)),
+    ),
+    ("POST", "/api/v1/pensioners/import"): (
+        lambda w, i: (
+            "POST",
+            "/api/v1/pensioners/import",
+            {
+                "content": _csv("110105" if i else "310115").encode(),
+                "headers": {"Content-Type": "text/csv"},
+            },
+        ),
+        _expect(admin=(200, 422)),
+    ),
+    ("GET", "/api/v1/pensioners/{pensioner_id}"): (
+        lambda w, i: ("GET", f"/api/v1/pensioners/{_p(w, i)}", {}),
+        _expect(admin=(200, 404), reviewer=(200, 404)),
+    ),
+    ("PATCH", "/api/v1/pensioners/{pensioner_id}"): (
+        lambda w, i: ("PATCH", f"/api/v1/pensioners/{_p(w, i)}", {"json": {"name": "改名"}}),
+        _expect(admin=(200, 404)),
+    ),
+    ("DELETE", "/api/v1/pensioners/{pensioner_id}"): (
+        lambda w, i: ("DELETE", f"/api/v1/pensioners/{_p(w, i)}", {}),
+        _expect(admin=(204, 404)),
+    ),
+    ("GET", "/api/v1/staff/me"): (
+        lambda w, i: ("GET", "/api/v1/staff/me", {}),
+        _expect(**dict.fromkeys(ROLES + ("national_auditor",), (200, 200))),
+    ),
+    ("GET", "/api/v1/staff"): (
+        lambda w, i: ("GET", "/api/v1/staff", {}),
+        _expect(admin=(200, 200)),
+    ),
+    ("POST", "/api/v1/staff"): (
+        lambda w, i: (
+            "POST",
+            "/api/v1/staff",
+            {
+                "json": {
+                    "username": "new.person",
+                    "password": "a long password!",
+                    "roles": ["reviewer"],
+                    "region_scope": "1101" if i else "31",
+                }
+            },
+        ),
+        _expect(admin=(201, 403)),
+    ),
+    ("GET", "/api/v1/staff/{staff_id}"): (
+        lambda w, i: ("GET", f"/api/v1/staff/{_s(w, i)}", {}),
+        _expect(admin=(200, 404)),
+    ),
+    ("PATCH", "/api/v1/staff/{staff_id}"): (
+        lambda w, i: ("PATCH", f"/api/v1/staff/{_s(w, i)}", {"json": {"full_name": "X"}}),
+        _expect(admin=(200, 404)),
+    ),
+    ("GET", "/api/v1/regions"): (
+        lambda w, i: ("GET", "/api/v1/regions", {}),
+        _expect(**dict.fromkeys(ROLES + ("national_auditor",), (200, 200))),
+    ),
+    ("POST", "/api/v1/regions"): (
+        lambda w, i: (
+            "POST",
+            "/api/v1/regions",
+            {"json": {"code": "110106" if i else "310116", "name": "新区"}},
+        ),
+        _expect(admin=(201, 403)),
+    ),
+    ("PATCH", "/api/v1/regions/{code}"): (
+        lambda w, i: (
+            "PATCH",
+            f"/api/v1/regions/{'110105' if i else '310115'}",
+            {"json": {"certification_period_months": 6}},
+        ),
+        _expect(admin=(200, 404)),
+    ),
+    ("GET", "/api/v1/audit/events"): (
+        lambda w, i: ("GET", "/api/v1/audit/events", {}),
+        _expect(admin=(200, 200), auditor=(200, 200), national_auditor=(200, 200)),
+    ),
+    ("GET", "/api/v1/audit/verify"): (
+        lambda w, i: ("GET", "/api/v1/audit/verify", {}),
+        # Only an unscoped account may check the whole chain.
+        _expect(national_auditor=(200, 200)),
+    ),
+    ("GET", "/api/v1/me"): (
+        lambda w, i: ("GET", "/api/v1/me", {}),
+        {**dict.fromkeys(IDENTITIES, (401, 401)), "pensioner": (200, 200)},
+    ),
+}
+
+
+def test_every_route_is_in_the_matrix(app: FastAPI) -> None:
+    routes = {
+        (method.upper(), path)
+        for path, operations in app.openapi()["paths"].items()
+        for method in operations
+    }
+    assert routes - PUBLIC - set(MATRIX) == set(), "add the new routes to MATRIX"
+    assert set(MATRIX) - routes == set(), "MATRIX names routes that no longer exist"
+
+
+CASES = [
+    pytest.param(
+        route, identity, inside, id=f"{route[0]} {route[1]} {identity} {'in' if inside else 'out'}"
+    )
+    for route in MATRIX
+    for identity in IDENTITIES
+    for inside in (True, False)
+]
+
+
+@pytest.mark.parametrize(("route", "identity", "inside"), CASES)
+async def test_authorization(
+    route: tuple[str, str],
+    identity: str,
+    inside: bool,
+    client: httpx.AsyncClient,
+    factory: Factory,
+) -> None:
+    factory.region("110105")
+    factory.region("310115", "上海市浦东新区")
+    pensioner_in = factory.pensioner("110105")
+    world = World(
+        pensioner_in=str(pensioner_in.id),
+        pensioner_out=str(factory.pensioner("310115").id),
+        staff_in=str(factory.staff("reviewer", scope="110105").id),
+        staff_out=str(factory.staff("reviewer", scope="31").id),
+    )
+    headers: dict[str, str] = {}
+    if identity == "pensioner":
+        headers = factory.auth(pensioner_in, "pensioner")
+    elif identity == "national_auditor":
+        headers = factory.auth(factory.staff("auditor", scope=""))
+    elif identity != "anonymous":
+        headers = factory.auth(factory.staff(identity, scope="11"))
+
+    build, expected = MATRIX[route]
+    method, url, kwargs = build(world, inside)
+    extra_headers = kwargs.pop("headers", {})
+    response = await client.request(
+        method,
+        url,
+        headers={**headers, **extra_headers},
+        **kwargs,  # type: ignore[arg-type]
+    )
+    want = expected[identity][0 if inside else 1]
+    assert response.status_code == want, response.text
+    if want >= 400:
+        assert set(response.json()) >= {"error", "detail"}

@@ -1,0 +1,118 @@
+"""The lifecert command line against a real database: migrate, demo, staff, import, audit."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from fastapi import FastAPI
+from sqlmodel import Session, func, select
+from typer.testing import CliRunner
+
+from app.cli import cli
+from app.config import Settings, get_settings
+from models.pensioner import Pensioner, Residence
+from models.staff import StaffUser
+from tests.conftest import Backend
+
+
+@pytest.fixture
+def run(settings: Settings, app: FastAPI, monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
+    monkeypatch.setenv("LIFECERT_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("LIFECERT_DATABASE_URL", settings.resolved_database_url)
+    get_settings.cache_clear()
+    runner = CliRunner()
+
+    def invoke(*args: str, env: dict[str, str] | None = None) -> object:
+        return runner.invoke(cli, list(args), env=env, catch_exceptions=False)
+
+    yield invoke
+    get_settings.cache_clear()
+
+
+def test_migrate_demo_and_audit_verify(run, backend: Backend, settings: Settings) -> None:  # type: ignore[no-untyped-def]
+    assert run("migrate").exit_code == 0
+    result = run("demo")
+    assert result.exit_code == 0, result.output
+    creds = (settings.data_dir / "demo-credentials.txt").read_text()
+    for username in ("admin", "reviewer", "agent", "community", "auditor"):
+        assert username in creds and username in result.output
+    with Session(backend.engine) as s:
+        people = s.exec(select(Pensioner)).all()
+        assert len(people) >= 30
+        assert {p.residence for p in people} == set(Residence)
+        assert all(p.overseas_timezone for p in people if p.residence is Residence.overseas)
+        assert len(s.exec(select(StaffUser)).all()) == 5
+    again = run("demo", "--if-empty")
+    assert again.exit_code == 0 and "present" in again.output
+
+    verified = run("audit", "verify")
+    assert verified.exit_code == 0 and "intact" in verified.output
+    with backend.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE audit_event SET action = 'forged' WHERE seq = 1"))
+    broken = run("audit", "verify", "--json")
+    assert broken.exit_code == 1
+    assert json.loads(broken.output)["problems"][0]["problem"] == "edited"
+
+
+def test_create_staff(run, backend: Backend) -> None:  # type: ignore[no-untyped-def]
+    ok = run(
+        "create-staff",
+        "li.ming",
+        "--roles",
+        "reviewer,auditor",
+        "--region-scope",
+        "11",
+        env={"LIFECERT_NEW_PASSWORD": "a very long password"},
+    )
+    assert ok.exit_code == 0, ok.output
+    dup = run(
+        "create-staff",
+        "li.ming",
+        "--roles",
+        "reviewer",
+        env={"LIFECERT_NEW_PASSWORD": "a very long password"},
+    )
+    assert dup.exit_code == 1
+    assert json.loads(dup.output)["error"] == "DuplicateUsername"
+    bad = run("create-staff", "x", "--roles", "janitor", env={"LIFECERT_NEW_PASSWORD": "short"})
+    assert bad.exit_code == 2
+    detail = json.loads(bad.output)["detail"]
+    assert "username" in detail and "password" in detail and "roles" in detail
+
+
+def test_import_pensioners(run, backend: Backend, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    run("demo")
+    good = tmp_path / "good.csv"
+    good.write_text(
+        "national_id,name,phone,region_code,monthly_amount_fen\n"
+        "11010519491231002X,王秀英,13800138000,110105,300000\n",
+        encoding="utf-8",
+    )
+    result = run("import-pensioners", str(good), "--as", "admin")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["created"] == 1
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text(
+        "national_id,name,phone,region_code,monthly_amount_fen\n"
+        "110105194912310021,王,13800138000,110105,1\n",
+        encoding="utf-8",
+    )
+    failed = run("import-pensioners", str(bad), "--as", "admin")
+    assert failed.exit_code == 1
+    assert json.loads(failed.output)["report"]["errors"][0]["field"] == "national_id"
+    not_admin = run("import-pensioners", str(good), "--as", "reviewer")
+    assert not_admin.exit_code == 1
+    with Session(backend.engine) as s:
+        assert (
+            s.exec(
+                select(func.count())
+                .select_from(Pensioner)
+                .where(Pensioner.national_id == "11010519491231002X")
+            ).one()
+            == 1
+        )

@@ -1,0 +1,46 @@
+"""Settings: embedded development defaults, and production refusing placeholder secrets."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from app.config import Settings
+
+
+def test_development_defaults_use_files_under_data_dir(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path)
+    assert settings.resolved_database_url == f"sqlite:///{tmp_path / 'lifecert.db'}"
+    assert settings.resolved_media_dir == tmp_path / "media"
+
+
+def test_development_secret_is_generated_once_and_kept(tmp_path: Path) -> None:
+    key = Settings(data_dir=tmp_path).signing_key
+    assert len(key) >= 32
+    assert Settings(data_dir=tmp_path).signing_key == key
+    mode = (tmp_path / "secret_key").stat().st_mode
+    assert stat.S_IMODE(mode) == 0o600
+
+
+@pytest.mark.parametrize("secret", ["", "changeme", "short-key"])
+def test_production_refuses_missing_or_placeholder_secret(secret: str) -> None:
+    with pytest.raises(ValidationError, match="LIFECERT_SECRET_KEY"):
+        Settings(env="production", secret_key=secret, database_url="postgresql+psycopg://x/y")
+
+
+def test_production_needs_a_database_url() -> None:
+    with pytest.raises(ValidationError, match="LIFECERT_DATABASE_URL"):
+        Settings(env="production", secret_key="k" * 48)
+
+
+def test_environment_variables_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LIFECERT_ENV", "production")
+    monkeypatch.setenv("LIFECERT_SECRET_KEY", "s" * 40)
+    monkeypatch.setenv("LIFECERT_DATABASE_URL", "postgresql+psycopg://db/lifecert")
+    monkeypatch.setenv("LIFECERT_CERTIFICATION_PERIOD_MONTHS", "6")
+    settings = Settings()
+    assert settings.certification_period_months == 6
+    assert settings.signing_key == "s" * 40

@@ -1,0 +1,201 @@
+"""Shared fixtures: a migrated SQLite and PostgreSQL database, an app and client per test."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+import sqlalchemy as sa
+from fastapi import FastAPI
+from sqlalchemy.engine import Engine, make_url
+from sqlmodel import Session
+
+from app.config import Environment, Settings
+from app.db import make_engine
+from app.main import create_app
+from app.migrate import upgrade
+from app.security import create_access_token, hash_password
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = REPO_ROOT.parent / "shared" / "fixtures"
+TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
+# The PostgreSQL server in which each test run creates (and drops) its own database.
+POSTGRES_ADMIN_URL = os.environ.get(
+    "LIFECERT_TEST_POSTGRES_URL", "postgresql+psycopg://127.0.0.1:5432/test"
+)
+TABLES_CHILD_FIRST = (
+    "otp_code",
+    "refresh_token",
+    "pensioner",
+    "staff_user",
+    "region",
+    "audit_event",
+)
+PASSWORD = "correct horse battery staple"
+
+
+def _libpq(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@dataclass
+class Backend:
+    name: str
+    url: str
+    engine: Engine
+
+
+def create_postgres_database() -> str:
+    name = f"lifecert_test_{uuid.uuid4().hex[:12]}"
+    try:
+        with psycopg.connect(_libpq(POSTGRES_ADMIN_URL), autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.OperationalError as exc:
+        raise RuntimeError(
+            f"PostgreSQL is needed for the database tests and is not reachable at "
+            f"{POSTGRES_ADMIN_URL} ({exc}). Start it, or point LIFECERT_TEST_POSTGRES_URL at one."
+        ) from exc
+    return make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_postgres_database(url: str) -> None:
+    name = make_url(url).database
+    with psycopg.connect(_libpq(POSTGRES_ADMIN_URL), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def backend(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Backend]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'lifecert.db'}"
+    else:
+        url = create_postgres_database()
+    upgrade(url)
+    settings = Settings(database_url=url, data_dir=tmp_path_factory.mktemp("var"))
+    engine = make_engine(settings)
+    yield Backend(request.param, url, engine)
+    engine.dispose()
+    if request.param == "postgresql":
+        drop_postgres_database(url)
+
+
+@pytest.fixture
+def settings(backend: Backend, tmp_path: Path) -> Settings:
+    return Settings(
+        env=Environment.test,
+        data_dir=tmp_path / "var",
+        database_url=backend.url,
+        secret_key=TEST_SECRET,
+    )
+
+
+@pytest.fixture
+def app(settings: Settings, backend: Backend) -> Iterator[FastAPI]:
+    application = create_app(settings, engine=backend.engine)
+    yield application
+    with backend.engine.begin() as conn:
+        for table in TABLES_CHILD_FIRST:
+            conn.execute(sa.text(f"DELETE FROM {table}"))
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
+
+
+@pytest.fixture
+def db(backend: Backend, app: FastAPI) -> Iterator[Session]:
+    with Session(backend.engine, expire_on_commit=False) as session:
+        yield session
+
+
+_PASSWORD_HASH = hash_password(PASSWORD)
+
+
+class Factory:
+    """Builds rows directly in the database for tests, and tokens for them."""
+
+    def __init__(self, session: Session, settings: Settings) -> None:
+        self.session = session
+        self.settings = settings
+        self._seq = 100
+
+    def region(self, code: str = "110105", name: str = "北京市朝阳区") -> object:
+        from models.region import Region
+
+        region = self.session.get(Region, code) or Region(code=code, name=name)
+        self.session.add(region)
+        self.session.commit()
+        return region
+
+    def staff(
+        self, *roles: str, scope: str = "", username: str | None = None, active: bool = True
+    ) -> object:
+        from models.staff import StaffUser
+
+        self._seq += 1
+        staff = StaffUser(
+            username=username or f"user{self._seq}",
+            password_hash=_PASSWORD_HASH,
+            roles=list(roles),
+            region_scope=scope,
+            is_active=active,
+        )
+        self.session.add(staff)
+        self.session.commit()
+        return staff
+
+    def pensioner(self, region: str = "110105", **fields: object) -> object:
+        from datetime import date
+
+        from app import national_id
+        from models.pensioner import BenefitType, Pensioner, Residence, Sex
+
+        self.region(region)
+        self._seq += 1
+        nid = national_id.make(region, date(1950, 3, 1), self._seq)
+        values: dict[str, object] = {
+            "national_id": nid,
+            "name": f"测试{self._seq}",
+            "date_of_birth": date(1950, 3, 1),
+            "sex": Sex(national_id.sex(nid)),
+            "phone": "13800138000",
+            "region_code": region,
+            "residence": Residence.local,
+            "benefit_type": BenefitType.pension,
+            "monthly_amount_fen": 350000,
+        }
+        values.update(fields)
+        pensioner = Pensioner(**values)  # type: ignore[arg-type]
+        self.session.add(pensioner)
+        self.session.commit()
+        return pensioner
+
+    def token(
+        self, subject: object, kind: str = "staff", lifetime: timedelta = timedelta(minutes=5)
+    ) -> str:
+        return create_access_token(
+            subject=str(getattr(subject, "id", subject)),
+            kind=kind,  # type: ignore[arg-type]
+            key=self.settings.signing_key,
+            lifetime=lifetime,
+        )
+
+    def auth(self, subject: object, kind: str = "staff") -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(subject, kind)}"}
+
+
+@pytest.fixture
+def factory(db: Session, settings: Settings) -> Factory:
+    return Factory(db, settings)
