@@ -25,11 +25,20 @@ def make_engine(settings: Settings) -> Engine:
 
         @sa.event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            # Let SQLAlchemy's "begin" event below start transactions instead of pysqlite.
+            dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
+
+        @sa.event.listens_for(engine, "begin")
+        def _sqlite_begin(conn: Any) -> None:
+            # Take the write lock up front: a read-then-write transaction (the audit chain's
+            # "read the last hash, append") would otherwise fail when another writer commits
+            # in between. SQLite serialises writers anyway; this makes them wait, not fail.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
 

@@ -10,6 +10,7 @@ from datetime import date, timedelta
 from sqlmodel import Session, select
 
 from app import national_id
+from app.audit import service as audit
 from app.audit.service import SYSTEM
 from app.staff import service as staff_service
 from models.pensioner import BenefitType, Language, Pensioner, Residence, Sex
@@ -104,6 +105,16 @@ def load(session: Session, *, seed: int | None = None) -> list[DemoLogin]:
     for person in _pensioners(rng):
         if person.national_id not in existing:
             session.add(person)
+            session.flush()
+            audit.record(
+                session=session,
+                actor=SYSTEM,
+                action="pensioner.create",
+                entity_type="pensioner",
+                entity_id=person.id,
+                region_code=person.region_code,
+                after=audit.snapshot(person),
+            )
     logins: list[DemoLogin] = []
     accounts = [
         ("admin", [Role.admin], ""),

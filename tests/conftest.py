@@ -49,7 +49,10 @@ def _libpq(url: str) -> str:
 class Backend:
     name: str
     url: str
-    engine: Engine
+    engine: Engine  # the app's engine
+    # The tests' own view of the database: plain transactions, so a test that reads between
+    # requests does not hold SQLite's write lock the way the app's BEGIN IMMEDIATE does.
+    test_engine: Engine
 
 
 def create_postgres_database() -> str:
@@ -82,8 +85,10 @@ def backend(
     upgrade(url)
     settings = Settings(database_url=url, data_dir=tmp_path_factory.mktemp("var"))
     engine = make_engine(settings)
-    yield Backend(request.param, url, engine)
+    test_engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    yield Backend(request.param, url, engine, test_engine)
     engine.dispose()
+    test_engine.dispose()
     if request.param == "postgresql":
         drop_postgres_database(url)
 
@@ -116,7 +121,7 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture
 def db(backend: Backend, app: FastAPI) -> Iterator[Session]:
-    with Session(backend.engine, expire_on_commit=False) as session:
+    with Session(backend.test_engine, expire_on_commit=False) as session:
         yield session
 
 

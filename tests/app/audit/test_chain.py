@@ -124,3 +124,20 @@ async def test_events_are_listed_newest_first_within_scope(
     national = factory.auth(factory.staff("auditor"))
     events = (await client.get("/api/v1/audit/events", headers=national)).json()
     assert [e["region_code"] for e in events] == ["310115", "110105"]
+
+
+async def test_concurrent_appends_keep_one_chain(backend: Backend, db: Session) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def append(i: int) -> None:
+        with Session(backend.engine) as s:
+            # Read something first, as a request does before it writes.
+            s.exec(sa.select(sa.literal(1)))
+            audit.record(session=s, actor=SYSTEM, action="race", entity_type="t", entity_id=i)
+            s.commit()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(append, range(40)))
+    report = _verify(backend)
+    assert report.ok, report.problems
+    assert report.events == 40
