@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import uuid
 from pathlib import Path
 from typing import Annotated
 
@@ -16,6 +17,10 @@ from app.config import get_settings
 cli = typer.Typer(help="lifecert: remote proof-of-life certification.", no_args_is_help=True)
 audit_cli = typer.Typer(help="The audit trail.", no_args_is_help=True)
 cli.add_typer(audit_cli, name="audit")
+bench_cli = typer.Typer(help="Accuracy and speed benchmarks.", no_args_is_help=True)
+cli.add_typer(bench_cli, name="bench")
+faces_cli = typer.Typer(help="Face galleries.", no_args_is_help=True)
+cli.add_typer(faces_cli, name="faces")
 
 
 def _session() -> Session:
@@ -229,6 +234,143 @@ def demo(
     typer.echo("Demo data loaded. Staff logins (also saved in " + str(creds) + "):")
     typer.echo("\n".join("  " + line for line in lines))
     typer.echo(f"Pensioners log in with their ID number; the code goes to {settings.outbox_dir}/")
+
+
+@cli.command()
+def verify(
+    enrolled: Annotated[Path, typer.Argument(help="The photo on file")],
+    selfie: Annotated[Path, typer.Argument(help="The new photo to check")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+    cohort: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder of photos of other people to normalise scores against; "
+            "default: the faces enrolled in the database"
+        ),
+    ] = None,
+) -> None:
+    """Decide whether two photos show the same person: match, review or no_match."""
+    import numpy as np
+
+    from app.errors import AppError
+    from app.faces import service
+    from biometrics import DlibFaceEngine, ImageError, read_limited
+
+    settings = get_settings()
+    engine = DlibFaceEngine()
+    try:
+        data = []
+        for path in (enrolled, selfie):
+            if not path.is_file():
+                _fail("FileNotFound", f"{path}: no such file")
+            with path.open("rb") as stream:
+                data.append(read_limited(stream, max_bytes=settings.max_photo_bytes))
+        if cohort is not None:
+            matrix = service.embed_folder(cohort, engine=engine, settings=settings)
+            source = str(cohort)
+        else:
+            matrix, source = np.zeros((0, 128)), "database"
+            with _session() as session:
+                if _has_faces_table(session):
+                    matrix = service.cohort_matrix(
+                        session=session,
+                        exclude=uuid.UUID(int=0),
+                        model_name=engine.model_name,
+                        model_version=engine.model_version,
+                        limit=settings.face_cohort_max,
+                    )
+        result = service.compare_photos(
+            enrolled=data[0], selfie=data[1], engine=engine, settings=settings, cohort=matrix
+        )
+    except ImageError as exc:
+        _fail(type(exc).__name__, f"{exc.message}")
+        return
+    except AppError as exc:
+        typer.echo(
+            json.dumps({"error": exc.code, "detail": exc.message, **exc.extra}, ensure_ascii=False),
+            err=True,
+        )
+        raise typer.Exit(1) from None
+    result["cohort_source"] = source
+    if as_json:
+        typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
+        return
+    typer.echo(
+        f"decision: {result['decision']}  (distance {result['distance']}, "
+        f"score {result['score']}, cohort {result['cohort_size']} from {source})"
+    )
+    for label in ("enrolled", "selfie"):
+        report = result[label]
+        assert isinstance(report, dict)
+        for f in report["findings"]:
+            typer.echo(f"  {label}: {f['issue']}: {f['en']}")
+    for reason in result["reasons"]:  # type: ignore[attr-defined]
+        typer.echo(f"  note: {reason}")
+
+
+def _has_faces_table(session: Session) -> bool:
+    import sqlalchemy as sa
+
+    return sa.inspect(session.get_bind()).has_table("enrolled_face")
+
+
+@bench_cli.command("faces")
+def bench_faces(
+    root: Annotated[
+        Path, typer.Argument(exists=True, file_okay=False, help="DIR/<identity>/<photos>")
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+    plot: Annotated[Path | None, typer.Option(help="Write the DET curve to this PNG")] = None,
+    naive_sample: Annotated[int, typer.Option(help="Photos timed the naive way")] = 3,
+) -> None:
+    """Every genuine and impostor pair in DIR: error rates per group, speed against naive use."""
+    from app.faces.service import match_policy
+    from biometrics import DlibFaceEngine
+    from biometrics.bench import plot_det, run_face_bench
+
+    settings = get_settings()
+    result = run_face_bench(
+        root, engine=DlibFaceEngine(), match=match_policy(settings), naive_sample=naive_sample
+    )
+    if plot is not None:
+        plot_det(result, plot)
+    printable = {k: v for k, v in result.items() if k != "det"}
+    if as_json:
+        typer.echo(json.dumps(printable, indent=2))
+        return
+    typer.echo(
+        f"{result['images']} photos of {result['identities']} people, "
+        f"{result['failures_to_enrol']} failed to enrol"
+    )
+    typer.echo(
+        f"{result['genuine_pairs']} genuine pairs: {1 - result['fnmr_accept']:.1%} "
+        f"match, {result['review_rate_genuine']:.1%} review, "
+        f"{result['reject_rate_genuine']:.1%} rejected"
+    )
+    typer.echo(
+        f"{result['impostor_pairs']} impostor pairs: {result['fmr_accept']:.3%} "
+        f"accepted, {result['fmr_review']:.3%} reach review; EER {result['eer']}"
+    )
+    for group, rates in result["groups"].items():
+        typer.echo(f"  {group}: FMR {rates['fmr_accept']}, not matched {rates['fnmr_accept']}")
+    typer.echo(
+        f"per photo: p50 {result['per_image_ms_p50']} ms, p95 "
+        f"{result['per_image_ms_p95']} ms; naive p50 "
+        f"{result.get('naive_per_image_ms_p50')} ms; speed-up "
+        f"{result.get('speedup_vs_naive')}x; max RSS {result['max_rss_mb']} MB"
+    )
+
+
+@faces_cli.command("refresh-cohort")
+def faces_refresh_cohort() -> None:
+    """Recompute every gallery's cohort statistics (run as the enrolled population grows)."""
+    from app.faces.service import refresh_all_galleries
+
+    settings = get_settings()
+    with _session() as session:
+        count = refresh_all_galleries(session=session, settings=settings)
+        session.commit()
+    typer.echo(f"Refreshed {count} galleries.")
 
 
 def main() -> None:

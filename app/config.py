@@ -42,6 +42,18 @@ class Settings(BaseSettings):
     rate_limit_storage: str = "memory://"  # e.g. redis://127.0.0.1:6379/0 with several processes
 
     certification_period_months: int = Field(default=12, ge=1, le=60)
+
+    # Face matching (see biometrics/matching.py for what the numbers mean).
+    face_match_score: float = 4.0  # impostor standard deviations
+    face_review_score: float = 2.0
+    face_match_max_distance: float = 0.55
+    face_review_max_distance: float = 0.65
+    face_cohort_min: int = Field(default=20, ge=2)
+    face_cohort_max: int = Field(default=5000, ge=20)  # sampled cohort size at national scale
+    face_gallery_max_certification: int = Field(default=3, ge=0, le=20)
+    face_gallery_min_score: float = 5.0  # a selfie this confident may join the gallery
+    max_photo_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
+    max_photo_pixels: int = Field(default=120_000_000, ge=1_000_000)
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     max_import_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
     max_import_rows: int = Field(default=100_000, ge=1)

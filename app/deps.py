@@ -14,7 +14,9 @@ from app.audit.service import Actor
 from app.config import Settings
 from app.db import SessionDep
 from app.errors import InvalidToken, NotAuthenticated, PermissionDenied
+from app.faces.service import CohortCache
 from app.security import decode_access_token
+from biometrics import FaceEngine
 from models.pensioner import Pensioner
 from models.staff import Role, StaffUser
 
@@ -91,6 +93,24 @@ def require_roles(*roles: Role) -> Callable[[StaffUser], StaffUser]:
 RequireAdmin = Annotated[StaffUser, Depends(require_roles(Role.admin))]
 RequireRegisterReader = Annotated[StaffUser, Depends(require_roles(Role.admin, Role.reviewer))]
 RequireAuditReader = Annotated[StaffUser, Depends(require_roles(Role.admin, Role.auditor))]
+RequireEnroller = Annotated[StaffUser, Depends(require_roles(Role.admin, Role.community_worker))]
+RequireFaceReader = Annotated[
+    StaffUser, Depends(require_roles(Role.admin, Role.reviewer, Role.community_worker))
+]
+
+
+def get_face_engine(request: Request) -> FaceEngine:
+    engine: FaceEngine = request.app.state.face_engine
+    return engine
+
+
+def get_cohort_cache(request: Request) -> CohortCache:
+    cache: CohortCache = request.app.state.cohort_cache
+    return cache
+
+
+FaceEngineDep = Annotated[FaceEngine, Depends(get_face_engine)]
+CohortCacheDep = Annotated[CohortCache, Depends(get_cohort_cache)]
 
 
 def staff_actor(staff: CurrentStaff, address: ClientAddress) -> Actor:

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.limits import BodyTooLarge, too_large_body
+from biometrics.errors import BiometricsError
 
 
 class AppError(Exception):
@@ -75,6 +76,28 @@ class PensionerNotFound(NotFound):
 class StaffNotFound(NotFound):
     code = "StaffNotFound"
     message = "No staff account with this id."
+
+
+class FaceNotFound(NotFound):
+    code = "FaceNotFound"
+    message = "No such face photo for this pensioner."
+
+
+class NotEnrolled(AppError):
+    status_code = 409
+    code = "NotEnrolled"
+    message = "This pensioner has no enrolled face photo yet; staff must enrol one first."
+
+
+class PhotoQualityFailed(AppError):
+    status_code = 422
+    code = "PhotoQualityFailed"
+    message = "The photo cannot be used; see the findings for what to change."
+
+
+class NoUsableFace(AppError):
+    status_code = 422
+    code = "NoUsableFace"
 
 
 class RegionNotFound(NotFound):
@@ -150,7 +173,22 @@ def error_body(code: str, detail: str, **extra: Any) -> dict[str, Any]:
     return {"error": code, "detail": detail, **extra}
 
 
+# Library errors know nothing of HTTP; this is where they get a status.
+_BIOMETRICS_STATUS = {
+    "file_too_large": 413,
+    "image_too_large": 413,
+    "unsupported_format": 415,
+}
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(BiometricsError)
+    async def _biometrics_error(_request: Request, exc: BiometricsError) -> JSONResponse:
+        return JSONResponse(
+            status_code=_BIOMETRICS_STATUS.get(exc.code, 422),
+            content=error_body(type(exc).__name__, exc.message),
+        )
+
     @app.exception_handler(AppError)
     async def _app_error(_request: Request, exc: AppError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None

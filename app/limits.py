@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -25,13 +26,14 @@ class BodySizeLimit:
     """Checks Content-Length up front and counts streamed bytes for chunked uploads."""
 
     def __init__(self, app: ASGIApp, *, default: int, by_path: dict[str, int] | None = None):
+        """by_path maps a regular expression matched against the path to its own limit."""
         self.app = app
         self.default = default
-        self.by_path = by_path or {}
+        self.by_path = [(re.compile(p), limit) for p, limit in (by_path or {}).items()]
 
     def _limit(self, path: str) -> int:
-        for prefix, limit in self.by_path.items():
-            if path.startswith(prefix):
+        for pattern, limit in self.by_path:
+            if pattern.match(path):
                 return limit
         return self.default
 

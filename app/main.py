@@ -20,18 +20,26 @@ from app.config import Settings, get_settings
 from app.db import make_engine
 from app.deps import current_pensioner, current_staff
 from app.errors import install_error_handlers
+from app.faces.router import router as faces_router
+from app.faces.service import CohortCache
 from app.health.router import router as health_router
 from app.limits import BodySizeLimit
 from app.pensioners.router import me_router
 from app.pensioners.router import router as pensioners_router
 from app.regions.router import router as regions_router
 from app.staff.router import router as staff_router
+from biometrics import DlibFaceEngine, FaceEngine
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 API_PREFIX = "/api/v1"
 
 
-def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    engine: Engine | None = None,
+    face_engine: FaceEngine | None = None,
+) -> FastAPI:
     settings = settings or get_settings()
     settings.ensure_dirs()
     engine = engine or make_engine(settings)
@@ -53,12 +61,19 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         storage_from_string(settings.rate_limit_storage)
     )
     app.state.otp_sender = make_sender(settings)
+    # The dlib models load on first use, not here, so start-up stays fast.
+    app.state.face_engine = face_engine or DlibFaceEngine()
+    app.state.cohort_cache = CohortCache()
 
     install_error_handlers(app)
     app.add_middleware(
         BodySizeLimit,
         default=settings.max_body_bytes,
-        by_path={f"{API_PREFIX}/pensioners/import": settings.max_import_bytes},
+        by_path={
+            f"^{API_PREFIX}/pensioners/import$": settings.max_import_bytes,
+            # A multipart form adds a little to the photo itself.
+            f"^{API_PREFIX}/pensioners/[^/]+/faces$": settings.max_photo_bytes + 64 * 1024,
+        },
     )
 
     api = APIRouter(prefix=API_PREFIX)
@@ -66,6 +81,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     api.include_router(auth_router)
     staff_only = [Depends(current_staff)]
     api.include_router(pensioners_router, dependencies=staff_only)
+    api.include_router(faces_router, dependencies=staff_only)
     api.include_router(staff_router, dependencies=staff_only)
     api.include_router(regions_router, dependencies=staff_only)
     api.include_router(audit_router, dependencies=staff_only)

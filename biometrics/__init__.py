@@ -36,6 +36,7 @@ from biometrics.matching import (
     cohort_distances,
     compute_cohort_stats,
     decide,
+    decide_scores,
     verify,
 )
 from biometrics.quality import (
@@ -88,6 +89,7 @@ __all__ = [
     "cohort_distances",
     "compute_cohort_stats",
     "decide",
+    "decide_scores",
     "decode_image",
     "read_limited",
     "sniff_format",

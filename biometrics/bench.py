@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import argparse
-import json
 import resource
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -305,24 +302,3 @@ def plot_det(result: dict[str, Any], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
-
-
-def main(argv: list[str] | None = None) -> int:
-    from biometrics.engine import DlibFaceEngine
-
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("root", type=Path)
-    parser.add_argument("--naive-sample", type=int, default=3)
-    parser.add_argument("--det", type=Path, help="write a DET plot here (needs matplotlib)")
-    args = parser.parse_args(argv)
-    result = run_face_bench(args.root, engine=DlibFaceEngine(), naive_sample=args.naive_sample)
-    if args.det:
-        plot_det(result, args.det)
-    printable = {k: v for k, v in result.items() if k != "det"}
-    json.dump(printable, sys.stdout, indent=2)
-    sys.stdout.write("\n")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

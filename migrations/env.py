@@ -8,6 +8,7 @@ from sqlmodel import SQLModel
 
 import models  # noqa: F401  (registers every table on the metadata)
 from app.config import get_settings
+from models.base import UTCDateTime
 
 config = context.config
 if not config.get_main_option("sqlalchemy.url"):
@@ -16,12 +17,20 @@ if not config.get_main_option("sqlalchemy.url"):
 target_metadata = SQLModel.metadata
 
 
+def render_item(type_: str, obj: object, _autogen_context: object) -> str | bool:
+    # Our UTC-normalising column type is plain timezone-aware DateTime in the database.
+    if type_ == "type" and isinstance(obj, UTCDateTime):
+        return "sa.DateTime(timezone=True)"
+    return False
+
+
 def run_migrations_offline() -> None:
     context.configure(
         url=config.get_main_option("sqlalchemy.url"),
         target_metadata=target_metadata,
         literal_binds=True,
         render_as_batch=True,
+        render_item=render_item,
     )
     with context.begin_transaction():
         context.run_migrations()
@@ -48,6 +57,7 @@ def _run(connection: object) -> None:
         # SQLite cannot ALTER most things; batch mode rebuilds the table instead.
         render_as_batch=True,
         compare_type=True,
+        render_item=render_item,
     )
     with context.begin_transaction():
         context.run_migrations()

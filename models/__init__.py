@@ -1,6 +1,7 @@
 """All tables; importing this package registers them on SQLModel.metadata for Alembic."""
 
 from models.audit import AuditEvent
+from models.face import EnrolledFace, FaceGallery, FaceSource
 from models.otp import OtpCode
 from models.pensioner import BenefitStatus, BenefitType, Language, Pensioner, Residence, Sex
 from models.region import Region
@@ -10,6 +11,9 @@ __all__ = [
     "AuditEvent",
     "BenefitStatus",
     "BenefitType",
+    "EnrolledFace",
+    "FaceGallery",
+    "FaceSource",
     "Language",
     "OtpCode",
     "Pensioner",

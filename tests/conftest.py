@@ -22,6 +22,7 @@ from app.db import make_engine
 from app.main import create_app
 from app.migrate import upgrade
 from app.security import create_access_token, hash_password
+from biometrics import DlibFaceEngine
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = REPO_ROOT.parent / "shared" / "fixtures"
@@ -31,6 +32,8 @@ POSTGRES_ADMIN_URL = os.environ.get(
     "LIFECERT_TEST_POSTGRES_URL", "postgresql+psycopg://127.0.0.1:5432/test"
 )
 TABLES_CHILD_FIRST = (
+    "face_gallery",
+    "enrolled_face",
     "otp_code",
     "refresh_token",
     "pensioner",
@@ -103,9 +106,15 @@ def settings(backend: Backend, tmp_path: Path) -> Settings:
     )
 
 
+@pytest.fixture(scope="session")
+def face_engine() -> DlibFaceEngine:
+    """One real dlib engine for the whole run (models load once, on first use)."""
+    return DlibFaceEngine()
+
+
 @pytest.fixture
-def app(settings: Settings, backend: Backend) -> Iterator[FastAPI]:
-    application = create_app(settings, engine=backend.engine)
+def app(settings: Settings, backend: Backend, face_engine: DlibFaceEngine) -> Iterator[FastAPI]:
+    application = create_app(settings, engine=backend.engine, face_engine=face_engine)
     yield application
     with backend.engine.begin() as conn:
         for table in TABLES_CHILD_FIRST:
@@ -186,6 +195,34 @@ class Factory:
         self.session.add(pensioner)
         self.session.commit()
         return pensioner
+
+    def face(self, pensioner: object, photo: bytes = b"\xff\xd8 stored photo") -> object:
+        """An enrolled face row with a stored file (a random embedding: not for matching)."""
+        import numpy as np
+
+        from models.face import EnrolledFace, FaceSource
+
+        pid = pensioner.id  # type: ignore[attr-defined]
+        face = EnrolledFace(
+            pensioner_id=pid,
+            source=FaceSource.enrolment,
+            photo_path=f"faces/{pid}/{uuid.uuid4()}.jpg",
+            photo_sha256="0" * 64,
+            photo_format="jpeg",
+            photo_width=640,
+            photo_height=480,
+            embedding=np.random.default_rng().normal(size=128).astype("<f8").tobytes(),
+            model_name="dlib_face_recognition_resnet_model_v1",
+            model_version="test",
+            added_by_type="system",
+            added_by_id="test",
+        )
+        path = self.settings.resolved_media_dir / face.photo_path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(photo)
+        self.session.add(face)
+        self.session.commit()
+        return face
 
     def token(
         self, subject: object, kind: str = "staff", lifetime: timedelta = timedelta(minutes=5)

@@ -144,9 +144,11 @@ def update_pensioner(
 
 @router.delete("/{pensioner_id}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_pensioner(
-    session: SessionDep, actor: StaffActor, pensioner: EditablePensioner
+    session: SessionDep, settings: SettingsDep, actor: StaffActor, pensioner: EditablePensioner
 ) -> Response:
-    service.delete(session=session, actor=actor, pensioner=pensioner)
+    service.delete(
+        session=session, actor=actor, pensioner=pensioner, media_dir=settings.resolved_media_dir
+    )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

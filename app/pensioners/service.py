@@ -7,6 +7,7 @@ import io
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -29,6 +30,7 @@ from app.pensioners.schemas import (
     PensionerUpdate,
 )
 from models.base import utcnow
+from models.face import EnrolledFace, FaceGallery
 from models.otp import OtpCode
 from models.pensioner import BenefitStatus, BenefitType, Pensioner, Residence
 from models.region import Region
@@ -116,12 +118,20 @@ def update(
     return pensioner
 
 
-def delete(*, session: Session, actor: Actor, pensioner: Pensioner) -> None:
+def delete(*, session: Session, actor: Actor, pensioner: Pensioner, media_dir: Path) -> None:
+    """Remove the record with its login codes, face templates and photos (kept: the audit)."""
     before = audit.snapshot(pensioner)
-    for otp in session.exec(select(OtpCode).where(OtpCode.pensioner_id == pensioner.id)):
-        session.delete(otp)
+    photos: list[Path] = []
+    for model in (OtpCode, FaceGallery, EnrolledFace):
+        for row in session.exec(select(model).where(model.pensioner_id == pensioner.id)):
+            if isinstance(row, EnrolledFace):
+                photos.append(media_dir / row.photo_path)
+            session.delete(row)
+    session.flush()
     session.delete(pensioner)
     session.flush()
+    for photo in photos:
+        photo.unlink(missing_ok=True)
     audit.record(
         session=session,
         actor=actor,

@@ -16,7 +16,7 @@ import pytest
 from fastapi import FastAPI
 
 from app import national_id
-from tests.conftest import Factory
+from tests.conftest import FIXTURES, Factory
 
 ROLES = ("admin", "reviewer", "video_agent", "community_worker", "auditor")
 IDENTITIES = ("anonymous", "pensioner", *ROLES, "national_auditor")
@@ -37,6 +37,11 @@ class World:
     pensioner_out: str
     staff_in: str
     staff_out: str
+    face_in: str
+    face_out: str
+
+
+PHOTO = (FIXTURES / "faces" / "deepface_c01" / "1.jpg").read_bytes()
 
 
 def _pensioner_body(region: str) -> dict[str, object]:
@@ -72,6 +77,12 @@ def _p(world: World, inside: bool) -> str:
 
 def _s(world: World, inside: bool) -> str:
     return world.staff_in if inside else world.staff_out
+
+
+def _f(world: World, inside: bool) -> str:
+    return f"/api/v1/pensioners/{_p(world, inside)}/faces/" + (
+        world.face_in if inside else world.face_out
+    )
 
 
 MATRIX: dict[tuple[str, str], tuple[Request, dict[str, tuple[int, int]]]] = {
@@ -113,6 +124,26 @@ MATRIX: dict[tuple[str, str], tuple[Request, dict[str, tuple[int, int]]]] = {
     ("DELETE", "/api/v1/pensioners/{pensioner_id}"): (
         lambda w, i: ("DELETE", f"/api/v1/pensioners/{_p(w, i)}", {}),
         _expect(admin=(204, 404)),
+    ),
+    ("POST", "/api/v1/pensioners/{pensioner_id}/faces"): (
+        lambda w, i: (
+            "POST",
+            f"/api/v1/pensioners/{_p(w, i)}/faces",
+            {"files": {"photo": ("me.jpg", PHOTO, "image/jpeg")}},
+        ),
+        _expect(admin=(201, 404), community_worker=(201, 404)),
+    ),
+    ("GET", "/api/v1/pensioners/{pensioner_id}/faces"): (
+        lambda w, i: ("GET", f"/api/v1/pensioners/{_p(w, i)}/faces", {}),
+        _expect(admin=(200, 404), reviewer=(200, 404), community_worker=(200, 404)),
+    ),
+    ("GET", "/api/v1/pensioners/{pensioner_id}/faces/{face_id}/photo"): (
+        lambda w, i: ("GET", _f(w, i) + "/photo", {}),
+        _expect(admin=(200, 404), reviewer=(200, 404), community_worker=(200, 404)),
+    ),
+    ("POST", "/api/v1/pensioners/{pensioner_id}/faces/{face_id}/retire"): (
+        lambda w, i: ("POST", _f(w, i) + "/retire", {}),
+        _expect(admin=(200, 404)),
     ),
     ("GET", "/api/v1/staff/me"): (
         lambda w, i: ("GET", "/api/v1/staff/me", {}),
@@ -212,11 +243,14 @@ async def test_authorization(
     factory.region("110105")
     factory.region("310115", "上海市浦东新区")
     pensioner_in = factory.pensioner("110105")
+    pensioner_out = factory.pensioner("310115")
     world = World(
         pensioner_in=str(pensioner_in.id),
-        pensioner_out=str(factory.pensioner("310115").id),
+        pensioner_out=str(pensioner_out.id),
         staff_in=str(factory.staff("reviewer", scope="110105").id),
         staff_out=str(factory.staff("reviewer", scope="31").id),
+        face_in=str(factory.face(pensioner_in).id),
+        face_out=str(factory.face(pensioner_out).id),
     )
     headers: dict[str, str] = {}
     if identity == "pensioner":

@@ -187,3 +187,18 @@ async def test_reviewer_cannot_see_out_of_scope_record(
     response = await client.get(f"{URL}/{shanghai.id}", headers=reviewer)
     assert response.status_code == 404
     assert response.json()["error"] == "PensionerNotFound"
+
+
+async def test_delete_removes_face_templates_and_photos(
+    client: httpx.AsyncClient, factory: Factory, db: Session
+) -> None:
+    from models.face import EnrolledFace
+
+    pensioner = factory.pensioner()
+    face = factory.face(pensioner)
+    photo = factory.settings.resolved_media_dir / face.photo_path
+    assert photo.exists()
+    admin = factory.auth(factory.staff("admin"))
+    assert (await client.delete(f"{URL}/{pensioner.id}", headers=admin)).status_code == 204
+    assert not photo.exists()
+    assert _count(db, EnrolledFace) == 0

@@ -1,0 +1,128 @@
+"""Face enrolment by staff, the gallery of a pensioner, and the stored photos."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, File, UploadFile, status
+from fastapi.responses import FileResponse
+
+from app.db import SessionDep
+from app.deps import (
+    FaceEngineDep,
+    RequireAdmin,
+    RequireEnroller,
+    RequireFaceReader,
+    SettingsDep,
+    StaffActor,
+)
+from app.faces import service
+from app.faces.schemas import EnrolledFaceRead, GalleryRead
+from app.pensioners.service import get_in_scope
+from biometrics import read_limited
+from models.face import EnrolledFace
+from models.pensioner import Pensioner
+
+router = APIRouter(prefix="/pensioners/{pensioner_id}/faces", tags=["faces"])
+
+
+def enrollable_pensioner(
+    pensioner_id: uuid.UUID, session: SessionDep, staff: RequireEnroller
+) -> Pensioner:
+    return get_in_scope(session=session, staff=staff, pensioner_id=pensioner_id)
+
+
+def face_readable_pensioner(
+    pensioner_id: uuid.UUID, session: SessionDep, staff: RequireFaceReader
+) -> Pensioner:
+    return get_in_scope(session=session, staff=staff, pensioner_id=pensioner_id)
+
+
+def admin_pensioner(pensioner_id: uuid.UUID, session: SessionDep, staff: RequireAdmin) -> Pensioner:
+    return get_in_scope(session=session, staff=staff, pensioner_id=pensioner_id)
+
+
+@router.post(
+    "",
+    response_model=EnrolledFaceRead,
+    status_code=status.HTTP_201_CREATED,
+    summary="Enrol a face photo (JPEG, PNG, WebP or HEIC) as the `photo` form field",
+    description="The photo must pass the strict enrolment gate (one frontal, sharp, evenly lit "
+    "face); otherwise 422 `PhotoQualityFailed` lists what to change. Earlier photos stay in "
+    "the gallery; retire one explicitly to remove it.",
+)
+def enrol_face(
+    session: SessionDep,
+    settings: SettingsDep,
+    engine: FaceEngineDep,
+    actor: StaffActor,
+    pensioner: Annotated[Pensioner, Depends(enrollable_pensioner)],
+    photo: Annotated[UploadFile, File(description="The face photo")],
+) -> EnrolledFace:
+    # A sync route runs in the thread pool: decoding and dlib stay off the event loop.
+    data = read_limited(photo.file, max_bytes=settings.max_photo_bytes)
+    return service.enrol(
+        session=session,
+        settings=settings,
+        engine=engine,
+        pensioner=pensioner,
+        data=data,
+        actor=actor,
+    )
+
+
+@router.get("", response_model=GalleryRead, summary="The pensioner's faces, retired included")
+def list_faces(
+    session: SessionDep, pensioner: Annotated[Pensioner, Depends(face_readable_pensioner)]
+) -> GalleryRead:
+    from models.face import FaceGallery
+
+    faces = service.all_faces(session=session, pensioner_id=pensioner.id)
+    gallery = session.get(FaceGallery, pensioner.id)
+    return GalleryRead(
+        active_faces=sum(f.active for f in faces),
+        cohort_size=gallery.cohort_size if gallery else 0,
+        cohort_ready=gallery is not None and gallery.cohort_mean is not None,
+        faces=[EnrolledFaceRead.model_validate(f) for f in faces],
+    )
+
+
+@router.get("/{face_id}/photo", response_class=FileResponse, summary="The stored photo")
+def face_photo(
+    face_id: uuid.UUID,
+    session: SessionDep,
+    settings: SettingsDep,
+    pensioner: Annotated[Pensioner, Depends(face_readable_pensioner)],
+) -> FileResponse:
+    face = service.get_face(session=session, pensioner_id=pensioner.id, face_id=face_id)
+    media_type = {
+        "jpeg": "image/jpeg",
+        "png": "image/png",
+        "webp": "image/webp",
+        "heif": "image/heic",
+    }.get(face.photo_format, "application/octet-stream")
+    return FileResponse(settings.resolved_media_dir / face.photo_path, media_type=media_type)
+
+
+@router.post(
+    "/{face_id}/retire",
+    response_model=EnrolledFaceRead,
+    summary="Take a face out of the gallery (kept as history)",
+)
+def retire_face(
+    face_id: uuid.UUID,
+    session: SessionDep,
+    settings: SettingsDep,
+    actor: StaffActor,
+    pensioner: Annotated[Pensioner, Depends(admin_pensioner)],
+) -> EnrolledFace:
+    face = service.get_face(session=session, pensioner_id=pensioner.id, face_id=face_id)
+    return service.retire(
+        session=session,
+        settings=settings,
+        pensioner=pensioner,
+        face=face,
+        actor=actor,
+        reason="retired_by_staff",
+    )

@@ -1,0 +1,61 @@
+"""Enrolled face photos and templates of pensioners, and the cohort statistics of each gallery."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from models.base import enum_type, tz_datetime, utcnow
+
+
+class FaceSource(enum.StrEnum):
+    enrolment = "enrolment"  # a photo taken or checked by staff
+    certification = "certification"  # a confident remote selfie added so the gallery ages too
+
+
+class EnrolledFace(SQLModel, table=True):
+    """One photo and its embedding; retired faces stay as history."""
+
+    __tablename__ = "enrolled_face"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    pensioner_id: uuid.UUID = Field(foreign_key="pensioner.id", index=True)
+    source: FaceSource = Field(sa_type=enum_type(FaceSource))
+    photo_path: str = Field(max_length=255)  # relative to the media directory
+    photo_sha256: str = Field(max_length=64)
+    photo_format: str = Field(max_length=16)
+    photo_width: int
+    photo_height: int
+    embedding: bytes = Field(sa_type=sa.LargeBinary)  # float64 little-endian
+    model_name: str = Field(max_length=64)
+    model_version: str = Field(max_length=64)
+    quality: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+    active: bool = Field(default=True, index=True)
+    added_by_type: str = Field(max_length=16)
+    added_by_id: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=tz_datetime())
+    retired_at: datetime | None = Field(default=None, sa_type=tz_datetime())
+
+
+class FaceGallery(SQLModel, table=True):
+    """Impostor statistics of a pensioner's active faces against the enrolled cohort.
+
+    Kept beside the templates so a verification is one comparison, not a cohort scan.
+    """
+
+    __tablename__ = "face_gallery"
+
+    pensioner_id: uuid.UUID = Field(foreign_key="pensioner.id", primary_key=True)
+    model_name: str = Field(max_length=64)
+    model_version: str = Field(max_length=64)
+    faces: int
+    cohort_mean: float | None = None
+    cohort_std: float | None = None
+    cohort_size: int = 0
+    tail_fraction: float | None = None
+    computed_at: datetime = Field(default_factory=utcnow, sa_type=tz_datetime())

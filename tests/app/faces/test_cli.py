@@ -1,0 +1,89 @@
+"""`lifecert verify` on real photos: decisions with their numbers, and bad files as JSON errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from app.cli import cli
+from tests.conftest import FIXTURES
+
+FACES = FIXTURES / "faces"
+runner = CliRunner()
+
+
+def _verify(*args: str) -> tuple[int, str, str]:
+    result = runner.invoke(cli, ["verify", *args])
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_verify_with_a_cohort_folder(tmp_path: Path) -> None:
+    cohort = tmp_path / "cohort"
+    cohort.mkdir()
+    for photo in sorted(FACES.glob("dlibjohns_*/*.jpg"))[:24]:
+        (cohort / f"{photo.parent.name}_{photo.name}").write_bytes(photo.read_bytes())
+    enrolled = str(FACES / "deepface_c01" / "1.jpg")
+    code, out, _ = _verify(
+        enrolled, str(FACES / "deepface_c01" / "3.jpg"), "--json", "--cohort", str(cohort)
+    )
+    assert code == 0, out
+    result = json.loads(out)
+    assert result["decision"] == "match"
+    assert result["cohort_size"] == 24
+    assert result["score"] >= result["thresholds"]["match_score"]
+    assert result["model"]["name"] == "dlib_face_recognition_resnet_model_v1"
+    assert result["selfie"]["faces"] == 1
+
+    code, out, _ = _verify(
+        enrolled, str(FACES / "deepface_c03" / "1.jpg"), "--json", "--cohort", str(cohort)
+    )
+    assert code == 0 and json.loads(out)["decision"] == "no_match"
+
+
+def test_verify_reports_quality_findings(tmp_path: Path) -> None:
+    # Head turned: too far for the enrolment gate the photo on file is held to.
+    code, out, _ = _verify(
+        str(FACES / "fr_obama" / "2.jpg"),
+        str(FACES / "fr_obama" / "1.jpg"),
+        "--json",
+        "--cohort",
+        str(tmp_path),
+    )
+    assert code == 0, out
+    result = json.loads(out)
+    assert result["decision"] in {"review", "no_match"}
+    assert "cohort_too_small" in result["reasons"]
+    assert [f["issue"] for f in result["enrolled"]["findings"]] == ["head_turned"]
+    assert all(f["zh"] and f["en"] for f in result["enrolled"]["findings"])
+
+
+def test_bad_files_exit_non_zero_with_a_json_error(tmp_path: Path) -> None:
+    text = tmp_path / "notes.jpg"
+    text.write_text("not a photo")
+    empty = tmp_path / "empty.jpg"
+    empty.write_bytes(b"")
+    good = str(FACES / "fr_obama" / "1.jpg")
+    for bad, error in (
+        (text, "UnsupportedFormat"),
+        (empty, "EmptyFile"),
+        (tmp_path / "missing.jpg", "FileNotFound"),
+    ):
+        code, _, err = _verify(str(bad), good, "--cohort", str(tmp_path))
+        assert code != 0
+        assert json.loads(err)["error"] == error
+        assert json.loads(err)["detail"]
+
+
+def test_photo_without_a_single_face(tmp_path: Path) -> None:
+    code, _, err = _verify(
+        str(FIXTURES / "hard" / "multiple_faces_1.jpg"),
+        str(FACES / "fr_obama" / "1.jpg"),
+        "--cohort",
+        str(tmp_path),
+    )
+    assert code == 1
+    body = json.loads(err)
+    assert body["error"] == "NoUsableFace"
+    assert "multiple_faces" in [f["issue"] for f in body["findings"]]
