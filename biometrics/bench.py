@@ -167,14 +167,14 @@ def score_pairs(
     for ai, a in enumerate(names):
         for b in names[ai:]:
             cohort = (identities != a) & (identities != b)
-            if cohort.sum() < policy.min_cohort_size:
-                continue
             rows = np.union1d(members[a], members[b])
-            mean, std = fit_impostor_tail(
-                distances[np.ix_(rows, np.flatnonzero(cohort))],
-                tail_fraction=policy.tail_fraction,
-                min_std=policy.min_std,
-            )
+            normalised = cohort.sum() >= policy.min_cohort_size
+            if normalised:
+                mean, std = fit_impostor_tail(
+                    distances[np.ix_(rows, np.flatnonzero(cohort))],
+                    tail_fraction=policy.tail_fraction,
+                    min_std=policy.min_std,
+                )
             position = {int(r): k for k, r in enumerate(rows)}
             if a == b:
                 i, j = np.triu_indices(len(members[a]), 1)
@@ -185,7 +185,12 @@ def score_pairs(
             pi = np.array([position[int(x)] for x in first], dtype=np.intp)
             pj = np.array([position[int(x)] for x in second], dtype=np.intp)
             d = distances[first, second]
-            score = ((mean[pi] - d) / std[pi] + (mean[pj] - d) / std[pj]) / 2.0
+            if normalised:
+                score = ((mean[pi] - d) / std[pi] + (mean[pj] - d) / std[pj]) / 2.0
+            else:
+                # As in production before enough people are enrolled: no normalised score,
+                # so the pair reaches review at best (scored exactly at the review threshold).
+                score = np.full(len(d), policy.review_score)
             parts.append((first, second, d, score, a == b))
     if not parts:
         empty = np.array([], dtype=np.intp)

@@ -87,3 +87,41 @@ def test_photo_without_a_single_face(tmp_path: Path) -> None:
     body = json.loads(err)
     assert body["error"] == "NoUsableFace"
     assert "multiple_faces" in [f["issue"] for f in body["findings"]]
+
+
+def test_bench_faces_prints_every_key_and_plots(tmp_path: Path) -> None:
+    root = tmp_path / "set"
+    for identity in ("fr_obama", "fr_biden", "fr_rose_leslie"):
+        (root / identity).mkdir(parents=True)
+        for photo in sorted((FACES / identity).glob("*.jpg"))[:2]:
+            (root / identity / photo.name).write_bytes(photo.read_bytes())
+    plot = tmp_path / "det.png"
+    result = runner.invoke(
+        cli, ["bench", "faces", str(root), "--json", "--plot", str(plot), "--naive-sample", "1"]
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    for key in (
+        "images",
+        "identities",
+        "failures_to_enrol",
+        "genuine_pairs",
+        "impostor_pairs",
+        "fmr_accept",
+        "fnmr_accept",
+        "review_rate_genuine",
+        "reject_rate_genuine",
+        "fmr_review",
+        "eer",
+        "groups",
+        "per_image_ms_p50",
+        "per_image_ms_p95",
+        "naive_per_image_ms_p50",
+        "speedup_vs_naive",
+    ):
+        assert key in report, key
+    assert (report["images"], report["identities"]) == (6, 3)
+    assert (report["genuine_pairs"], report["impostor_pairs"]) == (3, 12)
+    # Six photos leave no cohort of 20: nothing may be accepted without one.
+    assert report["fmr_accept"] == 0.0 and report["fnmr_accept"] == 1.0
+    assert plot.read_bytes().startswith(b"\x89PNG")
