@@ -258,13 +258,21 @@ def _det(scores: FloatArray, genuine: NDArray[np.bool_], points: int = 200) -> d
 
 def _naive_ms(path: Path) -> float:
     """face_recognition used as its README shows: full-resolution load, HOG and encoding."""
-    import face_recognition
+    from PIL import ImageFile
 
-    start = time.perf_counter()
-    image = face_recognition.load_image_file(str(path))
-    boxes = face_recognition.face_locations(image)
-    face_recognition.face_encodings(image, known_face_locations=boxes)
-    return (time.perf_counter() - start) * 1000.0
+    # Importing face_recognition sets Pillow's process-wide LOAD_TRUNCATED_IMAGES, which
+    # would make our decoder accept truncated uploads afterwards: put it back.
+    strict = ImageFile.LOAD_TRUNCATED_IMAGES
+    try:
+        import face_recognition
+
+        start = time.perf_counter()
+        image = face_recognition.load_image_file(str(path))
+        boxes = face_recognition.face_locations(image)
+        face_recognition.face_encodings(image, known_face_locations=boxes)
+        return (time.perf_counter() - start) * 1000.0
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = strict
 
 
 def plot_det(result: dict[str, Any], path: Path) -> None:

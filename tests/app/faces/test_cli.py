@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from app.cli import cli
@@ -125,3 +126,13 @@ def test_bench_faces_prints_every_key_and_plots(tmp_path: Path) -> None:
     # Six photos leave no cohort of 20: nothing may be accepted without one.
     assert report["fmr_accept"] == 0.0 and report["fnmr_accept"] == 1.0
     assert plot.read_bytes().startswith(b"\x89PNG")
+
+
+def test_the_naive_baseline_leaves_truncated_photos_refused() -> None:
+    from biometrics import CorruptImage, DecodeLimits, decode_image
+    from biometrics.bench import _naive_ms
+
+    _naive_ms(FACES / "fr_obama" / "1.jpg")
+    data = (FACES / "fr_obama" / "1.jpg").read_bytes()
+    with pytest.raises(CorruptImage):
+        decode_image(data[: len(data) // 2], limits=DecodeLimits())
