@@ -1,6 +1,12 @@
 """All tables; importing this package registers them on SQLModel.metadata for Alembic."""
 
 from models.audit import AuditEvent
+from models.certification import (
+    Certification,
+    CertificationMethod,
+    PaymentSuspension,
+    SuspensionReason,
+)
 from models.face import EnrolledFace, FaceGallery, FaceSource
 from models.otp import OtpCode
 from models.pensioner import BenefitStatus, BenefitType, Language, Pensioner, Residence, Sex
@@ -11,6 +17,10 @@ __all__ = [
     "AuditEvent",
     "BenefitStatus",
     "BenefitType",
+    "Certification",
+    "CertificationMethod",
+    "PaymentSuspension",
+    "SuspensionReason",
     "EnrolledFace",
     "FaceGallery",
     "FaceSource",

@@ -152,6 +152,7 @@ class PensionerRead(BaseModel):
     monthly_amount_fen: int
     mobility_limited: bool
     preferred_language: Language
+    certified_until: date | None
     created_at: datetime
     updated_at: datetime
 
