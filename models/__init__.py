@@ -1,5 +1,6 @@
 """All tables; importing this package registers them on SQLModel.metadata for Alembic."""
 
+from models.attempt import AttemptStatus, CertificationAttempt, ReviewCase, ReviewStatus
 from models.audit import AuditEvent
 from models.certification import (
     Certification,
@@ -14,6 +15,10 @@ from models.region import Region
 from models.staff import RefreshToken, Role, StaffUser
 
 __all__ = [
+    "AttemptStatus",
+    "CertificationAttempt",
+    "ReviewCase",
+    "ReviewStatus",
     "AuditEvent",
     "BenefitStatus",
     "BenefitType",

@@ -32,6 +32,8 @@ POSTGRES_ADMIN_URL = os.environ.get(
     "LIFECERT_TEST_POSTGRES_URL", "postgresql+psycopg://127.0.0.1:5432/test"
 )
 TABLES_CHILD_FIRST = (
+    "review_case",
+    "certification_attempt",
     "certification",
     "payment_suspension",
     "face_gallery",

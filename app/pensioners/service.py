@@ -30,6 +30,7 @@ from app.pensioners.schemas import (
     PensionerUpdate,
 )
 from models.base import utcnow
+from models.attempt import CertificationAttempt, ReviewCase
 from models.certification import Certification, PaymentSuspension
 from models.face import EnrolledFace, FaceGallery
 from models.otp import OtpCode
@@ -123,7 +124,15 @@ def delete(*, session: Session, actor: Actor, pensioner: Pensioner, media_dir: P
     """Remove the record with its login codes, face templates and photos (kept: the audit)."""
     before = audit.snapshot(pensioner)
     photos: list[Path] = []
-    for model in (OtpCode, FaceGallery, EnrolledFace, Certification, PaymentSuspension):
+    for model in (
+        ReviewCase,
+        CertificationAttempt,
+        OtpCode,
+        FaceGallery,
+        EnrolledFace,
+        Certification,
+        PaymentSuspension,
+    ):
         for row in session.exec(select(model).where(model.pensioner_id == pensioner.id)):
             if isinstance(row, EnrolledFace):
                 photos.append(media_dir / row.photo_path)
