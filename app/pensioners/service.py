@@ -29,8 +29,8 @@ from app.pensioners.schemas import (
     PensionerCreate,
     PensionerUpdate,
 )
-from models.base import utcnow
 from models.attempt import CertificationAttempt, ReviewCase
+from models.base import utcnow
 from models.certification import Certification, PaymentSuspension
 from models.face import EnrolledFace, FaceGallery
 from models.otp import OtpCode
