@@ -66,6 +66,32 @@ def serve(
 
 
 @cli.command()
+def worker(
+    processes: Annotated[int, typer.Option(help="Worker processes on this machine")] = 2,
+) -> None:
+    """Run certification jobs from the Redis queue (LIFECERT_JOB_BACKEND=redis)."""
+    settings = get_settings()
+    typer.echo(
+        f"Workers for {_redacted(settings.redis_url)} (namespace "
+        f"{settings.redis_namespace}), {processes} processes"
+    )
+    # Dramatiq's own launcher: supervises the processes and restarts any that die.
+    os.execvp(
+        sys.executable,
+        [
+            sys.executable,
+            "-m",
+            "dramatiq",
+            "app.attempts.tasks",
+            "--processes",
+            str(processes),
+            "--threads",
+            "1",
+        ],
+    )
+
+
+@cli.command()
 def migrate(revision: Annotated[str, typer.Argument()] = "head") -> None:
     """Apply database migrations (to the newest by default)."""
     from app.migrate import upgrade

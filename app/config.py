@@ -53,6 +53,25 @@ class Settings(BaseSettings):
     face_gallery_max_certification: int = Field(default=3, ge=0, le=20)
     face_gallery_min_score: float = 5.0  # a selfie this confident may join the gallery
     max_photo_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
+    max_video_bytes: int = Field(default=60 * 1024 * 1024, ge=1024)
+
+    # Remote self-certification attempts.
+    challenge_ttl_seconds: int = Field(default=300, ge=30, le=3600)
+    challenge_seed: int | None = None  # only for reproducible tests; production uses the OS RNG
+    attempts_failed_limit: int = Field(default=3, ge=1)
+    attempts_lockout_hours: int = Field(default=24, ge=1)
+    attempt_start_rate: str = "10/hour"
+    # "inprocess": a pool of worker processes inside the service (no extra service needed);
+    # "redis": jobs go to Redis and `lifecert worker` processes run them.
+    job_backend: str = Field(default="inprocess", pattern="^(inprocess|redis)$")
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_namespace: str = "lifecert"
+    # A worker that stops sending heartbeats this long is presumed dead and its unfinished
+    # jobs are handed to another worker.
+    redis_heartbeat_ms: int = Field(default=60_000, ge=1000)
+    redis_maintenance_chance: int = Field(default=1000, ge=1, le=1_000_000)  # per million
+    inprocess_workers: int = Field(default=1, ge=1, le=16)
+    job_lease_seconds: int = Field(default=300, ge=10)
     max_photo_pixels: int = Field(default=120_000_000, ge=1_000_000)
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     max_import_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)

@@ -100,6 +100,46 @@ class NoUsableFace(AppError):
     code = "NoUsableFace"
 
 
+class AttemptNotFound(NotFound):
+    code = "AttemptNotFound"
+    message = "No such certification attempt for you."
+
+
+class ChallengeExpired(AppError):
+    status_code = 410
+    code = "ChallengeExpired"
+    message = (
+        "The recording instructions have expired; start a new attempt and record within a few "
+        "minutes."
+    )
+
+
+class ChallengeAlreadyUsed(AppError):
+    status_code = 409
+    code = "ChallengeAlreadyUsed"
+    message = "This attempt already has its recording; start a new attempt to try again."
+
+
+class ChallengeMismatch(AppError):
+    status_code = 409
+    code = "ChallengeMismatch"
+    message = "The upload does not belong to this attempt's instructions (wrong nonce)."
+
+
+class AttemptsLockedOut(AppError):
+    status_code = 423
+    code = "AttemptsLockedOut"
+    message = (
+        "There were 3 unsuccessful tries in the last 24 hours. Please book a video call with "
+        "staff or ask for a community visit instead."
+    )
+
+
+class UnsupportedMediaType(AppError):
+    status_code = 415
+    code = "UnsupportedMediaType"
+
+
 class RegionNotFound(NotFound):
     code = "RegionNotFound"
     message = "No region with this code."
@@ -167,6 +207,128 @@ class RateLimited(AppError):
     status_code = 429
     code = "RateLimited"
     message = "Too many requests; wait a few minutes and try again."
+
+
+class RegionNotFound(NotFound):
+    code = "RegionNotFound"
+    message = "No region with this code."
+
+
+class Conflict(AppError):
+    status_code = 409
+    code = "Conflict"
+
+
+class DuplicateNationalId(Conflict):
+    code = "DuplicateNationalId"
+    message = "A pensioner with this national ID number is already registered."
+
+
+class DuplicateUsername(Conflict):
+    code = "DuplicateUsername"
+    message = "This username is taken."
+
+
+class DuplicateRegion(Conflict):
+    code = "DuplicateRegion"
+    message = "A region with this code already exists."
+
+
+class UnprocessableEntity(AppError):
+    status_code = 422
+    code = "Invalid"
+
+
+class UnknownRegion(UnprocessableEntity):
+    code = "UnknownRegion"
+    message = "The region code is not a known region; create the region first."
+
+
+class OutOfScope(AppError):
+    status_code = 403
+    code = "RegionOutOfScope"
+    message = "The region is outside your region scope."
+
+
+class ImportRejected(UnprocessableEntity):
+    code = "ImportRejected"
+    message = "The file has invalid rows; nothing was imported. See the report."
+
+
+class InvalidCsv(UnprocessableEntity):
+    code = "InvalidCsv"
+
+
+class OtpInvalid(AppError):
+    status_code = 401
+    code = "OtpInvalid"
+    message = "The code is wrong. Check the text message and try again."
+    persist_changes = True
+
+
+class OtpExpired(AppError):
+    status_code = 401
+    code = "OtpExpired"
+    message = "The code has expired or was used too many times; ask for a new code."
+
+
+class RateLimited(AppError):
+    status_code = 429
+    code = "RateLimited"
+    message = "Too many requests; wait a few minutes and try again."
+
+
+class InvalidFeed(UnprocessableEntity):
+    code = "InvalidFeed"
+    message = "The feed file cannot be read; see the detail for what to fix."
+
+
+class BatchAlreadyImported(Conflict):
+    code = "BatchAlreadyImported"
+    message = "This file was already imported as another feed type."
+
+
+class FeedBatchNotFound(NotFound):
+    code = "FeedBatchNotFound"
+    message = "No feed batch with this id."
+
+
+class MatchingRunNotFound(NotFound):
+    code = "MatchingRunNotFound"
+    message = "No matching run with this id in your region."
+
+
+class CandidateNotFound(NotFound):
+    code = "CandidateNotFound"
+    message = "No match candidate with this id in your region."
+
+
+class CandidateAlreadyDecided(Conflict):
+    code = "CandidateAlreadyDecided"
+    message = "This candidate was already confirmed or rejected."
+
+
+class VerificationTaskNotFound(NotFound):
+    code = "VerificationTaskNotFound"
+    message = "No verification task with this id in your region."
+
+
+class TaskNotOpen(Conflict):
+    code = "TaskNotOpen"
+    message = "This verification task is already closed."
+
+
+class InvalidVisit(UnprocessableEntity):
+    code = "InvalidVisit"
+
+
+class OverpaymentClaimNotFound(NotFound):
+    code = "OverpaymentClaimNotFound"
+    message = "No overpayment claim with this id in your region."
+
+
+class InvalidRecoveryStep(Conflict):
+    code = "InvalidRecoveryStep"
 
 
 def error_body(code: str, detail: str, **extra: Any) -> dict[str, Any]:

@@ -13,6 +13,9 @@ from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 from sqlalchemy.engine import Engine
 
+from app.attempts.jobs import JobQueue, make_queue
+from app.attempts.router import router as attempts_router
+from app.attempts.service import make_rng
 from app.audit.router import router as audit_router
 from app.auth.router import router as auth_router
 from app.auth.senders import make_sender
@@ -39,14 +42,17 @@ def create_app(
     *,
     engine: Engine | None = None,
     face_engine: FaceEngine | None = None,
+    job_queue: JobQueue | None = None,
 ) -> FastAPI:
     settings = settings or get_settings()
     settings.ensure_dirs()
     engine = engine or make_engine(settings)
 
     @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
+        if app.state.job_queue is not None:
+            app.state.job_queue.shutdown()
         engine.dispose()
 
     app = FastAPI(
@@ -64,6 +70,8 @@ def create_app(
     # The dlib models load on first use, not here, so start-up stays fast.
     app.state.face_engine = face_engine or DlibFaceEngine()
     app.state.cohort_cache = CohortCache()
+    app.state.challenge_rng = make_rng(settings)
+    app.state.job_queue = job_queue if job_queue is not None else make_queue(settings)
 
     install_error_handlers(app)
     app.add_middleware(
@@ -73,6 +81,9 @@ def create_app(
             f"^{API_PREFIX}/pensioners/import$": settings.max_import_bytes,
             # A multipart form adds a little to the photo itself.
             f"^{API_PREFIX}/pensioners/[^/]+/faces$": settings.max_photo_bytes + 64 * 1024,
+            f"^{API_PREFIX}/certifications/attempts/[^/]+/upload$": settings.max_photo_bytes
+            + settings.max_video_bytes
+            + 64 * 1024,
         },
     )
 
@@ -85,7 +96,9 @@ def create_app(
     api.include_router(staff_router, dependencies=staff_only)
     api.include_router(regions_router, dependencies=staff_only)
     api.include_router(audit_router, dependencies=staff_only)
-    api.include_router(me_router, dependencies=[Depends(current_pensioner)])
+    pensioner_only = [Depends(current_pensioner)]
+    api.include_router(me_router, dependencies=pensioner_only)
+    api.include_router(attempts_router, dependencies=pensioner_only)
     app.include_router(api)
     app.include_router(health_router)
 

@@ -61,3 +61,63 @@ class IncompatibleEmbeddings(MatchingError):
 
 class CohortTooSmall(MatchingError):
     code = "cohort_too_small"
+
+
+class VideoError(BiometricsError):
+    """The uploaded bytes cannot be turned into a usable video clip."""
+
+    code = "video_error"
+
+
+class NotAVideo(VideoError):
+    code = "not_a_video"
+
+
+class EmptyVideo(VideoError):
+    code = "empty_video"
+
+
+class VideoFileTooLarge(VideoError):
+    code = "video_file_too_large"
+
+
+class UnsupportedVideoCodec(VideoError):
+    code = "unsupported_video_codec"
+
+
+class CorruptVideo(VideoError):
+    code = "corrupt_video"
+
+
+class TruncatedVideo(VideoError):
+    """The upload stopped part-way and what arrived holds no playable frames."""
+
+    code = "truncated_video"
+
+
+class VideoTooShort(VideoError):
+    code = "video_too_short"
+
+
+class VideoTooLong(VideoError):
+    code = "video_too_long"
+
+
+class VideoResolutionTooLarge(VideoError):
+    """Too many pixels per frame: refused from the header, before anything is decoded."""
+
+    code = "video_resolution_too_large"
+
+
+class VideoResolutionTooSmall(VideoError):
+    code = "video_resolution_too_small"
+
+
+class FrameRateTooHigh(VideoError):
+    code = "frame_rate_too_high"
+
+
+class VideoDecodeTimeout(VideoError):
+    """Reading the clip took longer than its wall-clock budget."""
+
+    code = "video_decode_timeout"

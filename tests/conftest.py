@@ -116,9 +116,34 @@ def face_engine() -> DlibFaceEngine:
     return DlibFaceEngine()
 
 
+class RecordingQueue:
+    """Collects enqueued jobs for tests of the request side; flow tests use the real pool."""
+
+    def __init__(self) -> None:
+        self.attempts: list[uuid.UUID] = []
+
+    def enqueue_attempt(self, attempt_id: uuid.UUID) -> None:
+        self.attempts.append(attempt_id)
+
+    def shutdown(self) -> None:
+        return None
+
+
 @pytest.fixture
-def app(settings: Settings, backend: Backend, face_engine: DlibFaceEngine) -> Iterator[FastAPI]:
-    application = create_app(settings, engine=backend.engine, face_engine=face_engine)
+def job_queue() -> Iterator[object]:
+    yield RecordingQueue()
+
+
+@pytest.fixture
+def app(
+    settings: Settings, backend: Backend, face_engine: DlibFaceEngine, job_queue: object
+) -> Iterator[FastAPI]:
+    application = create_app(
+        settings,
+        engine=backend.engine,
+        face_engine=face_engine,
+        job_queue=job_queue,  # type: ignore[arg-type]
+    )
     yield application
     with backend.engine.begin() as conn:
         for table in TABLES_CHILD_FIRST:

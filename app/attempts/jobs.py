@@ -1,0 +1,93 @@
+"""Running attempt jobs off the request path: a local process pool, or Redis and workers.
+
+Why Dramatiq for the Redis queue: it acknowledges a message only after the job returns, and
+its Redis broker hands the unacknowledged messages of a worker that stopped heartbeating to
+the others, which is exactly the crash recovery a certification needs; it is small,
+maintained, and needs no result backend (job state lives in the database). Celery needs more
+configuration to get the same (acks_late, visibility timeout), RQ moves a dead worker's job to
+a failed registry instead of running it again, and arq is asyncio-first while this work is
+CPU-bound.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import uuid
+from concurrent.futures import Future, ProcessPoolExecutor
+from functools import cache
+from typing import Any, Protocol
+
+from app.config import Settings
+
+log = logging.getLogger(__name__)
+
+
+class JobQueue(Protocol):
+    def enqueue_attempt(self, attempt_id: uuid.UUID) -> None: ...
+
+    def shutdown(self) -> None: ...
+
+
+@cache
+def _worker_context(settings_json: str) -> tuple[Any, Any, Any, Any]:
+    """Per worker process: settings, database engine, face engine and cohort cache."""
+    from app.db import make_engine
+    from app.faces.service import CohortCache
+    from biometrics import DlibFaceEngine
+
+    settings = Settings.model_validate_json(settings_json)
+    return settings, make_engine(settings), DlibFaceEngine(), CohortCache()
+
+
+def run_attempt_job(attempt_id: str, settings_json: str) -> str | None:
+    """Entry point of a job in any worker process."""
+    from app.attempts.processing import process_attempt
+
+    settings, db, engine, cohort = _worker_context(settings_json)
+    status = process_attempt(
+        uuid.UUID(attempt_id), db=db, settings=settings, engine=engine, cohort_cache=cohort
+    )
+    return status.value if status else None
+
+
+class InProcessQueue:
+    """The embedded default: worker processes owned by the service, no other service needed."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings_json = settings.model_dump_json()
+        # spawn: a fork of a threaded server process can inherit held locks.
+        self.pool = ProcessPoolExecutor(
+            max_workers=settings.inprocess_workers, mp_context=multiprocessing.get_context("spawn")
+        )
+
+    def enqueue_attempt(self, attempt_id: uuid.UUID) -> None:
+        future = self.pool.submit(run_attempt_job, str(attempt_id), self.settings_json)
+        future.add_done_callback(_log_failure)
+
+    def shutdown(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _log_failure(future: Future[str | None]) -> None:
+    if future.exception() is not None:
+        log.error("attempt job failed", exc_info=future.exception())
+
+
+class RedisQueue:
+    """Production: messages in Redis, run by `lifecert worker` processes on any machine."""
+
+    def __init__(self, settings: Settings) -> None:
+        from app.attempts import tasks
+
+        self.actor = tasks.actor_for(settings)
+
+    def enqueue_attempt(self, attempt_id: uuid.UUID) -> None:
+        self.actor.send(str(attempt_id))
+
+    def shutdown(self) -> None:
+        return None
+
+
+def make_queue(settings: Settings) -> JobQueue:
+    return RedisQueue(settings) if settings.job_backend == "redis" else InProcessQueue(settings)

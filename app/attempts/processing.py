@@ -1,0 +1,353 @@
+"""The job behind a remote attempt: selfie, liveness video and face match into one decision.
+
+Runs in a worker process. It may run twice for one attempt (a worker killed mid-job, a
+message delivered again): the decision is written by one conditional update from
+`processing`, in the same transaction as the certification, review case and audit event, so
+exactly one decision is ever recorded and a crash leaves none half-written.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col
+
+from app.attempts.service import NEXT_STEPS
+from app.audit import service as audit
+from app.audit.service import Actor
+from app.certifications.service import certify
+from app.config import Settings
+from app.errors import NotEnrolled
+from app.faces import service as faces
+from biometrics import FaceEngine, ImageError, PhotoAnalysis
+from biometrics.errors import VideoError
+from biometrics.liveness import LivenessPolicy, LivenessReason, LivenessResult, analyze_liveness
+from biometrics.video import VideoLimits
+from models.attempt import AttemptStatus, CertificationAttempt, ReviewCase
+from models.certification import CertificationMethod
+from models.pensioner import Pensioner
+
+WORKER = Actor(type="system", id="certification-worker")
+# Reasons that mean someone tried to deceive, not that the recording went wrong.
+ATTACK_REASONS = frozenset(
+    {
+        LivenessReason.STILL_IMAGE,
+        LivenessReason.PLANAR_MOTION,
+        LivenessReason.SCREEN_REPLAY,
+        LivenessReason.INJECTED_OR_EDITED,
+        LivenessReason.IDENTITY_CHANGED,
+    }
+)
+ACTION_WORDS = {
+    "blink": ("眨眼", "blink"),
+    "turn_left": ("向左转头", "turn your head to your left"),
+    "turn_right": ("向右转头", "turn your head to your right"),
+    "open_mouth": ("张嘴", "open your mouth"),
+}
+RECORDING_INSTRUCTIONS = {
+    LivenessReason.NO_FACE: (
+        "录像时请让整张脸一直在框内。",
+        "Keep your whole face inside the frame while recording.",
+    ),
+    LivenessReason.FACE_LEFT_FRAME: (
+        "录像时请不要移出画面。",
+        "Stay in the picture for the whole recording.",
+    ),
+    LivenessReason.FACE_TOO_SMALL: (
+        "请把手机拿近一些，让脸占满框。",
+        "Hold the phone closer so your face fills the frame.",
+    ),
+    LivenessReason.MULTIPLE_FACES: (
+        "录像时画面里只能有您一个人。",
+        "Only you should be in the picture while recording.",
+    ),
+}
+
+
+def video_limits(settings: Settings) -> VideoLimits:
+    return VideoLimits(max_bytes=settings.max_video_bytes)
+
+
+def _challenge_instruction(actions: list[str]) -> dict[str, str]:
+    zh = "、然后".join(ACTION_WORDS[a][0] for a in actions)
+    en = ", then ".join(ACTION_WORDS[a][1] for a in actions)
+    return {"zh": f"请按顺序做这些动作：{zh}。", "en": f"Please do these in order: {en}."}
+
+
+def liveness_summary(result: LivenessResult) -> dict[str, Any]:
+    return {
+        "live": result.live,
+        "score": round(result.score, 3),
+        "actions": result.actions_as_dicts(),
+        "reasons": [r.value for r in result.reasons],
+        "checks": {
+            name: {"value": round(c.value, 4), "threshold": c.threshold, "passed": c.passed}
+            for name, c in result.checks.items()
+        },
+        "frames_analyzed": result.frames_analyzed,
+        "ms": round(result.ms),
+        "codec": result.metadata.codec,
+        "size": [result.metadata.coded_width, result.metadata.coded_height],
+    }
+
+
+def verification_summary(v: faces.Verification) -> dict[str, Any]:
+    data = asdict(v)
+    data["policy"] = {
+        "match_score": v.policy.match_score,
+        "review_score": v.policy.review_score,
+        "match_max_distance": v.policy.match_max_distance,
+        "review_max_distance": v.policy.review_max_distance,
+    }
+    data["reasons"] = list(v.reasons)
+    return data
+
+
+def decide(
+    *,
+    session: Session,
+    settings: Settings,
+    engine: FaceEngine,
+    cohort_cache: faces.CohortCache,
+    attempt: CertificationAttempt,
+    selfie: bytes,
+    video: bytes,
+) -> tuple[AttemptStatus, list[str], dict[str, Any], PhotoAnalysis | None]:
+    """The outcome, its reasons and every number behind it; writes nothing."""
+    record: dict[str, Any] = {"challenge": attempt.challenge_actions, "mirrored": attempt.mirrored}
+    try:
+        analysis = faces.analyze(selfie, engine=engine, settings=settings, gate="selfie")
+    except ImageError as exc:
+        record["selfie"] = {"error": exc.code, "detail": exc.message}
+        record["instructions"] = [
+            {
+                "zh": "照片无法读取，请重新拍一张。",
+                "en": "The photo could not be read; please take it again.",
+            }
+        ]
+        return AttemptStatus.retry, ["selfie_unreadable"], record, None
+    record["selfie"] = faces.quality_summary(analysis)
+    if not analysis.quality.ok or analysis.embedding is None:
+        findings = analysis.quality.findings
+        record["instructions"] = [{"zh": f.zh, "en": f.en} for f in findings[:2]]
+        return AttemptStatus.retry, [f"selfie_{f.issue.value}" for f in findings], record, None
+    try:
+        liveness = analyze_liveness(
+            video,
+            challenge=attempt.challenge_actions,
+            mirrored=attempt.mirrored,
+            engine=engine,
+            limits=video_limits(settings),
+            policy=LivenessPolicy(),
+        )
+    except VideoError as exc:
+        record["video"] = {"error": exc.code, "detail": exc.message}
+        record["instructions"] = [
+            {
+                "zh": "视频无法使用，请重新录制一段几秒钟的视频。",
+                "en": f"The video cannot be used ({exc.message}); please "
+                "record a new clip of a few seconds.",
+            }
+        ]
+        return AttemptStatus.retry, [f"video_{exc.code}"], record, analysis
+    record["video"] = liveness_summary(liveness)
+    reasons = [r.value for r in liveness.reasons]
+    if ATTACK_REASONS & set(liveness.reasons):
+        return AttemptStatus.rejected, reasons, record, analysis
+    if not liveness.live:
+        instructions = [
+            dict(zip(("zh", "en"), RECORDING_INSTRUCTIONS[r], strict=True))
+            for r in liveness.reasons
+            if r in RECORDING_INSTRUCTIONS
+        ]
+        if {LivenessReason.MISSING_ACTION, LivenessReason.WRONG_ORDER} & set(liveness.reasons):
+            instructions.append(_challenge_instruction(attempt.challenge_actions))
+        record["instructions"] = instructions[:2]
+        return AttemptStatus.retry, reasons, record, analysis
+    selfie_check = faces.verify(
+        session=session,
+        settings=settings,
+        cohort_cache=cohort_cache,
+        pensioner_id=attempt.pensioner_id,
+        probes=[analysis.embedding],
+    )
+    frames = [f.embedding for f in liveness.embeddings]
+    video_check = (
+        faces.verify(
+            session=session,
+            settings=settings,
+            cohort_cache=cohort_cache,
+            pensioner_id=attempt.pensioner_id,
+            probes=frames,
+        )
+        if frames
+        else None
+    )
+    record["face_selfie"] = verification_summary(selfie_check)
+    record["face_video"] = verification_summary(video_check) if video_check else None
+    checks = [c for c in (selfie_check, video_check) if c is not None]
+    decisions = {c.decision for c in checks}
+    if "no_match" in decisions:
+        return AttemptStatus.rejected, ["face_no_match"], record, analysis
+    if decisions == {"match"} and video_check is not None:
+        return AttemptStatus.certified, [], record, analysis
+    scores = [c.score for c in checks]
+    low = any(s is None or s < settings.face_match_score - 1.0 for s in scores)
+    record["low_score"] = low
+    reasons = ["face_review"] + [r for c in checks for r in c.reasons]
+    return AttemptStatus.needs_review, reasons, record, analysis
+
+
+def process_attempt(
+    attempt_id: uuid.UUID,
+    *,
+    db: Engine,
+    settings: Settings,
+    engine: FaceEngine,
+    cohort_cache: faces.CohortCache,
+) -> AttemptStatus | None:
+    """Decide one attempt if it is still undecided; returns the status it ends in."""
+    with Session(db, expire_on_commit=False) as session:
+        attempt = session.get(CertificationAttempt, attempt_id)
+        if attempt is None or attempt.status is not AttemptStatus.processing:
+            return attempt.status if attempt else None
+        attempt.job_runs += 1
+        attempt.job_started_at = datetime.now(UTC)
+        session.add(attempt)
+        session.commit()
+        assert attempt.selfie_path and attempt.video_path
+        media = settings.resolved_media_dir
+        selfie = (media / attempt.selfie_path).read_bytes()
+        video = (media / attempt.video_path).read_bytes()
+        started = time.perf_counter()
+        try:
+            status, reasons, record, analysis = decide(
+                session=session,
+                settings=settings,
+                engine=engine,
+                cohort_cache=cohort_cache,
+                attempt=attempt,
+                selfie=selfie,
+                video=video,
+            )
+        except NotEnrolled:
+            status, reasons, record, analysis = (
+                AttemptStatus.needs_review,
+                ["not_enrolled"],
+                {"low_score": True},
+                None,
+            )
+        session.rollback()  # decide() only read; start the writing transaction clean
+        record["processing_ms"] = round((time.perf_counter() - started) * 1000)
+        record["models"] = {"face": f"{engine.model_name} {engine.model_version}"}
+        return _record_decision(
+            session=session,
+            settings=settings,
+            attempt_id=attempt_id,
+            status=status,
+            reasons=reasons,
+            record=record,
+            analysis=analysis,
+            selfie=selfie,
+            cohort_cache=cohort_cache,
+        )
+
+
+def _record_decision(
+    *,
+    session: Session,
+    settings: Settings,
+    attempt_id: uuid.UUID,
+    status: AttemptStatus,
+    reasons: list[str],
+    record: dict[str, Any],
+    analysis: PhotoAnalysis | None,
+    selfie: bytes,
+    cohort_cache: faces.CohortCache,
+) -> AttemptStatus:
+    now = datetime.now(UTC)
+    claimed = session.execute(
+        update(CertificationAttempt)
+        .where(
+            col(CertificationAttempt.id) == attempt_id,
+            col(CertificationAttempt.status) == AttemptStatus.processing,
+        )
+        .values(status=status, reasons=reasons, decision=record, decided_at=now)
+    )
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        # Another worker recorded the decision first; ours is discarded.
+        session.rollback()
+        attempt = session.get(CertificationAttempt, attempt_id)
+        return attempt.status if attempt else status
+    attempt = session.get(CertificationAttempt, attempt_id)
+    assert attempt is not None
+    session.refresh(attempt)
+    pensioner = session.get(Pensioner, attempt.pensioner_id)
+    assert pensioner is not None
+    if status is AttemptStatus.certified:
+        certification = certify(
+            session=session,
+            pensioner=pensioner,
+            method=CertificationMethod.remote_self_service,
+            evidence={
+                "attempt_id": str(attempt.id),
+                "face_selfie": record.get("face_selfie"),
+                "face_video": record.get("face_video"),
+                "liveness_score": record.get("video", {}).get("score"),
+            },
+            actor=WORKER,
+            default_period_months=settings.certification_period_months,
+            certified_at=now,
+            operated_by=attempt.operated_by,
+        )
+        attempt.certification_id = certification.id
+        session.add(attempt)
+        selfie_check = record.get("face_selfie")
+        if analysis is not None and selfie_check is not None:
+            verification = faces.Verification(
+                **{
+                    **selfie_check,
+                    "policy": faces.match_policy(settings),
+                    "reasons": tuple(selfie_check["reasons"]),
+                }
+            )
+            faces.add_certification_selfie(
+                session=session,
+                settings=settings,
+                pensioner=pensioner,
+                analysis=analysis,
+                data=selfie,
+                verification=verification,
+                actor=WORKER,
+            )
+            cohort_cache.invalidate()
+    elif status is AttemptStatus.needs_review:
+        session.add(
+            ReviewCase(
+                attempt_id=attempt.id,
+                pensioner_id=pensioner.id,
+                region_code=pensioner.region_code,
+                low_score=bool(record.get("low_score", True)),
+            )
+        )
+    audit.record(
+        session=session,
+        actor=WORKER,
+        action=f"attempt.{status.value}",
+        entity_type="pensioner",
+        entity_id=pensioner.id,
+        region_code=pensioner.region_code,
+        before={"attempt_id": str(attempt.id), "status": "processing"},
+        after={"attempt_id": str(attempt.id), "status": status.value, "reasons": reasons},
+    )
+    session.commit()
+    return status
+
+
+__all__ = ["NEXT_STEPS", "process_attempt", "decide"]

@@ -1,0 +1,99 @@
+"""Remote self-certification for the signed-in pensioner: start, upload, follow the outcome."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, Request, UploadFile, status
+
+from app.attempts import service
+from app.attempts.schemas import AttemptRead, AttemptStart
+from app.db import SessionDep
+from app.deps import CurrentPensioner, PensionerActor, RateLimiterDep, SettingsDep
+from biometrics import read_limited
+
+router = APIRouter(prefix="/certifications", tags=["remote certification"])
+
+
+@router.post(
+    "/attempts",
+    response_model=AttemptRead,
+    status_code=status.HTTP_201_CREATED,
+    summary="Start an attempt: returns the actions to record and their expiry",
+)
+def start_attempt(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    limiter: RateLimiterDep,
+    pensioner: CurrentPensioner,
+    actor: PensionerActor,
+    body: AttemptStart | None = None,
+) -> AttemptRead:
+    attempt = service.start(
+        session=session,
+        settings=settings,
+        limiter=limiter,
+        rng=request.app.state.challenge_rng,
+        pensioner=pensioner,
+        operated_by=body.operated_by if body else None,
+        actor=actor,
+    )
+    return service.to_read(session, attempt)
+
+
+@router.post(
+    "/attempts/{attempt_id}/upload",
+    response_model=AttemptRead,
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Upload the selfie and the liveness video; the answer comes back as `processing`",
+    description="Multipart form: `selfie` (JPEG/PNG/WebP/HEIC), `video` (MP4/MOV/WebM), `nonce` "
+    "(from the challenge) and `mirrored` (true if the video is the mirrored preview). Poll "
+    "`GET /certifications/attempts/{id}` for the outcome.",
+)
+def upload(
+    attempt_id: uuid.UUID,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    pensioner: CurrentPensioner,
+    actor: PensionerActor,
+    selfie: Annotated[UploadFile, File(description="A photo of the face")],
+    video: Annotated[UploadFile, File(description="The recording of the challenge")],
+    nonce: Annotated[str, Form(max_length=64)],
+    mirrored: Annotated[bool, Form()] = False,
+) -> AttemptRead:
+    attempt = service.get_own(session=session, pensioner=pensioner, attempt_id=attempt_id)
+    selfie_bytes = read_limited(selfie.file, max_bytes=settings.max_photo_bytes)
+    video_bytes = read_limited(video.file, max_bytes=settings.max_video_bytes)
+    service.accept_upload(
+        session=session,
+        settings=settings,
+        attempt=attempt,
+        pensioner=pensioner,
+        nonce=nonce,
+        selfie=selfie_bytes,
+        video=video_bytes,
+        mirrored=mirrored,
+        actor=actor,
+    )
+    # The job must find the attempt committed: commit here rather than after the response.
+    session.commit()
+    request.app.state.job_queue.enqueue_attempt(attempt.id)
+    return service.to_read(session, attempt)
+
+
+@router.get("/attempts/{attempt_id}", response_model=AttemptRead, summary="Status and outcome")
+def read_attempt(
+    attempt_id: uuid.UUID, session: SessionDep, pensioner: CurrentPensioner
+) -> AttemptRead:
+    attempt = service.get_own(session=session, pensioner=pensioner, attempt_id=attempt_id)
+    return service.to_read(session, attempt)
+
+
+@router.get("/attempts", response_model=list[AttemptRead], summary="Your attempts, newest first")
+def list_attempts(session: SessionDep, pensioner: CurrentPensioner) -> list[AttemptRead]:
+    return [
+        service.to_read(session, a) for a in service.list_own(session=session, pensioner=pensioner)
+    ]

@@ -1,0 +1,306 @@
+"""Remote self-certification attempts: the challenge, the uploads, lockouts and what to do next."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import secrets
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from limits import parse
+from limits.strategies import RateLimiter
+from sqlmodel import Session, col, func, select
+
+from app.attempts.schemas import AttemptRead, Challenge, Instruction
+from app.audit import service as audit
+from app.audit.service import Actor
+from app.config import Settings
+from app.errors import (
+    AttemptNotFound,
+    AttemptsLockedOut,
+    ChallengeAlreadyUsed,
+    ChallengeExpired,
+    ChallengeMismatch,
+    NotEnrolled,
+    RateLimited,
+    UnsupportedMediaType,
+)
+from biometrics import ImageError, sniff_format
+from biometrics.errors import VideoError
+from biometrics.video import sniff_video_format
+from models.attempt import AttemptStatus, CertificationAttempt
+from models.certification import Certification
+from models.face import EnrolledFace
+from models.pensioner import Pensioner
+
+ACTIONS = ("blink", "turn_left", "turn_right", "open_mouth")
+FAILED = (AttemptStatus.rejected, AttemptStatus.retry)
+
+NEXT_STEPS: dict[AttemptStatus, list[Instruction]] = {
+    AttemptStatus.awaiting_upload: [
+        Instruction(
+            zh="请先拍一张正脸照片，再按提示录制视频。",
+            en="Take a photo of your face, then record the video following the prompts.",
+        )
+    ],
+    AttemptStatus.processing: [
+        Instruction(
+            zh="正在核验，请稍候，不要关闭页面。",
+            en="Checking your photo and video; please wait a moment.",
+        )
+    ],
+    AttemptStatus.needs_review: [
+        Instruction(
+            zh="工作人员会在3个工作日内核对，您无需再做任何事。",
+            en="Staff will check your recording within 3 working days; nothing else to do.",
+        )
+    ],
+    AttemptStatus.rejected: [
+        Instruction(
+            zh="这次认证没有通过。您可以预约视频认证，或请社区工作人员上门帮助。",
+            en="This certification did not succeed. You can book a video call with staff or ask "
+            "for a community visit.",
+        )
+    ],
+    AttemptStatus.expired: [
+        Instruction(
+            zh="本次认证已超时，请重新开始。", en="This attempt timed out; please start again."
+        )
+    ],
+}
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def make_rng(settings: Settings) -> random.Random:
+    return (
+        random.Random(settings.challenge_seed)
+        if settings.challenge_seed is not None
+        else random.SystemRandom()
+    )
+
+
+def failed_recently(*, session: Session, pensioner_id: uuid.UUID, hours: int) -> int:
+    since = _now() - timedelta(hours=hours)
+    return int(
+        session.exec(
+            select(func.count())
+            .select_from(CertificationAttempt)
+            .where(
+                CertificationAttempt.pensioner_id == pensioner_id,
+                col(CertificationAttempt.status).in_(FAILED),
+                col(CertificationAttempt.created_at) >= since,
+            )
+        ).one()
+    )
+
+
+def start(
+    *,
+    session: Session,
+    settings: Settings,
+    limiter: RateLimiter,
+    rng: random.Random,
+    pensioner: Pensioner,
+    operated_by: str | None,
+    actor: Actor,
+) -> CertificationAttempt:
+    """Open an attempt with a fresh random challenge of 2-3 distinct actions."""
+    if not limiter.hit(parse(settings.attempt_start_rate), "attempt-start", str(pensioner.id)):
+        raise RateLimited("Too many attempts were started; wait an hour and try again.")
+    failures = failed_recently(
+        session=session, pensioner_id=pensioner.id, hours=settings.attempts_lockout_hours
+    )
+    if failures >= settings.attempts_failed_limit:
+        raise AttemptsLockedOut(
+            f"There were {failures} unsuccessful tries in the last "
+            f"{settings.attempts_lockout_hours} hours. Please book a video call with staff or "
+            "ask for a community visit instead.",
+            human_routes=["video_call", "community_visit"],
+        )
+    enrolled = session.exec(
+        select(EnrolledFace.id).where(
+            EnrolledFace.pensioner_id == pensioner.id, col(EnrolledFace.active)
+        )
+    ).first()
+    if enrolled is None:
+        raise NotEnrolled(
+            "There is no photo of you on file yet, so remote certification is "
+            "not possible. Please book a video call or ask for a community visit."
+        )
+    count = rng.choice((2, 3))
+    attempt = CertificationAttempt(
+        pensioner_id=pensioner.id,
+        challenge_actions=rng.sample(ACTIONS, count),
+        challenge_nonce=secrets.token_urlsafe(24),
+        challenge_expires_at=_now() + timedelta(seconds=settings.challenge_ttl_seconds),
+        operated_by=operated_by,
+        client_address=actor.client_address,
+    )
+    session.add(attempt)
+    session.flush()
+    audit.record(
+        session=session,
+        actor=actor,
+        action="attempt.start",
+        entity_type="pensioner",
+        entity_id=pensioner.id,
+        region_code=pensioner.region_code,
+        after={
+            "attempt_id": str(attempt.id),
+            "challenge": attempt.challenge_actions,
+            "operated_by": operated_by,
+        },
+    )
+    return attempt
+
+
+def get_own(
+    *, session: Session, pensioner: Pensioner, attempt_id: uuid.UUID
+) -> CertificationAttempt:
+    attempt = session.get(CertificationAttempt, attempt_id)
+    if attempt is None or attempt.pensioner_id != pensioner.id:
+        raise AttemptNotFound()
+    return attempt
+
+
+def list_own(
+    *, session: Session, pensioner: Pensioner, limit: int = 50
+) -> list[CertificationAttempt]:
+    return list(
+        session.exec(
+            select(CertificationAttempt)
+            .where(CertificationAttempt.pensioner_id == pensioner.id)
+            .order_by(col(CertificationAttempt.created_at).desc())
+            .limit(limit)
+        ).all()
+    )
+
+
+def check_media(*, selfie: bytes, video: bytes) -> None:
+    """Refuse a wrong kind of file at once, before it is stored or queued."""
+    try:
+        sniff_format(selfie)
+    except ImageError as exc:
+        raise UnsupportedMediaType(f"The selfie is not a photo: {exc.message}.") from exc
+    try:
+        sniff_video_format(video)
+    except VideoError as exc:
+        raise UnsupportedMediaType(f"The video is not a video clip: {exc.message}.") from exc
+
+
+def _store(media_dir: Path, relative: str, data: bytes) -> None:
+    path = media_dir / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".part")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+
+
+def accept_upload(
+    *,
+    session: Session,
+    settings: Settings,
+    attempt: CertificationAttempt,
+    pensioner: Pensioner,
+    nonce: str,
+    selfie: bytes,
+    video: bytes,
+    mirrored: bool,
+    actor: Actor,
+) -> CertificationAttempt:
+    """Bind the recording to its challenge once, store it and mark the attempt processing."""
+    if attempt.challenge_used_at is not None or attempt.status is not AttemptStatus.awaiting_upload:
+        raise ChallengeAlreadyUsed()
+    if not secrets.compare_digest(nonce, attempt.challenge_nonce):
+        raise ChallengeMismatch()
+    if _aware(attempt.challenge_expires_at) <= _now():
+        attempt.status = AttemptStatus.expired
+        session.add(attempt)
+        raise ChallengeExpired(persist_changes=True)
+    check_media(selfie=selfie, video=video)
+    video_sha = hashlib.sha256(video).hexdigest()
+    replay = session.exec(
+        select(CertificationAttempt.id).where(CertificationAttempt.video_sha256 == video_sha)
+    ).first()
+    if replay is not None:
+        raise ChallengeAlreadyUsed(
+            "This exact video was already submitted; record a new one for these instructions."
+        )
+    base = f"attempts/{pensioner.id}/{attempt.id}"
+    attempt.selfie_path, attempt.video_path = f"{base}/selfie", f"{base}/video"
+    attempt.selfie_sha256 = hashlib.sha256(selfie).hexdigest()
+    attempt.video_sha256 = video_sha
+    attempt.mirrored = mirrored
+    attempt.challenge_used_at = attempt.uploaded_at = _now()
+    attempt.status = AttemptStatus.processing
+    _store(settings.resolved_media_dir, attempt.selfie_path, selfie)
+    _store(settings.resolved_media_dir, attempt.video_path, video)
+    session.add(attempt)
+    session.flush()
+    audit.record(
+        session=session,
+        actor=actor,
+        action="attempt.upload",
+        entity_type="pensioner",
+        entity_id=pensioner.id,
+        region_code=pensioner.region_code,
+        after={
+            "attempt_id": str(attempt.id),
+            "selfie_sha256": attempt.selfie_sha256,
+            "video_sha256": video_sha,
+            "mirrored": mirrored,
+        },
+    )
+    return attempt
+
+
+def to_read(
+    session: Session, attempt: CertificationAttempt, *, staff_view: bool = False
+) -> AttemptRead:
+    valid_until = None
+    if attempt.certification_id is not None:
+        cert = session.get(Certification, attempt.certification_id)
+        valid_until = cert.valid_until if cert else None
+    steps = NEXT_STEPS.get(attempt.status, [])
+    if attempt.status is AttemptStatus.retry:
+        steps = [Instruction(**i) for i in attempt.decision.get("instructions", [])] or [
+            Instruction(
+                zh="请重新开始，按提示再试一次。", en="Please start again and follow the prompts."
+            )
+        ]
+    if attempt.status is AttemptStatus.certified and valid_until is not None:
+        steps = [
+            Instruction(
+                zh=f"认证成功，有效期至 {valid_until:%Y年%m月%d日}。",
+                en=f"You are certified until {valid_until:%d %B %Y}.",
+            )
+        ]
+    challenge = None
+    if attempt.status is AttemptStatus.awaiting_upload:
+        challenge = Challenge(
+            actions=attempt.challenge_actions,
+            nonce=attempt.challenge_nonce,
+            expires_at=_aware(attempt.challenge_expires_at),
+        )
+    return AttemptRead(
+        id=attempt.id,
+        status=attempt.status,
+        challenge=challenge,
+        operated_by=attempt.operated_by,
+        created_at=attempt.created_at,
+        uploaded_at=attempt.uploaded_at,
+        decided_at=attempt.decided_at,
+        reasons=attempt.reasons,
+        next_steps=steps,
+        valid_until=valid_until,
+        decision=attempt.decision if staff_view else None,
+    )

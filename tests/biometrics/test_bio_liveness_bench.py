@@ -1,0 +1,57 @@
+"""Liveness bench: APCER/BPCER and the naive-baseline timing on a two-clip folder."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from biometrics import DlibFaceEngine
+from biometrics.liveness_bench import run_liveness_bench
+from tests.biometrics import attacks
+
+
+def _folder(fixtures_dir: Path, out: Path) -> Path:
+    photo = attacks.load_photo(fixtures_dir / "faces" / "fr_obama" / "1.jpg")
+    attacks.still_photo_as_video(photo, out / "still.mp4", seconds=2.0)
+    live = fixtures_dir / "videos" / "live" / "liveportrait_driving_d0.mp4"
+    # The challenge field is quoted because it holds a comma.
+    (out / "labels.csv").write_text(
+        f'file,label,challenge\nstill.mp4,attack,"blink,open_mouth"\n{live},live,open_mouth\n'
+        "missing_text.mp4,attack,blink\n"
+    )
+    (out / "missing_text.mp4").write_bytes(b"not a video at all")
+    return out
+
+
+def test_bench_reports_error_rates_and_speed(
+    fixtures_dir: Path, engine: DlibFaceEngine, tmp_path: Path
+) -> None:
+    folder = _folder(fixtures_dir, tmp_path)
+    report = run_liveness_bench(folder, engine=engine, naive_seconds=0.5)
+    assert report["files"] == 3
+    assert report["apcer"] == 0.0 and report["bpcer"] == 0.0
+    decisions = {Path(e["file"]).name: e["decision"] for e in report["per_file"]}
+    assert decisions == {
+        "still.mp4": "not_live",
+        "liveportrait_driving_d0.mp4": "live",
+        "missing_text.mp4": "refused",
+    }
+    refused = next(e for e in report["per_file"] if e["decision"] == "refused")
+    assert refused["reasons"] == ["not_a_video"]
+    assert report["video_seconds_per_cpu_second"] > 0
+    assert report["naive_seconds_per_video_second"] > 0
+    assert report["speedup_vs_naive"] > 0
+
+
+def test_bench_command_prints_json(fixtures_dir: Path, tmp_path: Path) -> None:
+    folder = _folder(fixtures_dir, tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-m", "biometrics.liveness_bench", str(folder), "--naive-seconds", "0.3"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    report = json.loads(done.stdout)
+    assert report["files"] == 3 and "per_file" in report
