@@ -253,6 +253,22 @@ class Factory:
         self.session.commit()
         return face
 
+    def attempt(self, pensioner: object) -> object:
+        """A started remote certification attempt waiting for its upload."""
+        from datetime import UTC, datetime
+
+        from models.attempt import CertificationAttempt
+
+        attempt = CertificationAttempt(
+            pensioner_id=pensioner.id,  # type: ignore[attr-defined]
+            challenge_actions=["blink", "open_mouth"],
+            challenge_nonce=uuid.uuid4().hex,
+            challenge_expires_at=datetime.now(UTC) + timedelta(minutes=5),
+        )
+        self.session.add(attempt)
+        self.session.commit()
+        return attempt
+
     def token(
         self, subject: object, kind: str = "staff", lifetime: timedelta = timedelta(minutes=5)
     ) -> str:

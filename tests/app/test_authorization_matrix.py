@@ -39,9 +39,32 @@ class World:
     staff_out: str
     face_in: str
     face_out: str
+    attempt_in: str
+    attempt_out: str
+    nonce_in: str
+    nonce_out: str
 
 
 PHOTO = (FIXTURES / "faces" / "deepface_c01" / "1.jpg").read_bytes()
+CLIP = (FIXTURES / "videos" / "live" / "liveportrait_driving_d0.mp4").read_bytes()
+PENSIONER_ONLY = {i: (401, 401) for i in IDENTITIES}
+
+
+def _upload(world: World, inside: bool) -> tuple[str, str, dict[str, object]]:
+    attempt, nonce = (
+        (world.attempt_in, world.nonce_in) if inside else (world.attempt_out, world.nonce_out)
+    )
+    return (
+        "POST",
+        f"/api/v1/certifications/attempts/{attempt}/upload",
+        {
+            "files": {
+                "selfie": ("s.jpg", PHOTO, "image/jpeg"),
+                "video": ("v.mp4", CLIP, "video/mp4"),
+            },
+            "data": {"nonce": nonce},
+        },
+    )
 
 
 def _pensioner_body(region: str) -> dict[str, object]:
@@ -205,6 +228,26 @@ MATRIX: dict[tuple[str, str], tuple[Request, dict[str, tuple[int, int]]]] = {
         # Only an unscoped account may check the whole chain.
         _expect(national_auditor=(200, 200)),
     ),
+    ("POST", "/api/v1/certifications/attempts"): (
+        lambda w, i: ("POST", "/api/v1/certifications/attempts", {}),
+        {**PENSIONER_ONLY, "pensioner": (201, 201)},
+    ),
+    ("POST", "/api/v1/certifications/attempts/{attempt_id}/upload"): (
+        _upload,
+        {**PENSIONER_ONLY, "pensioner": (202, 404)},
+    ),
+    ("GET", "/api/v1/certifications/attempts/{attempt_id}"): (
+        lambda w, i: (
+            "GET",
+            f"/api/v1/certifications/attempts/{w.attempt_in if i else w.attempt_out}",
+            {},
+        ),
+        {**PENSIONER_ONLY, "pensioner": (200, 404)},
+    ),
+    ("GET", "/api/v1/certifications/attempts"): (
+        lambda w, i: ("GET", "/api/v1/certifications/attempts", {}),
+        {**PENSIONER_ONLY, "pensioner": (200, 200)},
+    ),
     ("GET", "/api/v1/me"): (
         lambda w, i: ("GET", "/api/v1/me", {}),
         {**dict.fromkeys(IDENTITIES, (401, 401)), "pensioner": (200, 200)},
@@ -251,6 +294,10 @@ async def test_authorization(
         staff_out=str(factory.staff("reviewer", scope="31").id),
         face_in=str(factory.face(pensioner_in).id),
         face_out=str(factory.face(pensioner_out).id),
+        attempt_in=str((attempt_in := factory.attempt(pensioner_in)).id),
+        attempt_out=str((attempt_out := factory.attempt(pensioner_out)).id),
+        nonce_in=attempt_in.challenge_nonce,
+        nonce_out=attempt_out.challenge_nonce,
     )
     headers: dict[str, str] = {}
     if identity == "pensioner":
