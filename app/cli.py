@@ -387,6 +387,97 @@ def bench_faces(
     )
 
 
+@cli.command()
+def liveness(
+    video: Annotated[Path, typer.Argument(help="MP4/MOV/WebM clip")],
+    challenge: Annotated[str, typer.Option(help="Actions in order, e.g. blink,turn_left")],
+    mirrored: Annotated[bool, typer.Option(help="The clip is the mirrored preview")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """Judge a liveness clip against a challenge: live or not, with actions and reasons."""
+    from app.attempts.processing import video_limits
+    from app.attempts.service import ACTIONS
+    from biometrics import DlibFaceEngine
+    from biometrics.errors import VideoError
+    from biometrics.liveness import LivenessPolicy, analyze_liveness
+
+    actions = [a.strip() for a in challenge.split(",") if a.strip()]
+    unknown = [a for a in actions if a not in ACTIONS]
+    if not actions or unknown:
+        _fail("InvalidChallenge", f"unknown actions {unknown}; use {', '.join(ACTIONS)}", 2)
+    if not video.is_file():
+        _fail("FileNotFound", f"{video}: no such file")
+    try:
+        result = analyze_liveness(
+            video.read_bytes(),
+            challenge=actions,
+            mirrored=mirrored,
+            engine=DlibFaceEngine(),
+            limits=video_limits(get_settings()),
+            policy=LivenessPolicy(),
+        )
+    except VideoError as exc:
+        _fail(type(exc).__name__, exc.message)
+        return
+    report = {
+        "live": result.live,
+        "score": round(result.score, 3),
+        "actions": result.actions_as_dicts(),
+        "reasons": [r.value for r in result.reasons],
+        "frames_analyzed": result.frames_analyzed,
+        "ms": round(result.ms),
+        "checks": {
+            name: {"value": round(c.value, 4), "threshold": c.threshold, "passed": c.passed}
+            for name, c in result.checks.items()
+        },
+    }
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+        return
+    verdict = "LIVE" if result.live else "NOT LIVE"
+    typer.echo(
+        f"{verdict} (score {report['score']}, {result.frames_analyzed} frames, {report['ms']} ms)"
+    )
+    for event in report["actions"]:  # type: ignore[attr-defined]
+        typer.echo(f"  {event['action']} at {event['t']} s")
+    for reason in report["reasons"]:  # type: ignore[attr-defined]
+        typer.echo(f"  reason: {reason}")
+
+
+@bench_cli.command("liveness")
+def bench_liveness(
+    root: Annotated[
+        Path,
+        typer.Argument(
+            exists=True, file_okay=False, help="Folder with labels.csv: file,label,challenge"
+        ),
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+    naive_seconds: Annotated[float, typer.Option(help="Seconds timed the naive way")] = 2.0,
+) -> None:
+    """APCER, BPCER and speed over labelled clips, against naive per-frame detection."""
+    from app.attempts.processing import video_limits
+    from biometrics import DlibFaceEngine
+    from biometrics.liveness_bench import json_default, run_liveness_bench
+
+    report = run_liveness_bench(
+        root,
+        engine=DlibFaceEngine(),
+        limits=video_limits(get_settings()),
+        naive_seconds=naive_seconds,
+    )
+    if as_json:
+        typer.echo(json.dumps(report, indent=2, default=json_default))
+        return
+    typer.echo(
+        f"{report['files']} clips: APCER {report['apcer']}, BPCER {report['bpcer']}, "
+        f"{report['video_seconds_per_cpu_second']} video s per CPU s, "
+        f"{report.get('speedup_vs_naive')}x faster than naive"
+    )
+    for entry in report["per_file"]:
+        typer.echo(f"  {entry['file']}: {entry.get('decision')} {entry.get('reasons', '')}")
+
+
 @faces_cli.command("refresh-cohort")
 def faces_refresh_cohort() -> None:
     """Recompute every gallery's cohort statistics (run as the enrolled population grows)."""

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import argparse
 import csv
-import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from biometrics.engine import DlibFaceEngine, FaceEngine, _dlib_models, _rectangle
+from biometrics.engine import FaceEngine, _dlib_models, _rectangle
 from biometrics.errors import VideoError
 from biometrics.face import FaceBox
 from biometrics.liveness import LivenessPolicy, analyze_liveness
@@ -160,24 +158,9 @@ def _name(path: Path, directory: Path) -> str:
         return str(path)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument(
-        "directory", type=Path, help="folder with labels.csv (file,label,challenge)"
-    )
-    parser.add_argument("--naive-seconds", type=float, default=2.0)
-    args = parser.parse_args(argv)
-    report = run_liveness_bench(
-        args.directory, engine=DlibFaceEngine(), naive_seconds=args.naive_seconds
-    )
-    print(json.dumps(report, indent=2, default=_json_default))
-
-
-def _json_default(value: object) -> object:
+def json_default(value: object) -> object:
+    """json.dumps default= for the NumPy scalars in a report."""
     if isinstance(value, np.generic):
         return value.item()
     raise TypeError(f"cannot serialise {type(value).__name__}")
 
-
-if __name__ == "__main__":
-    main()
