@@ -478,6 +478,29 @@ def bench_liveness(
         typer.echo(f"  {entry['file']}: {entry.get('decision')} {entry.get('reasons', '')}")
 
 
+@cli.command("run-schedule")
+def run_schedule(
+    today: Annotated[str | None, typer.Option(help="Run as of this day (YYYY-MM-DD)")] = None,
+) -> None:
+    """The daily job: certification reminders, then suspension after the grace period."""
+    from app.auth.senders import make_sender
+    from app.certifications import schedule
+
+    settings = get_settings()
+    try:
+        day = schedule.parse_day(today)
+    except ValueError:
+        _fail("InvalidDate", f"{today!r} is not a date like 2026-11-29", 2)
+        return
+    with _session() as session:
+        report = schedule.run(session=session, settings=settings,
+                              sender=make_sender(settings), today=day)
+    typer.echo(json.dumps({"today": str(report.today),
+                           "reminded_due_soon": report.reminded_due_soon,
+                           "reminded_overdue": report.reminded_overdue,
+                           "suspended": report.suspended}))
+
+
 @faces_cli.command("refresh-cohort")
 def faces_refresh_cohort() -> None:
     """Recompute every gallery's cohort statistics (run as the enrolled population grows)."""
@@ -495,3 +518,176 @@ def main() -> None:
         cli()
     except KeyboardInterrupt:
         sys.exit(130)
+
+
+# --- silent certification by data comparison -----------------------------------------------
+
+
+def _admin_actor(session: Session, as_user: str | None) -> tuple[object, str]:
+    """The admin named by --as (audited as that person), or the system for scheduled jobs."""
+    from app.audit.service import SYSTEM, Actor
+    from app.errors import PermissionDenied
+    from models.staff import Role, StaffUser
+
+    if as_user is None:
+        return SYSTEM, ""
+    staff = session.exec(select(StaffUser).where(StaffUser.username == as_user)).first()
+    if staff is None or not staff.is_active or not staff.has_role(Role.admin):
+        _fail(PermissionDenied.code, f"{as_user!r} is not an active admin account.")
+    assert staff is not None
+    return Actor("staff", str(staff.id), "cli"), staff.region_scope
+
+
+@cli.command("import-feed")
+def import_feed(
+    feed_type: Annotated[str, typer.Argument(help="death, cremation, hospital_visit, ...")],
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    source: Annotated[str, typer.Option("--source", help="Source authority of the batch")],
+    as_user: Annotated[str | None, typer.Option("--as", help="Admin recorded in the audit")] = None,
+    fmt: Annotated[str | None, typer.Option("--format", help="csv, jsonl or parquet")] = None,
+) -> None:
+    """Import a feed batch file; prints the validation report (re-importing changes nothing)."""
+    from app.audit.service import Actor
+    from app.errors import AppError
+    from app.feeds import service
+    from models.records import FeedFormat, FeedType
+
+    settings = get_settings()
+    try:
+        kind = FeedType(feed_type)
+        declared = FeedFormat(fmt) if fmt else None
+    except ValueError as exc:
+        _fail("ValidationError", str(exc), 2)
+        return
+    with _session() as session:
+        actor, _scope = _admin_actor(session, as_user)
+        assert isinstance(actor, Actor)
+        try:
+            report = service.import_file(
+                session=session,
+                settings=settings,
+                actor=actor,
+                feed_type=kind,
+                source_authority=source,
+                path=file.resolve(),
+                fmt=declared,
+            )
+            session.commit()
+        except AppError as exc:
+            _fail(exc.code, exc.message)
+            return
+    typer.echo(report.model_dump_json(indent=2))
+
+
+@cli.command("run-matching")
+def run_matching(
+    as_of: Annotated[str | None, typer.Option(help="Run date YYYY-MM-DD (default today)")] = None,
+    region_scope: Annotated[str, typer.Option(help="Region code prefix; empty = national")] = "",
+    as_user: Annotated[str | None, typer.Option("--as", help="Admin recorded in the audit")] = None,
+    monthly: Annotated[bool, typer.Option(help="Record the run as the monthly one")] = True,
+) -> None:
+    """Match every recipient in scope against the feeds; prints the counts and timings."""
+    from datetime import date
+
+    from app.audit.service import Actor
+    from app.errors import AppError
+    from app.matching import service
+    from models.matching import RunKind
+
+    settings = get_settings()
+    with _session() as session:
+        actor, scope = _admin_actor(session, as_user)
+        assert isinstance(actor, Actor)
+        if not region_scope.startswith(scope):
+            _fail("RegionOutOfScope", f"{region_scope!r} is outside {as_user}'s region scope.")
+        try:
+            run = service.run(
+                session=session,
+                settings=settings,
+                actor=actor,
+                kind=RunKind.monthly if monthly else RunKind.on_demand,
+                as_of=date.fromisoformat(as_of) if as_of else None,
+                region_scope=region_scope or scope,
+            )
+            session.commit()
+        except AppError as exc:
+            _fail(exc.code, exc.message)
+            return
+    typer.echo(
+        json.dumps(
+            {
+                "run_id": str(run.id),
+                "as_of": run.as_of.isoformat(),
+                "counts": run.counts,
+                "timings": run.timings,
+            },
+            indent=2,
+        )
+    )
+
+
+@cli.command("gen-synthetic")
+def gen_synthetic(
+    out: Annotated[Path, typer.Argument(help="Folder for the feed files")],
+    recipients: Annotated[int, typer.Option(help="Pensioners in the register")] = 10_000,
+    activity: Annotated[int, typer.Option(help="Activity records (all types)")] = 100_000,
+    deaths: Annotated[
+        int, typer.Option(help="Death records (most of people not in the register)")
+    ] = 1_000,
+    as_of: Annotated[str, typer.Option(help="The run date the data is made for")] = "2026-11-29",
+    seed: Annotated[int, typer.Option(help="Same seed, same data")] = 42,
+    load_register: Annotated[bool, typer.Option(help="Also load the register into the DB")] = True,
+) -> None:
+    """Make a reproducible synthetic population and feeds (Parquet) of any size."""
+    from datetime import date
+
+    from app.matching import synthetic
+
+    settings = get_settings()
+    files = synthetic.generate(
+        out,
+        recipients=recipients,
+        activity=activity,
+        deaths=deaths,
+        as_of=date.fromisoformat(as_of),
+        seed=seed,
+        settings=settings,
+    )
+    loaded = 0
+    if load_register:
+        with _session() as session:
+            loaded = synthetic.load_register(session=session, settings=settings, folder=out)
+            session.commit()
+    typer.echo(
+        json.dumps(
+            {"files": {k: str(v) for k, v in files.items()}, "register_rows_loaded": loaded},
+            indent=2,
+        )
+    )
+
+
+@cli.command("report")
+def report_monthly(
+    month: Annotated[str, typer.Argument(help="YYYY-MM")],
+    csv_out: Annotated[Path | None, typer.Option("--csv", help="Write CSV here")] = None,
+    region_code: Annotated[str | None, typer.Option(help="Region code prefix")] = None,
+) -> None:
+    """The monthly report per region (JSON on stdout, or CSV with --csv)."""
+    from datetime import date
+
+    from app.reports import service
+    from models.staff import StaffUser
+
+    national = StaffUser(username="cli", password_hash="", roles=["auditor"], region_scope="")
+    with _session() as session:
+        rows = service.monthly(
+            session=session,
+            staff=national,
+            month=date.fromisoformat(month + "-01"),
+            region_prefix=region_code,
+        )
+    if csv_out:
+        csv_out.write_text(service.to_csv(rows), encoding="utf-8")
+        typer.echo(f"Wrote {len(rows)} regions to {csv_out}")
+    else:
+        typer.echo(json.dumps([r.model_dump() for r in rows], ensure_ascii=False, indent=2))

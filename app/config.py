@@ -8,7 +8,7 @@ from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Self
 
-from pydantic import Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "dev", "development", "placeholder"}
@@ -19,6 +19,16 @@ class Environment(StrEnum):
     development = "development"
     test = "test"
     production = "production"
+
+
+class EvidenceTier(StrEnum):
+    strong = "strong"  # in person: a hospital visit, real-name travel
+    weak = "weak"  # a card transaction, a benefit paid
+
+
+class EvidenceRule(BaseModel):
+    tier: EvidenceTier
+    window_days: int = Field(ge=1, le=730)
 
 
 class Settings(BaseSettings):
@@ -42,6 +52,9 @@ class Settings(BaseSettings):
     rate_limit_storage: str = "memory://"  # e.g. redis://127.0.0.1:6379/0 with several processes
 
     certification_period_months: int = Field(default=12, ge=1, le=60)
+    reminder_days_before: int = Field(default=30, ge=1, le=180)
+    # Overdue this many days, payment is suspended pending certification.
+    overdue_grace_days: int = Field(default=60, ge=0, le=365)
 
     # Face matching (see biometrics/matching.py for what the numbers mean).
     face_match_score: float = 4.0  # impostor standard deviations
@@ -77,6 +90,32 @@ class Settings(BaseSettings):
     max_import_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
     max_import_rows: int = Field(default=100_000, ge=1)
 
+    # Silent certification by data comparison (app/feeds, app/matching).
+    feeds_dir: Path | None = None  # None: data_dir / "feeds"
+    max_feed_bytes: int = Field(default=200 * 1024 * 1024, ge=1024)  # one uploaded batch
+    # Per feed type: "strong" evidence certifies alone, "weak" needs weak_evidence_days days.
+    evidence_rules: dict[str, EvidenceRule] = Field(
+        default_factory=lambda: {
+            "hospital_visit": EvidenceRule(tier=EvidenceTier.strong, window_days=90),
+            "insurance_claim": EvidenceRule(tier=EvidenceTier.weak, window_days=90),
+            "air_travel": EvidenceRule(tier=EvidenceTier.strong, window_days=90),
+            "rail_travel": EvidenceRule(tier=EvidenceTier.strong, window_days=90),
+            "card_use": EvidenceRule(tier=EvidenceTier.weak, window_days=60),
+            "benefit_payment": EvidenceRule(tier=EvidenceTier.weak, window_days=60),
+        }
+    )
+    weak_evidence_days: int = Field(default=2, ge=1, le=31)
+    # Death records from these authorities suspend payment; others only make candidates.
+    trusted_death_sources: list[str] = Field(
+        default_factory=lambda: ["public_security", "civil_affairs", "health_commission"]
+    )
+    recertify_within_days: int = Field(default=60, ge=0, le=366)  # certify silently when due
+    name_match_threshold: float = Field(default=0.8, ge=0.5, le=1.0)  # Jaro-Winkler
+    task_due_days: int = Field(default=30, ge=1)  # a prompt unanswered by then -> a visit
+    payment_day: int = Field(default=10, ge=1, le=28)  # benefits are paid on this day monthly
+    duckdb_memory_limit: str = "4GB"
+    duckdb_threads: int = Field(default=2, ge=1)
+
     @model_validator(mode="after")
     def _secret_is_real_in_production(self) -> Self:
         if self.env is Environment.production:
@@ -98,6 +137,10 @@ class Settings(BaseSettings):
     @property
     def resolved_media_dir(self) -> Path:
         return self.media_dir or self.data_dir / "media"
+
+    @property
+    def resolved_feeds_dir(self) -> Path:
+        return self.feeds_dir or self.data_dir / "feeds"
 
     @property
     def outbox_dir(self) -> Path:

@@ -16,7 +16,8 @@ from app.errors import AppError
 
 def make_engine(settings: Settings) -> Engine:
     url = settings.resolved_database_url
-    kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    # As many connections as the server's thread pool may want at once (40 threads).
+    kwargs: dict[str, Any] = {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 30}
     if url.startswith("sqlite"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
@@ -35,17 +36,22 @@ def make_engine(settings: Settings) -> Engine:
 
         @sa.event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
-            # Take the write lock up front: a read-then-write transaction (the audit chain's
-            # "read the last hash, append") would otherwise fail when another writer commits
-            # in between. SQLite serialises writers anyway; this makes them wait, not fail.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Writers take the write lock up front: a read-then-write transaction (the audit
+            # chain's "read the last hash, append") would otherwise fail when another writer
+            # commits in between. SQLite serialises writers anyway; this makes them wait, not
+            # fail. Read-only requests (GET) begin DEFERRED and never wait for writers.
+            mode = conn.get_execution_options().get("sqlite_begin", "IMMEDIATE")
+            conn.exec_driver_sql(f"BEGIN {mode}")
 
     return engine
 
 
 def get_session(request: Request) -> Iterator[Session]:
     """Commit when the request handler succeeds, roll back when it raises; services only flush."""
-    with Session(request.app.state.engine, expire_on_commit=False) as session:
+    engine = request.app.state.engine
+    if request.method in ("GET", "HEAD"):
+        engine = engine.execution_options(sqlite_begin="DEFERRED")
+    with Session(engine, expire_on_commit=False) as session:
         try:
             yield session
             session.commit()

@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 
 from app.attempts.jobs import JobQueue, make_queue
 from app.attempts.router import router as attempts_router
+from app.attempts.router import staff_router as assisted_router
 from app.attempts.service import make_rng
 from app.audit.router import router as audit_router
 from app.auth.router import router as auth_router
@@ -25,12 +26,18 @@ from app.deps import current_pensioner, current_staff
 from app.errors import install_error_handlers
 from app.faces.router import router as faces_router
 from app.faces.service import CohortCache
+from app.feeds.router import router as feeds_router
 from app.health.router import router as health_router
 from app.limits import BodySizeLimit
+from app.matching.router import router as matching_router
+from app.overpayments.router import router as overpayments_router
 from app.pensioners.router import me_router
 from app.pensioners.router import router as pensioners_router
 from app.regions.router import router as regions_router
+from app.reports.router import router as reports_router
+from app.reviews.router import router as reviews_router
 from app.staff.router import router as staff_router
+from app.verification_tasks.router import router as verification_tasks_router
 from biometrics import DlibFaceEngine, FaceEngine
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
@@ -74,6 +81,7 @@ def create_app(
     app.state.job_queue = job_queue if job_queue is not None else make_queue(settings)
 
     install_error_handlers(app)
+    upload_limit = settings.max_photo_bytes + settings.max_video_bytes + 64 * 1024
     app.add_middleware(
         BodySizeLimit,
         default=settings.max_body_bytes,
@@ -81,9 +89,9 @@ def create_app(
             f"^{API_PREFIX}/pensioners/import$": settings.max_import_bytes,
             # A multipart form adds a little to the photo itself.
             f"^{API_PREFIX}/pensioners/[^/]+/faces$": settings.max_photo_bytes + 64 * 1024,
-            f"^{API_PREFIX}/certifications/attempts/[^/]+/upload$": settings.max_photo_bytes
-            + settings.max_video_bytes
-            + 64 * 1024,
+            f"^{API_PREFIX}/feeds/[^/]+/batches$": settings.max_feed_bytes,
+            f"^{API_PREFIX}/certifications/attempts/[^/]+/upload$": upload_limit,
+            f"^{API_PREFIX}/pensioners/[^/]+/assisted-attempts/[^/]+/upload$": upload_limit,
         },
     )
 
@@ -96,9 +104,16 @@ def create_app(
     api.include_router(staff_router, dependencies=staff_only)
     api.include_router(regions_router, dependencies=staff_only)
     api.include_router(audit_router, dependencies=staff_only)
+    api.include_router(feeds_router, dependencies=staff_only)
+    api.include_router(matching_router, dependencies=staff_only)
+    api.include_router(verification_tasks_router, dependencies=staff_only)
+    api.include_router(overpayments_router, dependencies=staff_only)
+    api.include_router(reports_router, dependencies=staff_only)
     pensioner_only = [Depends(current_pensioner)]
     api.include_router(me_router, dependencies=pensioner_only)
     api.include_router(attempts_router, dependencies=pensioner_only)
+    api.include_router(assisted_router, dependencies=staff_only)
+    api.include_router(reviews_router, dependencies=staff_only)
     app.include_router(api)
     app.include_router(health_router)
 

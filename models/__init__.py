@@ -9,12 +9,42 @@ from models.certification import (
     SuspensionReason,
 )
 from models.face import EnrolledFace, FaceGallery, FaceSource
+from models.matching import (
+    CandidateKind,
+    CandidateStatus,
+    MatchCandidate,
+    MatchingRun,
+    RunKind,
+)
 from models.otp import OtpCode
+from models.overpayment import OverpaymentClaim, RecoveryEvent, RecoveryStatus
 from models.pensioner import BenefitStatus, BenefitType, Language, Pensioner, Residence, Sex
+from models.records import FeedBatch, FeedFormat, FeedRecord, FeedType, QuarantinedRecord
 from models.region import Region
+from models.reminder import CertificationReminder, ReminderStage
 from models.staff import RefreshToken, Role, StaffUser
+from models.verification import TaskKind, TaskStatus, VerificationTask, VisitOutcome
 
 __all__ = [
+    "CandidateKind",
+    "CertificationReminder",
+    "ReminderStage",
+    "CandidateStatus",
+    "FeedBatch",
+    "FeedFormat",
+    "FeedRecord",
+    "FeedType",
+    "MatchCandidate",
+    "MatchingRun",
+    "OverpaymentClaim",
+    "QuarantinedRecord",
+    "RecoveryEvent",
+    "RecoveryStatus",
+    "RunKind",
+    "TaskKind",
+    "TaskStatus",
+    "VerificationTask",
+    "VisitOutcome",
     "AttemptStatus",
     "CertificationAttempt",
     "ReviewCase",

@@ -32,6 +32,15 @@ POSTGRES_ADMIN_URL = os.environ.get(
     "LIFECERT_TEST_POSTGRES_URL", "postgresql+psycopg://127.0.0.1:5432/test"
 )
 TABLES_CHILD_FIRST = (
+    "certification_reminder",
+    "recovery_event",
+    "overpayment_claim",
+    "match_candidate",
+    "verification_task",
+    "matching_run",
+    "feed_record",
+    "quarantined_record",
+    "feed_batch",
     "review_case",
     "certification_attempt",
     "certification",

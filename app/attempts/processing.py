@@ -97,6 +97,34 @@ def liveness_summary(result: LivenessResult) -> dict[str, Any]:
     }
 
 
+def save_key_frames(
+    *, video: bytes, times: list[float], settings: Settings, base: str
+) -> list[str]:
+    """JPEGs of the frames the face was matched on, for the reviewer to look at."""
+    import io
+
+    from PIL import Image
+
+    from biometrics.video import open_video
+
+    wanted = sorted(times)
+    saved: list[str] = []
+    reader = open_video(video, limits=video_limits(settings))
+    for frame in reader.frames():
+        if not wanted:
+            break
+        if frame.t + 1e-6 >= wanted[0]:
+            wanted.pop(0)
+            relative = f"{base}/frame_{len(saved)}.jpg"
+            buffer = io.BytesIO()
+            Image.fromarray(frame.pixels).save(buffer, format="JPEG", quality=88)
+            path = settings.resolved_media_dir / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(buffer.getvalue())
+            saved.append(relative)
+    return saved
+
+
 def verification_summary(v: faces.Verification) -> dict[str, Any]:
     data = asdict(v)
     data["policy"] = {
@@ -157,6 +185,13 @@ def decide(
         ]
         return AttemptStatus.retry, [f"video_{exc.code}"], record, analysis
     record["video"] = liveness_summary(liveness)
+    if attempt.video_path:
+        record["key_frames"] = save_key_frames(
+            video=video,
+            times=[f.t for f in liveness.embeddings],
+            settings=settings,
+            base=attempt.video_path.rsplit("/", 1)[0],
+        )
     reasons = [r.value for r in liveness.reasons]
     if ATTACK_REASONS & set(liveness.reasons):
         return AttemptStatus.rejected, reasons, record, analysis

@@ -5,15 +5,33 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Request, UploadFile, status
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile, status
+from sqlmodel import Session
 
 from app.attempts import service
 from app.attempts.schemas import AttemptRead, AttemptStart
+from app.audit.service import Actor
+from app.config import Settings
 from app.db import SessionDep
-from app.deps import CurrentPensioner, PensionerActor, RateLimiterDep, SettingsDep
+from app.deps import (
+    CurrentPensioner,
+    PensionerActor,
+    RateLimiterDep,
+    RequireEnroller,
+    SettingsDep,
+    StaffActor,
+)
+from app.pensioners.service import get_in_scope
+from app.reviews.service import staff_operator
 from biometrics import read_limited
+from models.attempt import CertificationAttempt
+from models.pensioner import Pensioner
 
 router = APIRouter(prefix="/certifications", tags=["remote certification"])
+# Assisted capture: a community worker's device runs the flow for the pensioner.
+staff_router = APIRouter(
+    prefix="/pensioners/{pensioner_id}/assisted-attempts", tags=["remote certification"]
+)
 
 
 @router.post(
@@ -65,6 +83,23 @@ def upload(
     mirrored: Annotated[bool, Form()] = False,
 ) -> AttemptRead:
     attempt = service.get_own(session=session, pensioner=pensioner, attempt_id=attempt_id)
+    return _accept(
+        request, session, settings, attempt, pensioner, actor, selfie, video, nonce, mirrored
+    )
+
+
+def _accept(
+    request: Request,
+    session: Session,
+    settings: Settings,
+    attempt: CertificationAttempt,
+    pensioner: Pensioner,
+    actor: Actor,
+    selfie: UploadFile,
+    video: UploadFile,
+    nonce: str,
+    mirrored: bool,
+) -> AttemptRead:
     selfie_bytes = read_limited(selfie.file, max_bytes=settings.max_photo_bytes)
     video_bytes = read_limited(video.file, max_bytes=settings.max_video_bytes)
     service.accept_upload(
@@ -97,3 +132,63 @@ def list_attempts(session: SessionDep, pensioner: CurrentPensioner) -> list[Atte
     return [
         service.to_read(session, a) for a in service.list_own(session=session, pensioner=pensioner)
     ]
+
+
+def assisted_pensioner(
+    pensioner_id: uuid.UUID, session: SessionDep, staff: RequireEnroller
+) -> Pensioner:
+    return get_in_scope(session=session, staff=staff, pensioner_id=pensioner_id)
+
+
+AssistedPensioner = Annotated[Pensioner, Depends(assisted_pensioner)]
+
+
+@staff_router.post(
+    "",
+    response_model=AttemptRead,
+    status_code=status.HTTP_201_CREATED,
+    summary="Start an attempt on a staff device; the staff member is recorded",
+)
+def start_assisted(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    limiter: RateLimiterDep,
+    staff: RequireEnroller,
+    actor: StaffActor,
+    pensioner: AssistedPensioner,
+) -> AttemptRead:
+    attempt = service.start(
+        session=session,
+        settings=settings,
+        limiter=limiter,
+        rng=request.app.state.challenge_rng,
+        pensioner=pensioner,
+        operated_by=staff_operator(staff),
+        actor=actor,
+    )
+    return service.to_read(session, attempt)
+
+
+@staff_router.post(
+    "/{attempt_id}/upload",
+    response_model=AttemptRead,
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Upload the selfie and video captured on the staff device",
+)
+def upload_assisted(
+    attempt_id: uuid.UUID,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    actor: StaffActor,
+    pensioner: AssistedPensioner,
+    selfie: Annotated[UploadFile, File()],
+    video: Annotated[UploadFile, File()],
+    nonce: Annotated[str, Form(max_length=64)],
+    mirrored: Annotated[bool, Form()] = False,
+) -> AttemptRead:
+    attempt = service.get_own(session=session, pensioner=pensioner, attempt_id=attempt_id)
+    return _accept(
+        request, session, settings, attempt, pensioner, actor, selfie, video, nonce, mirrored
+    )

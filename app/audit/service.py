@@ -106,6 +106,47 @@ def record(
     return event
 
 
+def record_many(*, session: Session, actor: Actor, events: list[dict[str, Any]]) -> int:
+    """Append many events at once (bulk runs): the same chain as `record`, one INSERT batch.
+
+    Each event is a dict with action, entity_type, entity_id and optionally region_code,
+    before and after.
+    """
+    if not events:
+        return 0
+    bind = session.get_bind()
+    if bind.dialect.name == "postgresql":
+        session.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CHAIN_LOCK_KEY})
+    last = session.exec(select(AuditEvent).order_by(col(AuditEvent.seq).desc()).limit(1)).first()
+    seq, prev_hash = (last.seq, last.hash) if last else (0, GENESIS_HASH)
+    now = utcnow()
+    rows: list[dict[str, Any]] = []
+    for item in events:
+        seq += 1
+        event = AuditEvent(
+            seq=seq,
+            occurred_at=now,
+            actor_type=actor.type,
+            actor_id=actor.id,
+            action=item["action"],
+            entity_type=item["entity_type"],
+            entity_id=str(item["entity_id"]),
+            region_code=item.get("region_code"),
+            before=jsonable_encoder(item["before"]) if item.get("before") is not None else None,
+            after=jsonable_encoder(item["after"]) if item.get("after") is not None else None,
+            client_address=actor.client_address,
+            prev_hash=prev_hash,
+            hash="",
+        )
+        event.hash = compute_hash(event)
+        prev_hash = event.hash
+        rows.append(event.model_dump())
+    table = AuditEvent.__table__  # type: ignore[attr-defined]
+    for start in range(0, len(rows), 10_000):
+        session.execute(sa.insert(table), rows[start : start + 10_000])
+    return len(rows)
+
+
 @dataclass
 class ChainReport:
     events: int = 0

@@ -39,9 +39,29 @@ def suspend(
     actor: Actor,
     evidence: dict[str, Any] | None = None,
 ) -> PaymentSuspension:
-    """Stop payment from `suspended_from`; an already suspended pensioner keeps one record."""
+    """Stop payment from `suspended_from`; an already suspended pensioner keeps one record.
+
+    A death outranks any other reason: an open suspension for another reason becomes a death
+    suspension (keeping its start), so a later certification cannot lift it.
+    """
     current = open_suspension(session=session, pensioner=pensioner)
     if current is not None:
+        if reason is SuspensionReason.death and current.reason is not SuspensionReason.death:
+            previous = current.reason.value
+            current.reason = SuspensionReason.death
+            current.evidence = {**(evidence or {}), "previous_reason": previous}
+            session.add(current)
+            session.flush()
+            audit.record(
+                session=session,
+                actor=actor,
+                action="payment.suspension_reason",
+                entity_type="pensioner",
+                entity_id=pensioner.id,
+                region_code=pensioner.region_code,
+                before={"reason": previous},
+                after={"reason": "death", "evidence": evidence or {}},
+            )
         return current
     suspension = PaymentSuspension(
         pensioner_id=pensioner.id,

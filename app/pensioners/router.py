@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
+from app.certifications.service import status as certification_status
 from app.db import SessionDep
 from app.deps import (
     CurrentPensioner,
@@ -164,4 +166,6 @@ def read_me(pensioner: CurrentPensioner) -> PensionerSelf:
         benefit_type=pensioner.benefit_type,
         benefit_status=pensioner.benefit_status,
         preferred_language=pensioner.preferred_language,
+        certified_until=pensioner.certified_until,
+        certification_status=certification_status(pensioner, today=date.today()).value,
     )

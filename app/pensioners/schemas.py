@@ -177,6 +177,8 @@ class PensionerSelf(BaseModel):
     benefit_type: BenefitType
     benefit_status: BenefitStatus
     preferred_language: Language
+    certified_until: date | None
+    certification_status: str = Field(description="certified, due_soon, overdue, never_certified")
 
 
 class ImportRowError(BaseModel):

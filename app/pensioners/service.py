@@ -36,6 +36,7 @@ from models.face import EnrolledFace, FaceGallery
 from models.otp import OtpCode
 from models.pensioner import BenefitStatus, BenefitType, Pensioner, Residence
 from models.region import Region
+from models.reminder import CertificationReminder
 from models.staff import StaffUser
 
 IMPORT_COLUMNS = tuple(PensionerCreate.model_fields)
@@ -124,7 +125,9 @@ def delete(*, session: Session, actor: Actor, pensioner: Pensioner, media_dir: P
     """Remove the record with its login codes, face templates and photos (kept: the audit)."""
     before = audit.snapshot(pensioner)
     photos: list[Path] = []
+    _delete_data_comparison_rows(session=session, pensioner=pensioner)
     for model in (
+        CertificationReminder,
         ReviewCase,
         CertificationAttempt,
         OtpCode,
@@ -152,6 +155,24 @@ def delete(*, session: Session, actor: Actor, pensioner: Pensioner, media_dir: P
         before=before,
     )
 
+
+def _delete_data_comparison_rows(*, session: Session, pensioner: Pensioner) -> None:
+    """Tasks, candidates and overpayment claims (with their recovery steps) of the pensioner."""
+    from models.matching import MatchCandidate
+    from models.overpayment import OverpaymentClaim, RecoveryEvent
+    from models.verification import VerificationTask
+
+    claims = session.exec(
+        select(OverpaymentClaim).where(OverpaymentClaim.pensioner_id == pensioner.id)
+    ).all()
+    for claim in claims:
+        for event in session.exec(select(RecoveryEvent).where(RecoveryEvent.claim_id == claim.id)):
+            session.delete(event)
+    session.flush()
+    for model in (OverpaymentClaim, MatchCandidate, VerificationTask):
+        for row in session.exec(select(model).where(model.pensioner_id == pensioner.id)):
+            session.delete(row)
+    session.flush()
 
 def search(
     *,

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 from biometrics import DlibFaceEngine
@@ -43,15 +40,3 @@ def test_bench_reports_error_rates_and_speed(
     assert report["video_seconds_per_cpu_second"] > 0
     assert report["naive_seconds_per_video_second"] > 0
     assert report["speedup_vs_naive"] > 0
-
-
-def test_bench_command_prints_json(fixtures_dir: Path, tmp_path: Path) -> None:
-    folder = _folder(fixtures_dir, tmp_path)
-    done = subprocess.run(
-        [sys.executable, "-m", "biometrics.liveness_bench", str(folder), "--naive-seconds", "0.3"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    report = json.loads(done.stdout)
-    assert report["files"] == 3 and "per_file" in report

@@ -1,0 +1,118 @@
+"""Overpayment claims and their recovery case: read (admin, auditor), move on (admin)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.db import SessionDep
+from app.deps import RequireAdmin, RequireReportReader, StaffActor
+from app.overpayments import service
+from models.overpayment import RecoveryStatus
+
+router = APIRouter(prefix="/overpayments", tags=["overpayments"])
+
+
+class RecoveryEventRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    from_status: RecoveryStatus
+    to_status: RecoveryStatus
+    amount_fen: int
+    note: str | None
+    actor_id: str
+    occurred_at: datetime
+
+
+class ClaimRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    pensioner_id: uuid.UUID
+    suspension_id: uuid.UUID
+    region_code: str
+    date_of_death: date
+    first_payment_date: date
+    last_payment_date: date
+    payments: int
+    amount_fen: int
+    recovered_fen: int
+    status: RecoveryStatus
+    evidence: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+class ClaimDetail(ClaimRead):
+    events: list[RecoveryEventRead]
+
+
+class ClaimPage(BaseModel):
+    items: list[ClaimRead]
+    total: int
+    limit: int
+    offset: int
+
+
+class RecoveryStep(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    to: RecoveryStatus
+    amount_fen: int = Field(default=0, ge=0, description="Repaid in this step")
+    note: str | None = Field(default=None, max_length=500)
+
+
+@router.get("", response_model=ClaimPage)
+def list_claims(
+    session: SessionDep,
+    staff: RequireReportReader,
+    status: RecoveryStatus | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> ClaimPage:
+    rows, total = service.search(
+        session=session, staff=staff, status=status, limit=limit, offset=offset
+    )
+    items = [ClaimRead.model_validate(r) for r in rows]
+    return ClaimPage(items=items, total=total, limit=limit, offset=offset)
+
+
+def _detail(session: SessionDep, claim: Any) -> ClaimDetail:
+    events = [
+        RecoveryEventRead.model_validate(e)
+        for e in service.events(session=session, claim_id=claim.id)
+    ]
+    return ClaimDetail(**ClaimRead.model_validate(claim).model_dump(), events=events)
+
+
+@router.get("/{claim_id}", response_model=ClaimDetail)
+def read_claim(claim_id: uuid.UUID, session: SessionDep, staff: RequireReportReader) -> ClaimDetail:
+    return _detail(session, service.get_in_scope(session=session, staff=staff, claim_id=claim_id))
+
+
+@router.post(
+    "/{claim_id}/steps",
+    response_model=ClaimDetail,
+    summary="Move the recovery case on (notified, repaying with an amount, ...)",
+)
+def add_step(
+    claim_id: uuid.UUID,
+    body: RecoveryStep,
+    session: SessionDep,
+    admin: RequireAdmin,
+    actor: StaffActor,
+) -> ClaimDetail:
+    claim = service.get_in_scope(session=session, staff=admin, claim_id=claim_id)
+    service.record_step(
+        session=session,
+        claim=claim,
+        to=body.to,
+        amount_fen=body.amount_fen,
+        note=body.note,
+        actor=actor,
+    )
+    return _detail(session, claim)

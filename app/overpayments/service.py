@@ -1,0 +1,251 @@
+"""Overpayment claims for benefits paid after a death, and their recovery case."""
+
+from __future__ import annotations
+
+import calendar
+import uuid
+from datetime import date
+from typing import Any
+
+from sqlmodel import Session, col, func, select
+
+from app.audit import service as audit
+from app.audit.service import Actor
+from app.errors import InvalidRecoveryStep, OverpaymentClaimNotFound
+from app.payments import service as payments
+from models.base import utcnow
+from models.certification import PaymentSuspension, SuspensionReason
+from models.overpayment import OverpaymentClaim, RecoveryEvent, RecoveryStatus
+from models.pensioner import Pensioner
+from models.staff import StaffUser
+
+S = RecoveryStatus
+# Where a recovery case may go next. `repaying` -> `repaying` records another instalment.
+TRANSITIONS: dict[RecoveryStatus, frozenset[RecoveryStatus]] = {
+    S.open: frozenset({S.notified, S.written_off, S.referred_to_judiciary, S.withdrawn}),
+    S.notified: frozenset(
+        {S.repaying, S.recovered, S.written_off, S.referred_to_judiciary, S.withdrawn}
+    ),
+    S.repaying: frozenset({S.repaying, S.recovered, S.written_off, S.referred_to_judiciary}),
+    S.referred_to_judiciary: frozenset({S.repaying, S.recovered, S.written_off}),
+    S.recovered: frozenset(),
+    S.written_off: frozenset(),
+    S.withdrawn: frozenset(),
+}
+OPEN_STATES = (S.open, S.notified, S.repaying, S.referred_to_judiciary)
+
+
+def pay_date(year: int, month: int, payment_day: int) -> date:
+    return date(year, month, min(payment_day, calendar.monthrange(year, month)[1]))
+
+
+def first_unpaid_month(as_of: date, payment_day: int) -> date:
+    """The first month whose payment has not gone out on `as_of` (day 1 of that month)."""
+    if as_of < pay_date(as_of.year, as_of.month, payment_day):
+        return as_of.replace(day=1)
+    return date(as_of.year + as_of.month // 12, as_of.month % 12 + 1, 1)
+
+
+def payments_after_death(
+    *, date_of_death: date, stopped_from: date, as_of: date, payment_day: int
+) -> list[date]:
+    """Pay dates after the death, up to the first suspended month, that had gone out by as_of."""
+    dates: list[date] = []
+    year, month = date_of_death.year, date_of_death.month
+    while (year, month) < (stopped_from.year, stopped_from.month):
+        paid = pay_date(year, month, payment_day)
+        if paid > date_of_death and paid <= as_of:
+            dates.append(paid)
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return dates
+
+
+def record_death(
+    *,
+    session: Session,
+    pensioner: Pensioner,
+    date_of_death: date,
+    as_of: date,
+    payment_day: int,
+    evidence: dict[str, Any],
+    actor: Actor,
+) -> tuple[PaymentSuspension, OverpaymentClaim | None]:
+    """Suspend for death (payments.suspend) and claim back every payment made after it."""
+    already = payments.open_suspension(session=session, pensioner=pensioner)
+    if already is not None and already.reason is SuspensionReason.death:
+        return already, claim_of(session=session, suspension_id=already.id)
+    suspension = payments.suspend(
+        session=session,
+        pensioner=pensioner,
+        reason=SuspensionReason.death,
+        suspended_from=first_unpaid_month(as_of, payment_day),
+        actor=actor,
+        evidence={**evidence, "date_of_death": date_of_death.isoformat()},
+    )
+    paid = payments_after_death(
+        date_of_death=date_of_death,
+        stopped_from=suspension.suspended_from,
+        as_of=as_of,
+        payment_day=payment_day,
+    )
+    if not paid:
+        return suspension, None
+    claim = OverpaymentClaim(
+        pensioner_id=pensioner.id,
+        suspension_id=suspension.id,
+        region_code=pensioner.region_code,
+        date_of_death=date_of_death,
+        first_payment_date=paid[0],
+        last_payment_date=paid[-1],
+        payments=len(paid),
+        amount_fen=len(paid) * pensioner.monthly_amount_fen,
+        evidence=evidence,
+    )
+    session.add(claim)
+    session.flush()
+    audit.record(
+        session=session,
+        actor=actor,
+        action="overpayment.claim",
+        entity_type="pensioner",
+        entity_id=pensioner.id,
+        region_code=pensioner.region_code,
+        after={
+            "claim_id": str(claim.id),
+            "date_of_death": date_of_death.isoformat(),
+            "payments": claim.payments,
+            "amount_fen": claim.amount_fen,
+        },
+    )
+    return suspension, claim
+
+
+def claim_of(*, session: Session, suspension_id: uuid.UUID) -> OverpaymentClaim | None:
+    return session.exec(
+        select(OverpaymentClaim).where(OverpaymentClaim.suspension_id == suspension_id)
+    ).first()
+
+
+def resume_after_wrongful_death(
+    *, session: Session, pensioner: Pensioner, resumed_on: date, reason: str, actor: Actor
+) -> PaymentSuspension | None:
+    """The person is alive: restore payment with back-pay and withdraw the claim."""
+    suspension = payments.open_suspension(session=session, pensioner=pensioner)
+    if suspension is None or suspension.reason is not SuspensionReason.death:
+        return None
+    claim = claim_of(session=session, suspension_id=suspension.id)
+    if claim is not None and claim.status in OPEN_STATES:
+        _step(session=session, claim=claim, to=S.withdrawn, amount_fen=0, note=reason, actor=actor)
+    return payments.resume(
+        session=session, pensioner=pensioner, resumed_on=resumed_on, reason=reason, actor=actor
+    )
+
+
+def _step(
+    *,
+    session: Session,
+    claim: OverpaymentClaim,
+    to: RecoveryStatus,
+    amount_fen: int,
+    note: str | None,
+    actor: Actor,
+) -> RecoveryEvent:
+    event = RecoveryEvent(
+        claim_id=claim.id,
+        from_status=claim.status,
+        to_status=to,
+        amount_fen=amount_fen,
+        note=note,
+        actor_type=actor.type,
+        actor_id=actor.id,
+    )
+    before = {"status": claim.status.value, "recovered_fen": claim.recovered_fen}
+    claim.recovered_fen += amount_fen
+    claim.status = to
+    claim.updated_at = utcnow()
+    session.add_all([claim, event])
+    session.flush()
+    audit.record(
+        session=session,
+        actor=actor,
+        action="overpayment.recovery",
+        entity_type="overpayment_claim",
+        entity_id=claim.id,
+        region_code=claim.region_code,
+        before=before,
+        after={"status": to.value, "recovered_fen": claim.recovered_fen, "note": note},
+    )
+    return event
+
+
+def record_step(
+    *,
+    session: Session,
+    claim: OverpaymentClaim,
+    to: RecoveryStatus,
+    amount_fen: int,
+    note: str | None,
+    actor: Actor,
+) -> OverpaymentClaim:
+    """Move the recovery case on; a repayment that clears the balance closes it as recovered."""
+    if to not in TRANSITIONS[claim.status]:
+        allowed = ", ".join(sorted(s.value for s in TRANSITIONS[claim.status])) or "none"
+        raise InvalidRecoveryStep(
+            f"A claim in state {claim.status.value} cannot go to {to.value}; allowed: {allowed}."
+        )
+    outstanding = claim.amount_fen - claim.recovered_fen
+    if amount_fen and to not in (S.repaying, S.recovered):
+        raise InvalidRecoveryStep("An amount can only be recorded as repaying or recovered.")
+    if amount_fen > outstanding:
+        raise InvalidRecoveryStep(f"Only {outstanding} fen are outstanding on this claim.")
+    if to is S.recovered and amount_fen != outstanding:
+        raise InvalidRecoveryStep(
+            f"Recovered means the whole balance: record amount_fen={outstanding}."
+        )
+    if to is S.repaying and amount_fen == outstanding and amount_fen > 0:
+        to = S.recovered
+    _step(session=session, claim=claim, to=to, amount_fen=amount_fen, note=note, actor=actor)
+    return claim
+
+
+def get_in_scope(*, session: Session, staff: StaffUser, claim_id: uuid.UUID) -> OverpaymentClaim:
+    claim = session.get(OverpaymentClaim, claim_id)
+    if claim is None or not staff.covers_region(claim.region_code):
+        raise OverpaymentClaimNotFound()
+    return claim
+
+
+def search(
+    *,
+    session: Session,
+    staff: StaffUser,
+    status: RecoveryStatus | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[OverpaymentClaim], int]:
+    conditions: list[Any] = []
+    if staff.region_scope:
+        conditions.append(col(OverpaymentClaim.region_code).startswith(staff.region_scope))
+    if status:
+        conditions.append(OverpaymentClaim.status == status)
+    total = session.exec(
+        select(func.count()).select_from(OverpaymentClaim).where(*conditions)
+    ).one()
+    rows = session.exec(
+        select(OverpaymentClaim)
+        .where(*conditions)
+        .order_by(col(OverpaymentClaim.created_at).desc())
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    return list(rows), int(total)
+
+
+def events(*, session: Session, claim_id: uuid.UUID) -> list[RecoveryEvent]:
+    return list(
+        session.exec(
+            select(RecoveryEvent)
+            .where(RecoveryEvent.claim_id == claim_id)
+            .order_by(col(RecoveryEvent.occurred_at))
+        ).all()
+    )

@@ -1,0 +1,237 @@
+"""Authorization matrix entries and fixture rows for the data-comparison routes (merged into
+tests/app/test_authorization_matrix.py)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import date
+from typing import Any
+
+from app.feeds.schemas import FeedReport
+from models.certification import PaymentSuspension, SuspensionReason
+from models.matching import CandidateKind, MatchCandidate, MatchingRun, RunKind
+from models.overpayment import OverpaymentClaim
+from models.records import FeedBatch, FeedFormat, FeedType
+from models.verification import TaskKind, VerificationTask
+
+ROLES = ("admin", "reviewer", "video_agent", "community_worker", "auditor")
+STAFF_DENIED = dict.fromkeys(ROLES + ("national_auditor",), (403, 403))
+ANON = {"anonymous": (401, 401), "pensioner": (401, 401)}
+
+
+def _expect(**allowed: tuple[int, int]) -> dict[str, tuple[int, int]]:
+    return {**ANON, **STAFF_DENIED, **allowed}
+
+
+def build_world(factory: Any, pensioner_in: Any, pensioner_out: Any) -> dict[str, str]:
+    session = factory.session
+    batch = FeedBatch(
+        feed_type=FeedType.card_use,
+        format=FeedFormat.csv,
+        source_authority="hrss",
+        content_sha256=uuid.uuid4().hex,
+        imported_by_type="system",
+        imported_by_id="t",
+    )
+    batch.report = FeedReport(
+        batch_id=batch.id,
+        feed_type=batch.feed_type,
+        format=batch.format,
+        source_authority="hrss",
+        content_sha256=batch.content_sha256,
+        duplicate=False,
+        rows=0,
+        accepted=0,
+        quarantined=0,
+        ids_normalised=0,
+        without_id=0,
+        problems={},
+        examples=[],
+        ignored_columns=[],
+        created_at=batch.created_at,
+    ).model_dump(mode="json")
+    session.add(batch)
+    data = {"batch": str(batch.id)}
+    for side, pensioner, scope in (("in", pensioner_in, "1101"), ("out", pensioner_out, "31")):
+        run = MatchingRun(
+            kind=RunKind.on_demand,
+            as_of=date(2026, 11, 29),
+            region_scope=scope,
+            started_by_type="system",
+            started_by_id="t",
+        )
+        candidate = MatchCandidate(
+            pensioner_id=pensioner.id,
+            region_code=pensioner.region_code,
+            kind=CandidateKind.activity_by_name,
+            record_key=f"q:{uuid.uuid4().hex[:8]}",
+            feed_type=FeedType.card_use,
+            event_date=date(2026, 11, 1),
+            score=0.9,
+        )
+        task = VerificationTask(
+            pensioner_id=pensioner.id,
+            region_code=pensioner.region_code,
+            kind=TaskKind.community_visit,
+            reason="t",
+            due_date=date(2026, 12, 29),
+            created_by_type="system",
+            created_by_id="t",
+        )
+        suspension = PaymentSuspension(
+            pensioner_id=pensioner.id,
+            reason=SuspensionReason.death,
+            suspended_from=date(2026, 12, 1),
+            created_by_type="system",
+            created_by_id="t",
+        )
+        session.add_all([run, candidate, task, suspension])
+        session.flush()
+        claim = OverpaymentClaim(
+            pensioner_id=pensioner.id,
+            suspension_id=suspension.id,
+            region_code=pensioner.region_code,
+            date_of_death=date(2026, 9, 1),
+            first_payment_date=date(2026, 9, 10),
+            last_payment_date=date(2026, 9, 10),
+            payments=1,
+            amount_fen=1000,
+        )
+        session.add(claim)
+        session.flush()
+        data.update(
+            {
+                f"run_{side}": str(run.id),
+                f"candidate_{side}": str(candidate.id),
+                f"task_{side}": str(task.id),
+                f"claim_{side}": str(claim.id),
+            }
+        )
+    session.commit()
+    return data
+
+
+def _d(w: Any, key: str, inside: bool) -> str:
+    return str(w.data[f"{key}_{'in' if inside else 'out'}"])
+
+
+Request = Callable[[Any, bool], tuple[str, str, dict[str, object]]]
+MONTH = {"params": {"month": "2026-11"}}
+READERS = {"admin": (200, 200), "auditor": (200, 200), "national_auditor": (200, 200)}
+
+MATRIX: dict[tuple[str, str], tuple[Request, dict[str, tuple[int, int]]]] = {
+    ("POST", "/api/v1/feeds/{feed_type}/batches"): (
+        lambda w, i: (
+            "POST",
+            "/api/v1/feeds/air_travel/batches",
+            {
+                "params": {"source_authority": "caac", "file_name": "a.csv"},
+                "content": f"national_id,travel_date\n{'1' if i else '2'},2026-11-01\n".encode(),
+                "headers": {"Content-Type": "text/csv"},
+            },
+        ),
+        _expect(admin=(201, 201)),  # feeds are national: no region in or out
+    ),
+    ("POST", "/api/v1/feeds/{feed_type}/records"): (
+        lambda w, i: (
+            "POST",
+            "/api/v1/feeds/card_use/records",
+            {
+                "json": {
+                    "source_authority": "hrss",
+                    "records": [{"national_id": "1" if i else "2", "event_date": "2026-11-01"}],
+                }
+            },
+        ),
+        _expect(admin=(201, 201)),
+    ),
+    ("GET", "/api/v1/feeds/batches"): (
+        lambda w, i: ("GET", "/api/v1/feeds/batches", {}),
+        _expect(admin=(200, 200)),
+    ),
+    ("GET", "/api/v1/feeds/batches/{batch_id}"): (
+        lambda w, i: ("GET", f"/api/v1/feeds/batches/{w.data['batch']}", {}),
+        _expect(admin=(200, 200)),
+    ),
+    ("GET", "/api/v1/feeds/batches/{batch_id}/quarantine"): (
+        lambda w, i: ("GET", f"/api/v1/feeds/batches/{w.data['batch']}/quarantine", {}),
+        _expect(admin=(200, 200)),
+    ),
+    ("POST", "/api/v1/matching/runs"): (
+        lambda w, i: (
+            "POST",
+            "/api/v1/matching/runs",
+            {"json": {"region_scope": "1101" if i else "31"}},
+        ),
+        _expect(admin=(201, 403)),
+    ),
+    ("GET", "/api/v1/matching/runs"): (
+        lambda w, i: ("GET", "/api/v1/matching/runs", {}),
+        _expect(admin=(200, 200)),
+    ),
+    ("GET", "/api/v1/matching/runs/{run_id}"): (
+        lambda w, i: ("GET", f"/api/v1/matching/runs/{_d(w, 'run', i)}", {}),
+        _expect(admin=(200, 404)),
+    ),
+    ("GET", "/api/v1/match-candidates"): (
+        lambda w, i: ("GET", "/api/v1/match-candidates", {}),
+        _expect(admin=(200, 200), reviewer=(200, 200)),
+    ),
+    ("POST", "/api/v1/match-candidates/{candidate_id}/decision"): (
+        lambda w, i: (
+            "POST",
+            f"/api/v1/match-candidates/{_d(w, 'candidate', i)}/decision",
+            {"json": {"confirm": False}},
+        ),
+        _expect(admin=(200, 404), reviewer=(200, 404)),
+    ),
+    ("GET", "/api/v1/verification-tasks"): (
+        lambda w, i: ("GET", "/api/v1/verification-tasks", {}),
+        _expect(admin=(200, 200), community_worker=(200, 200)),
+    ),
+    ("POST", "/api/v1/verification-tasks"): (
+        lambda w, i: (
+            "POST",
+            "/api/v1/verification-tasks",
+            {"json": {"pensioner_id": w.pensioner_in if i else w.pensioner_out}},
+        ),
+        _expect(admin=(201, 404), reviewer=(201, 404)),
+    ),
+    ("GET", "/api/v1/verification-tasks/{task_id}"): (
+        lambda w, i: ("GET", f"/api/v1/verification-tasks/{_d(w, 'task', i)}", {}),
+        _expect(admin=(200, 404), community_worker=(200, 404)),
+    ),
+    ("POST", "/api/v1/verification-tasks/{task_id}/visit"): (
+        lambda w, i: (
+            "POST",
+            f"/api/v1/verification-tasks/{_d(w, 'task', i)}/visit",
+            {"json": {"visit_date": "2026-11-01", "outcome": "moved"}},
+        ),
+        _expect(community_worker=(200, 404)),
+    ),
+    ("GET", "/api/v1/overpayments"): (
+        lambda w, i: ("GET", "/api/v1/overpayments", {}),
+        _expect(**READERS),
+    ),
+    ("GET", "/api/v1/overpayments/{claim_id}"): (
+        lambda w, i: ("GET", f"/api/v1/overpayments/{_d(w, 'claim', i)}", {}),
+        _expect(admin=(200, 404), auditor=(200, 404), national_auditor=(200, 200)),
+    ),
+    ("POST", "/api/v1/overpayments/{claim_id}/steps"): (
+        lambda w, i: (
+            "POST",
+            f"/api/v1/overpayments/{_d(w, 'claim', i)}/steps",
+            {"json": {"to": "notified"}},
+        ),
+        _expect(admin=(200, 404)),
+    ),
+    ("GET", "/api/v1/reports/monthly"): (
+        lambda w, i: ("GET", "/api/v1/reports/monthly", dict(MONTH)),
+        _expect(**READERS),
+    ),
+    ("GET", "/api/v1/reports/monthly.csv"): (
+        lambda w, i: ("GET", "/api/v1/reports/monthly.csv", dict(MONTH)),
+        _expect(**READERS),
+    ),
+}
