@@ -141,3 +141,21 @@ async def test_without_a_cohort_the_case_goes_to_review(
     assert "cohort_too_small" in outcome["reasons"]
     case = db.exec(select(ReviewCase)).one()
     assert case.low_score and case.status.value == "open"
+
+    # Through the review queue: the evidence is there, and a low score needs two reviewers.
+    first = factory.auth(factory.staff("reviewer", scope="11"))
+    second = factory.auth(factory.staff("reviewer", scope="1101"))
+    [listed] = (await client.get("/api/v1/reviews", headers=first)).json()
+    detail = (await client.get(f"/api/v1/reviews/{listed['id']}", headers=first)).json()
+    assert len(detail["key_frames"]) == 3 and detail["selfie"]
+    assert detail["decision"]["video"]["live"] is True
+    frame = await client.get(detail["key_frames"][0], headers=first)
+    assert frame.status_code == 200 and frame.content.startswith(b"\xff\xd8")
+    for reviewer in (first, second):
+        decided = await client.post(f"/api/v1/reviews/{listed['id']}/decision",
+                                    json={"verdict": "approve"}, headers=reviewer)
+        assert decided.status_code == 200, decided.text
+    assert decided.json()["status"] == "approved"
+    final = (await client.get(f"{BASE}/{outcome['id']}",
+                              headers=factory.auth(pensioner, "pensioner"))).json()
+    assert final["status"] == "certified" and final["valid_until"]
