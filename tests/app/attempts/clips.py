@@ -10,10 +10,12 @@ import av
 import numpy as np
 from sqlmodel import Session
 
+from app.audit.service import SYSTEM
 from app.config import Settings
 from app.faces import service as faces
 from biometrics import DlibFaceEngine
 from models.face import EnrolledFace, FaceSource
+from models.pensioner import Pensioner
 from tests.conftest import FIXTURES, Factory
 
 LIVE = FIXTURES / "videos" / "live"
@@ -71,3 +73,20 @@ def enrol_cohort(db: Session, factory: Factory, engine: DlibFaceEngine) -> None:
             )
         )
     db.commit()
+
+
+def enrol_clip_person(
+    db: Session, factory: Factory, settings: Settings, engine: DlibFaceEngine
+) -> Pensioner:
+    """A pensioner enrolled with a frame of SELFIE_CLIP (so the clip is of them)."""
+    pensioner = factory.pensioner()
+    faces.enrol(
+        session=db,
+        settings=settings,
+        engine=engine,
+        pensioner=pensioner,  # type: ignore[arg-type]
+        data=frame_jpeg(SELFIE_CLIP, 240),
+        actor=SYSTEM,
+    )
+    db.commit()
+    return pensioner  # type: ignore[return-value]

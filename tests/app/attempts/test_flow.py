@@ -12,9 +12,7 @@ import pytest
 from sqlmodel import Session, select
 
 from app.attempts.jobs import InProcessQueue
-from app.audit.service import SYSTEM
 from app.config import Settings
-from app.faces import service as faces
 from biometrics import DlibFaceEngine
 from models.attempt import ReviewCase
 from models.audit import AuditEvent
@@ -23,6 +21,7 @@ from tests.app.attempts.clips import (
     LIVE,
     SEED_BLINK_THEN_MOUTH,
     SELFIE_CLIP,
+    enrol_clip_person,
     enrol_cohort,
     frame_jpeg,
 )
@@ -79,16 +78,7 @@ async def test_enrolled_person_is_certified_and_others_are_not(
     face_engine: DlibFaceEngine,
 ) -> None:
     enrol_cohort(db, factory, face_engine)
-    pensioner = factory.pensioner()
-    faces.enrol(
-        session=db,
-        settings=settings,
-        engine=face_engine,
-        pensioner=pensioner,
-        data=frame_jpeg(SELFIE_CLIP, 240),
-        actor=SYSTEM,
-    )
-    db.commit()
+    pensioner = enrol_clip_person(db, factory, settings, face_engine)
     headers = factory.auth(pensioner, "pensioner")
 
     outcome = await _certify(
@@ -124,16 +114,7 @@ async def test_without_a_cohort_the_case_goes_to_review(
     settings: Settings,
     face_engine: DlibFaceEngine,
 ) -> None:
-    pensioner = factory.pensioner()
-    faces.enrol(
-        session=db,
-        settings=settings,
-        engine=face_engine,
-        pensioner=pensioner,
-        data=frame_jpeg(SELFIE_CLIP, 240),
-        actor=SYSTEM,
-    )
-    db.commit()
+    pensioner = enrol_clip_person(db, factory, settings, face_engine)
     outcome = await _certify(
         client, factory.auth(pensioner, "pensioner"), frame_jpeg(SELFIE_CLIP, 60)
     )
@@ -152,10 +133,14 @@ async def test_without_a_cohort_the_case_goes_to_review(
     frame = await client.get(detail["key_frames"][0], headers=first)
     assert frame.status_code == 200 and frame.content.startswith(b"\xff\xd8")
     for reviewer in (first, second):
-        decided = await client.post(f"/api/v1/reviews/{listed['id']}/decision",
-                                    json={"verdict": "approve"}, headers=reviewer)
+        decided = await client.post(
+            f"/api/v1/reviews/{listed['id']}/decision",
+            json={"verdict": "approve"},
+            headers=reviewer,
+        )
         assert decided.status_code == 200, decided.text
     assert decided.json()["status"] == "approved"
-    final = (await client.get(f"{BASE}/{outcome['id']}",
-                              headers=factory.auth(pensioner, "pensioner"))).json()
+    final = (
+        await client.get(f"{BASE}/{outcome['id']}", headers=factory.auth(pensioner, "pensioner"))
+    ).json()
     assert final["status"] == "certified" and final["valid_until"]

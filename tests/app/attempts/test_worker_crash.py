@@ -21,14 +21,12 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from app.attempts.jobs import RedisQueue
-from app.audit.service import SYSTEM
 from app.config import Settings
-from app.faces import service as faces
 from biometrics import DlibFaceEngine
 from models.attempt import AttemptStatus, CertificationAttempt
 from models.audit import AuditEvent
 from models.certification import Certification
-from tests.app.attempts.clips import LIVE, SELFIE_CLIP, enrol_cohort, frame_jpeg
+from tests.app.attempts.clips import LIVE, SELFIE_CLIP, enrol_clip_person, enrol_cohort, frame_jpeg
 from tests.conftest import REPO_ROOT, Backend, Factory
 
 # A 33 s clip: its analysis takes seconds, a wide window to kill the worker in.
@@ -134,16 +132,7 @@ async def test_killed_worker_job_is_finished_by_another_exactly_once(
     face_engine: DlibFaceEngine,
 ) -> None:
     enrol_cohort(db, factory, face_engine)
-    pensioner = factory.pensioner()
-    faces.enrol(
-        session=db,
-        settings=settings,
-        engine=face_engine,
-        pensioner=pensioner,
-        data=frame_jpeg(SELFIE_CLIP, 240),
-        actor=SYSTEM,
-    )
-    db.commit()
+    pensioner = enrol_clip_person(db, factory, settings, face_engine)
     headers = factory.auth(pensioner, "pensioner")
     attempt = (await client.post("/api/v1/certifications/attempts", headers=headers)).json()
     attempt_id = uuid.UUID(attempt["id"])
