@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,7 +18,6 @@ from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
-from app.attempts.service import NEXT_STEPS
 from app.audit import service as audit
 from app.audit.service import Actor
 from app.certifications.service import certify
@@ -137,6 +136,15 @@ def verification_summary(v: faces.Verification) -> dict[str, Any]:
     return data
 
 
+@dataclass(frozen=True)
+class Outcome:
+    status: AttemptStatus
+    reasons: list[str]
+    record: dict[str, Any]  # every number behind the decision, kept with the attempt
+    analysis: PhotoAnalysis | None = None  # the selfie, if it could be read
+    selfie_check: faces.Verification | None = None
+
+
 def decide(
     *,
     session: Session,
@@ -146,7 +154,7 @@ def decide(
     attempt: CertificationAttempt,
     selfie: bytes,
     video: bytes,
-) -> tuple[AttemptStatus, list[str], dict[str, Any], PhotoAnalysis | None]:
+) -> Outcome:
     """The outcome, its reasons and every number behind it; writes nothing."""
     record: dict[str, Any] = {"challenge": attempt.challenge_actions, "mirrored": attempt.mirrored}
     try:
@@ -159,12 +167,14 @@ def decide(
                 "en": "The photo could not be read; please take it again.",
             }
         ]
-        return AttemptStatus.retry, ["selfie_unreadable"], record, None
+        return Outcome(AttemptStatus.retry, ["selfie_unreadable"], record, None)
     record["selfie"] = faces.quality_summary(analysis)
     if not analysis.quality.ok or analysis.embedding is None:
         findings = analysis.quality.findings
         record["instructions"] = [{"zh": f.zh, "en": f.en} for f in findings[:2]]
-        return AttemptStatus.retry, [f"selfie_{f.issue.value}" for f in findings], record, None
+        return Outcome(
+            AttemptStatus.retry, [f"selfie_{f.issue.value}" for f in findings], record, None
+        )
     try:
         liveness = analyze_liveness(
             video,
@@ -183,7 +193,7 @@ def decide(
                 "record a new clip of a few seconds.",
             }
         ]
-        return AttemptStatus.retry, [f"video_{exc.code}"], record, analysis
+        return Outcome(AttemptStatus.retry, [f"video_{exc.code}"], record, analysis)
     record["video"] = liveness_summary(liveness)
     if attempt.video_path:
         record["key_frames"] = save_key_frames(
@@ -194,7 +204,7 @@ def decide(
         )
     reasons = [r.value for r in liveness.reasons]
     if ATTACK_REASONS & set(liveness.reasons):
-        return AttemptStatus.rejected, reasons, record, analysis
+        return Outcome(AttemptStatus.rejected, reasons, record, analysis)
     if not liveness.live:
         instructions = [
             dict(zip(("zh", "en"), RECORDING_INSTRUCTIONS[r], strict=True))
@@ -204,7 +214,7 @@ def decide(
         if {LivenessReason.MISSING_ACTION, LivenessReason.WRONG_ORDER} & set(liveness.reasons):
             instructions.append(_challenge_instruction(attempt.challenge_actions))
         record["instructions"] = instructions[:2]
-        return AttemptStatus.retry, reasons, record, analysis
+        return Outcome(AttemptStatus.retry, reasons, record, analysis)
     selfie_check = faces.verify(
         session=session,
         settings=settings,
@@ -229,14 +239,14 @@ def decide(
     checks = [c for c in (selfie_check, video_check) if c is not None]
     decisions = {c.decision for c in checks}
     if "no_match" in decisions:
-        return AttemptStatus.rejected, ["face_no_match"], record, analysis
+        return Outcome(AttemptStatus.rejected, ["face_no_match"], record, analysis)
     if decisions == {"match"} and video_check is not None:
-        return AttemptStatus.certified, [], record, analysis
+        return Outcome(AttemptStatus.certified, [], record, analysis, selfie_check)
     scores = [c.score for c in checks]
     low = any(s is None or s < settings.face_match_score - 1.0 for s in scores)
     record["low_score"] = low
     reasons = ["face_review"] + [r for c in checks for r in c.reasons]
-    return AttemptStatus.needs_review, reasons, record, analysis
+    return Outcome(AttemptStatus.needs_review, reasons, record, analysis)
 
 
 def process_attempt(
@@ -262,7 +272,7 @@ def process_attempt(
         video = (media / attempt.video_path).read_bytes()
         started = time.perf_counter()
         try:
-            status, reasons, record, analysis = decide(
+            outcome = decide(
                 session=session,
                 settings=settings,
                 engine=engine,
@@ -272,23 +282,15 @@ def process_attempt(
                 video=video,
             )
         except NotEnrolled:
-            status, reasons, record, analysis = (
-                AttemptStatus.needs_review,
-                ["not_enrolled"],
-                {"low_score": True},
-                None,
-            )
+            outcome = Outcome(AttemptStatus.needs_review, ["not_enrolled"], {"low_score": True})
         session.rollback()  # decide() only read; start the writing transaction clean
-        record["processing_ms"] = round((time.perf_counter() - started) * 1000)
-        record["models"] = {"face": f"{engine.model_name} {engine.model_version}"}
+        outcome.record["processing_ms"] = round((time.perf_counter() - started) * 1000)
+        outcome.record["models"] = {"face": f"{engine.model_name} {engine.model_version}"}
         return _record_decision(
             session=session,
             settings=settings,
             attempt_id=attempt_id,
-            status=status,
-            reasons=reasons,
-            record=record,
-            analysis=analysis,
+            outcome=outcome,
             selfie=selfie,
             cohort_cache=cohort_cache,
         )
@@ -299,13 +301,11 @@ def _record_decision(
     session: Session,
     settings: Settings,
     attempt_id: uuid.UUID,
-    status: AttemptStatus,
-    reasons: list[str],
-    record: dict[str, Any],
-    analysis: PhotoAnalysis | None,
+    outcome: Outcome,
     selfie: bytes,
     cohort_cache: faces.CohortCache,
 ) -> AttemptStatus:
+    status, reasons, record = outcome.status, outcome.reasons, outcome.record
     now = datetime.now(UTC)
     claimed = session.execute(
         update(CertificationAttempt)
@@ -343,22 +343,14 @@ def _record_decision(
         )
         attempt.certification_id = certification.id
         session.add(attempt)
-        selfie_check = record.get("face_selfie")
-        if analysis is not None and selfie_check is not None:
-            verification = faces.Verification(
-                **{
-                    **selfie_check,
-                    "policy": faces.match_policy(settings),
-                    "reasons": tuple(selfie_check["reasons"]),
-                }
-            )
+        if outcome.analysis is not None and outcome.selfie_check is not None:
             faces.add_certification_selfie(
                 session=session,
                 settings=settings,
                 pensioner=pensioner,
-                analysis=analysis,
+                analysis=outcome.analysis,
                 data=selfie,
-                verification=verification,
+                verification=outcome.selfie_check,
                 actor=WORKER,
             )
             cohort_cache.invalidate()
@@ -383,6 +375,3 @@ def _record_decision(
     )
     session.commit()
     return status
-
-
-__all__ = ["NEXT_STEPS", "process_attempt", "decide"]
