@@ -231,6 +231,8 @@ class FrameObservation:
 class FrameEmbedding:
     t: float
     embedding: FaceEmbedding
+    # The upright working-size frame it came from: what a reviewer is shown.
+    pixels: RGBImage
 
 
 @dataclass(frozen=True)
@@ -592,7 +594,9 @@ class _EmbeddingPicker:
         out = []
         for bucket in picks:
             _, t, pixels, face = self._best[bucket]
-            out.append(FrameEmbedding(t=t, embedding=engine.embed(pixels, face=face)))
+            out.append(
+                FrameEmbedding(t=t, embedding=engine.embed(pixels, face=face), pixels=pixels)
+            )
         return tuple(out)
 
 

@@ -8,12 +8,14 @@ exactly one decision is ever recorded and a crash leaves none half-written.
 
 from __future__ import annotations
 
+import io
 import time
 import uuid
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from PIL import Image
 from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
@@ -25,6 +27,7 @@ from app.config import Settings
 from app.errors import NotEnrolled
 from app.faces import service as faces
 from biometrics import FaceEngine, ImageError, PhotoAnalysis
+from biometrics.decode import RGBImage
 from biometrics.errors import VideoError
 from biometrics.liveness import LivenessPolicy, LivenessReason, LivenessResult, analyze_liveness
 from biometrics.video import VideoLimits
@@ -96,31 +99,17 @@ def liveness_summary(result: LivenessResult) -> dict[str, Any]:
     }
 
 
-def save_key_frames(
-    *, video: bytes, times: list[float], settings: Settings, base: str
-) -> list[str]:
+def save_key_frames(*, frames: list[RGBImage], settings: Settings, base: str) -> list[str]:
     """JPEGs of the frames the face was matched on, for the reviewer to look at."""
-    import io
-
-    from PIL import Image
-
-    from biometrics.video import open_video
-
-    wanted = sorted(times)
     saved: list[str] = []
-    reader = open_video(video, limits=video_limits(settings))
-    for frame in reader.frames():
-        if not wanted:
-            break
-        if frame.t + 1e-6 >= wanted[0]:
-            wanted.pop(0)
-            relative = f"{base}/frame_{len(saved)}.jpg"
-            buffer = io.BytesIO()
-            Image.fromarray(frame.pixels).save(buffer, format="JPEG", quality=88)
-            path = settings.resolved_media_dir / relative
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(buffer.getvalue())
-            saved.append(relative)
+    for index, pixels in enumerate(frames):
+        relative = f"{base}/frame_{index}.jpg"
+        buffer = io.BytesIO()
+        Image.fromarray(pixels).save(buffer, format="JPEG", quality=88)
+        path = settings.resolved_media_dir / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(buffer.getvalue())
+        saved.append(relative)
     return saved
 
 
@@ -197,8 +186,7 @@ def decide(
     record["video"] = liveness_summary(liveness)
     if attempt.video_path:
         record["key_frames"] = save_key_frames(
-            video=video,
-            times=[f.t for f in liveness.embeddings],
+            frames=[f.pixels for f in liveness.embeddings],
             settings=settings,
             base=attempt.video_path.rsplit("/", 1)[0],
         )
