@@ -493,12 +493,32 @@ def run_schedule(
         _fail("InvalidDate", f"{today!r} is not a date like 2026-11-29", 2)
         return
     with _session() as session:
-        report = schedule.run(session=session, settings=settings,
-                              sender=make_sender(settings), today=day)
-    typer.echo(json.dumps({"today": str(report.today),
-                           "reminded_due_soon": report.reminded_due_soon,
-                           "reminded_overdue": report.reminded_overdue,
-                           "suspended": report.suspended}))
+        if settings.job_backend == "redis":
+            from datetime import timedelta
+
+            from app.attempts.jobs import RedisQueue
+            from app.attempts.service import requeue_stranded
+
+            # A message lost between the upload's commit and the queue: send it again.
+            requeue_stranded(
+                session=session,
+                queue=RedisQueue(settings),
+                older_than=timedelta(minutes=10),
+                lease=timedelta(seconds=settings.job_lease_seconds),
+            )
+        report = schedule.run(
+            session=session, settings=settings, sender=make_sender(settings), today=day
+        )
+    typer.echo(
+        json.dumps(
+            {
+                "today": str(report.today),
+                "reminded_due_soon": report.reminded_due_soon,
+                "reminded_overdue": report.reminded_overdue,
+                "suspended": report.suspended,
+            }
+        )
+    )
 
 
 @faces_cli.command("refresh-cohort")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 
 from fastapi import APIRouter, Depends, FastAPI
@@ -12,11 +13,12 @@ from fastapi.staticfiles import StaticFiles
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
 from app.attempts.jobs import JobQueue, make_queue
 from app.attempts.router import router as attempts_router
 from app.attempts.router import staff_router as assisted_router
-from app.attempts.service import make_rng
+from app.attempts.service import make_rng, requeue_stranded
 from app.audit.router import router as audit_router
 from app.auth.router import router as auth_router
 from app.auth.senders import make_sender
@@ -57,6 +59,15 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Jobs of the embedded pool die with the process: queue what a restart left undone.
+        if settings.job_backend == "inprocess":
+            with Session(engine) as session:
+                requeue_stranded(
+                    session=session,
+                    queue=app.state.job_queue,
+                    older_than=timedelta(0),
+                    lease=timedelta(0),
+                )
         yield
         if app.state.job_queue is not None:
             app.state.job_queue.shutdown()

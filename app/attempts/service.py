@@ -11,8 +11,9 @@ from pathlib import Path
 
 from limits import parse
 from limits.strategies import RateLimiter
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, col, func, or_, select
 
+from app.attempts.jobs import JobQueue
 from app.attempts.schemas import AttemptRead, Challenge, Instruction
 from app.audit import service as audit
 from app.audit.service import Actor
@@ -304,3 +305,26 @@ def to_read(
         valid_until=valid_until,
         decision=attempt.decision if staff_view else None,
     )
+
+
+def requeue_stranded(
+    *, session: Session, queue: JobQueue, older_than: timedelta, lease: timedelta
+) -> list[uuid.UUID]:
+    """Queue again the attempts whose job was lost: never started, or started and silent.
+
+    Safe to repeat: a job for an attempt that is already decided does nothing.
+    """
+    now = _now()
+    stranded = session.exec(
+        select(CertificationAttempt.id).where(
+            CertificationAttempt.status == AttemptStatus.processing,
+            or_(
+                col(CertificationAttempt.job_started_at).is_(None)
+                & (col(CertificationAttempt.uploaded_at) <= now - older_than),
+                col(CertificationAttempt.job_started_at) <= now - lease,
+            ),
+        )
+    ).all()
+    for attempt_id in stranded:
+        queue.enqueue_attempt(attempt_id)
+    return list(stranded)

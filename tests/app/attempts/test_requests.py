@@ -199,3 +199,30 @@ async def test_staff_token_cannot_start_an_attempt(
 ) -> None:
     response = await client.post(BASE, headers=factory.auth(factory.staff("admin")))
     assert response.status_code == 401
+
+
+async def test_stranded_jobs_are_queued_again(
+    client: httpx.AsyncClient, factory: Factory, job_queue: RecordingQueue, db: Session
+) -> None:
+    from app.attempts.service import requeue_stranded
+
+    _, headers = _enrolled(factory)
+    attempt = await _start(client, headers)
+    assert (await _upload(client, headers, attempt)).status_code == 202
+    recent = requeue_stranded(
+        session=db, queue=job_queue, older_than=timedelta(minutes=10), lease=timedelta(minutes=5)
+    )
+    assert recent == []  # just uploaded: its job is still on its way
+    lost = requeue_stranded(
+        session=db, queue=job_queue, older_than=timedelta(0), lease=timedelta(minutes=5)
+    )
+    assert [str(a) for a in lost] == [attempt["id"]]
+    assert [str(a) for a in job_queue.attempts] == [attempt["id"], attempt["id"]]
+    row = db.exec(select(CertificationAttempt)).one()
+    row.status = AttemptStatus.certified
+    db.add(row)
+    db.commit()
+    assert (
+        requeue_stranded(session=db, queue=job_queue, older_than=timedelta(0), lease=timedelta(0))
+        == []
+    )
