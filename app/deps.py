@@ -100,14 +100,11 @@ RequireFaceReader = Annotated[
 
 # Silent certification: feeds and runs (admin), name-only candidates (reviewer), community
 # verification (community_worker), recovery of overpayments (admin), reports (auditor).
-RequireCandidateReviewer = Annotated[
-    StaffUser, Depends(require_roles(Role.admin, Role.reviewer))
-]
-RequireTaskReader = Annotated[
-    StaffUser, Depends(require_roles(Role.admin, Role.community_worker))
-]
+RequireCandidateReviewer = Annotated[StaffUser, Depends(require_roles(Role.admin, Role.reviewer))]
+RequireTaskReader = Annotated[StaffUser, Depends(require_roles(Role.admin, Role.community_worker))]
 RequireVisitRecorder = Annotated[StaffUser, Depends(require_roles(Role.community_worker))]
 RequireReportReader = Annotated[StaffUser, Depends(require_roles(Role.admin, Role.auditor))]
+
 
 def get_face_engine(request: Request) -> FaceEngine:
     engine: FaceEngine = request.app.state.face_engine

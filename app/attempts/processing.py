@@ -20,6 +20,7 @@ from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
+from app import media
 from app.audit import service as audit
 from app.audit.service import Actor
 from app.certifications.service import certify
@@ -106,9 +107,9 @@ def save_key_frames(*, frames: list[RGBImage], settings: Settings, base: str) ->
         relative = f"{base}/frame_{index}.jpg"
         buffer = io.BytesIO()
         Image.fromarray(pixels).save(buffer, format="JPEG", quality=88)
-        path = settings.resolved_media_dir / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(buffer.getvalue())
+        media.store(
+            media_dir=settings.resolved_media_dir, relative=relative, data=buffer.getvalue()
+        )
         saved.append(relative)
     return saved
 

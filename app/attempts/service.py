@@ -7,12 +7,12 @@ import random
 import secrets
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from limits import parse
 from limits.strategies import RateLimiter
 from sqlmodel import Session, col, func, or_, select
 
+from app import media
 from app.attempts.jobs import JobQueue
 from app.attempts.schemas import AttemptRead, Challenge, Instruction
 from app.audit import service as audit
@@ -198,14 +198,6 @@ def check_media(*, selfie: bytes, video: bytes) -> None:
         raise UnsupportedMediaType(f"The video is not a video clip: {exc.message}.") from exc
 
 
-def _store(media_dir: Path, relative: str, data: bytes) -> None:
-    path = media_dir / relative
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".part")
-    tmp.write_bytes(data)
-    tmp.replace(path)
-
-
 def accept_upload(
     *,
     session: Session,
@@ -243,8 +235,8 @@ def accept_upload(
     attempt.mirrored = mirrored
     attempt.challenge_used_at = attempt.uploaded_at = _now()
     attempt.status = AttemptStatus.processing
-    _store(settings.resolved_media_dir, attempt.selfie_path, selfie)
-    _store(settings.resolved_media_dir, attempt.video_path, video)
+    media.store(media_dir=settings.resolved_media_dir, relative=attempt.selfie_path, data=selfie)
+    media.store(media_dir=settings.resolved_media_dir, relative=attempt.video_path, data=video)
     session.add(attempt)
     session.flush()
     audit.record(

@@ -13,6 +13,7 @@ from typing import Literal
 import numpy as np
 from sqlmodel import Session, col, select
 
+from app import media
 from app.audit import service as audit
 from app.audit.service import Actor
 from app.config import Settings
@@ -86,14 +87,6 @@ def _vector(face: EnrolledFace) -> np.ndarray:
     return np.frombuffer(face.embedding, dtype="<f8")
 
 
-def _store_photo(*, media_dir: Path, relative: str, data: bytes) -> None:
-    path = media_dir / relative
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".part")
-    tmp.write_bytes(data)
-    tmp.replace(path)  # atomic: a crash leaves a .part file, never a half photo under the name
-
-
 def _add_face(
     *,
     session: Session,
@@ -126,7 +119,7 @@ def _add_face(
     session.add(face)
     session.flush()
     media_dir = settings.resolved_media_dir
-    _store_photo(media_dir=media_dir, relative=relative, data=data)
+    media.store(media_dir=media_dir, relative=relative, data=data)
     try:
         audit.record(
             session=session,

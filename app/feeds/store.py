@@ -11,6 +11,7 @@ from pathlib import Path
 import duckdb
 
 from app.config import Settings
+from app.media import write_atomically
 from models.records import FeedType
 
 
@@ -45,9 +46,7 @@ def source_path(settings: Settings, sha256: str, suffix: str) -> Path:
 def keep_source_bytes(settings: Settings, sha256: str, suffix: str, content: bytes) -> Path:
     path = source_path(settings, sha256, suffix)
     if not path.exists():
-        tmp = path.with_suffix(path.suffix + ".part")
-        tmp.write_bytes(content)
-        os.replace(tmp, path)
+        write_atomically(path, content)
     return path
 
 

@@ -174,6 +174,7 @@ def _delete_data_comparison_rows(*, session: Session, pensioner: Pensioner) -> N
             session.delete(row)
     session.flush()
 
+
 def search(
     *,
     session: Session,
