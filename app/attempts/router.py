@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Form, Request, UploadFile, status
+from fastapi import APIRouter, File, Form, Request, UploadFile, status
 from sqlmodel import Session
 
 from app.attempts import service
@@ -21,7 +21,7 @@ from app.deps import (
     SettingsDep,
     StaffActor,
 )
-from app.pensioners.service import get_in_scope
+from app.pensioners.dependencies import EnrollablePensioner
 from app.reviews.service import staff_operator
 from biometrics import read_limited
 from models.attempt import CertificationAttempt
@@ -134,15 +134,6 @@ def list_attempts(session: SessionDep, pensioner: CurrentPensioner) -> list[Atte
     ]
 
 
-def assisted_pensioner(
-    pensioner_id: uuid.UUID, session: SessionDep, staff: RequireEnroller
-) -> Pensioner:
-    return get_in_scope(session=session, staff=staff, pensioner_id=pensioner_id)
-
-
-AssistedPensioner = Annotated[Pensioner, Depends(assisted_pensioner)]
-
-
 @staff_router.post(
     "",
     response_model=AttemptRead,
@@ -156,7 +147,7 @@ def start_assisted(
     limiter: RateLimiterDep,
     staff: RequireEnroller,
     actor: StaffActor,
-    pensioner: AssistedPensioner,
+    pensioner: EnrollablePensioner,
 ) -> AttemptRead:
     attempt = service.start(
         session=session,
@@ -182,7 +173,7 @@ def upload_assisted(
     session: SessionDep,
     settings: SettingsDep,
     actor: StaffActor,
-    pensioner: AssistedPensioner,
+    pensioner: EnrollablePensioner,
     selfie: Annotated[UploadFile, File()],
     video: Annotated[UploadFile, File()],
     nonce: Annotated[str, Form(max_length=64)],

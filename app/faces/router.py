@@ -5,42 +5,26 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, UploadFile, status
+from fastapi import APIRouter, File, UploadFile, status
 from fastapi.responses import FileResponse
 
 from app.db import SessionDep
 from app.deps import (
     FaceEngineDep,
-    RequireAdmin,
-    RequireEnroller,
-    RequireFaceReader,
     SettingsDep,
     StaffActor,
 )
 from app.faces import service
 from app.faces.schemas import EnrolledFaceRead, GalleryRead
-from app.pensioners.service import get_in_scope
+from app.pensioners.dependencies import (
+    EditablePensioner,
+    EnrollablePensioner,
+    FaceReadablePensioner,
+)
 from biometrics import read_limited
 from models.face import EnrolledFace
-from models.pensioner import Pensioner
 
 router = APIRouter(prefix="/pensioners/{pensioner_id}/faces", tags=["faces"])
-
-
-def enrollable_pensioner(
-    pensioner_id: uuid.UUID, session: SessionDep, staff: RequireEnroller
-) -> Pensioner:
-    return get_in_scope(session=session, staff=staff, pensioner_id=pensioner_id)
-
-
-def face_readable_pensioner(
-    pensioner_id: uuid.UUID, session: SessionDep, staff: RequireFaceReader
-) -> Pensioner:
-    return get_in_scope(session=session, staff=staff, pensioner_id=pensioner_id)
-
-
-def admin_pensioner(pensioner_id: uuid.UUID, session: SessionDep, staff: RequireAdmin) -> Pensioner:
-    return get_in_scope(session=session, staff=staff, pensioner_id=pensioner_id)
 
 
 @router.post(
@@ -57,7 +41,7 @@ def enrol_face(
     settings: SettingsDep,
     engine: FaceEngineDep,
     actor: StaffActor,
-    pensioner: Annotated[Pensioner, Depends(enrollable_pensioner)],
+    pensioner: EnrollablePensioner,
     photo: Annotated[UploadFile, File(description="The face photo")],
 ) -> EnrolledFace:
     # A sync route runs in the thread pool: decoding and dlib stay off the event loop.
@@ -73,9 +57,7 @@ def enrol_face(
 
 
 @router.get("", response_model=GalleryRead, summary="The pensioner's faces, retired included")
-def list_faces(
-    session: SessionDep, pensioner: Annotated[Pensioner, Depends(face_readable_pensioner)]
-) -> GalleryRead:
+def list_faces(session: SessionDep, pensioner: FaceReadablePensioner) -> GalleryRead:
     from models.face import FaceGallery
 
     faces = service.all_faces(session=session, pensioner_id=pensioner.id)
@@ -93,7 +75,7 @@ def face_photo(
     face_id: uuid.UUID,
     session: SessionDep,
     settings: SettingsDep,
-    pensioner: Annotated[Pensioner, Depends(face_readable_pensioner)],
+    pensioner: FaceReadablePensioner,
 ) -> FileResponse:
     face = service.get_face(session=session, pensioner_id=pensioner.id, face_id=face_id)
     media_type = {
@@ -115,7 +97,7 @@ def retire_face(
     session: SessionDep,
     settings: SettingsDep,
     actor: StaffActor,
-    pensioner: Annotated[Pensioner, Depends(admin_pensioner)],
+    pensioner: EditablePensioner,
 ) -> EnrolledFace:
     face = service.get_face(session=session, pensioner_id=pensioner.id, face_id=face_id)
     return service.retire(

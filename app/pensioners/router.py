@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
 from app.certifications.service import status as certification_status
@@ -20,6 +19,7 @@ from app.deps import (
 )
 from app.errors import InvalidCsv
 from app.pensioners import service
+from app.pensioners.dependencies import EditablePensioner, ReadablePensioner
 from app.pensioners.schemas import (
     ImportReport,
     PensionerCreate,
@@ -32,22 +32,6 @@ from models.pensioner import BenefitStatus, BenefitType, Pensioner, Residence
 
 router = APIRouter(prefix="/pensioners", tags=["pensioners"])
 me_router = APIRouter(tags=["pensioner self-service"])
-
-
-def readable_pensioner(
-    pensioner_id: uuid.UUID, session: SessionDep, staff: RequireRegisterReader
-) -> Pensioner:
-    return service.get_in_scope(session=session, staff=staff, pensioner_id=pensioner_id)
-
-
-def editable_pensioner(
-    pensioner_id: uuid.UUID, session: SessionDep, staff: RequireAdmin
-) -> Pensioner:
-    return service.get_in_scope(session=session, staff=staff, pensioner_id=pensioner_id)
-
-
-ReadablePensioner = Annotated[Pensioner, Depends(readable_pensioner)]
-EditablePensioner = Annotated[Pensioner, Depends(editable_pensioner)]
 
 
 @router.get("", response_model=PensionerPage, summary="Search the register in your region")
