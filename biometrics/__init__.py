@@ -37,6 +37,7 @@ from biometrics.matching import (
     compute_cohort_stats,
     decide,
     decide_scores,
+    decide_without_cohort,
     verify,
 )
 from biometrics.quality import (
@@ -90,6 +91,7 @@ __all__ = [
     "compute_cohort_stats",
     "decide",
     "decide_scores",
+    "decide_without_cohort",
     "decode_image",
     "read_limited",
     "sniff_format",

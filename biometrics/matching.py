@@ -219,6 +219,15 @@ def decide_scores(
     )
 
 
+def decide_without_cohort(*, distance: float, policy: MatchPolicy) -> Decision:
+    """Before enough people are enrolled to estimate impostor scores, the raw distance alone
+    is not trusted to accept anyone: `review` at best, `no_match` beyond the distance limit."""
+    code = decide_scores(
+        distances=np.array([distance]), scores=np.array([policy.review_score]), policy=policy
+    )
+    return Decision(str(code[0]))
+
+
 def decide(
     *,
     distance: float,

@@ -30,7 +30,7 @@ from biometrics import (
     analyze_photo,
     compute_cohort_stats,
     decide,
-    decide_scores,
+    decide_without_cohort,
 )
 from models.base import utcnow
 from models.face import EnrolledFace, FaceGallery, FaceSource
@@ -376,15 +376,7 @@ def verify(
     probe_score: float | None = None
     cohort_size = gallery.cohort_size if gallery else 0
     if gallery is None or gallery.cohort_mean is None or gallery.cohort_std is None:
-        # Cold start: without impostor statistics only the raw distance speaks, and it is not
-        # trusted to accept anyone on its own.
-        decision = str(
-            decide_scores(
-                distances=np.array([distance]),
-                scores=np.array([policy.review_score]),
-                policy=policy,
-            )[0]
-        )
+        decision = decide_without_cohort(distance=distance, policy=policy).value
         reasons.append("cohort_too_small")
     else:
         template_stats = CohortStats(
@@ -576,13 +568,7 @@ def compare_photos(
         template_score, probe_score = result.template_score, result.probe_score
     else:
         reasons.append("cohort_too_small")
-        decision = str(
-            decide_scores(
-                distances=np.array([distance]),
-                scores=np.array([policy.review_score]),
-                policy=policy,
-            )[0]
-        )
+        decision = decide_without_cohort(distance=distance, policy=policy).value
     if distance > policy.review_max_distance:
         reasons.append("distance_above_limit")
     return {
