@@ -197,25 +197,41 @@ def get_face(*, session: Session, pensioner_id: uuid.UUID, face_id: uuid.UUID) -
     return face
 
 
+def enrolled_embeddings(
+    *,
+    session: Session,
+    model_name: str,
+    model_version: str,
+    limit: int,
+    exclude: uuid.UUID | None = None,
+) -> tuple[np.ndarray, list[uuid.UUID]]:
+    """Active embeddings of one model and their owners (a stable random sample at scale)."""
+    query = select(EnrolledFace.pensioner_id, EnrolledFace.embedding).where(
+        col(EnrolledFace.active),
+        EnrolledFace.model_name == model_name,
+        EnrolledFace.model_version == model_version,
+    )
+    if exclude is not None:
+        query = query.where(EnrolledFace.pensioner_id != exclude)
+    # Random UUIDs make the order by id an unbiased sample that stays stable between runs.
+    rows = session.exec(query.order_by(col(EnrolledFace.id)).limit(limit)).all()
+    if not rows:
+        return np.zeros((0, 128)), []
+    return np.stack([np.frombuffer(e, dtype="<f8") for _, e in rows]), [p for p, _ in rows]
+
+
 def cohort_matrix(
     *, session: Session, exclude: uuid.UUID, model_name: str, model_version: str, limit: int
 ) -> np.ndarray:
-    """Active embeddings of other enrolled people (a random sample of `limit` at scale)."""
-    rows = session.exec(
-        select(EnrolledFace.embedding)
-        .where(
-            col(EnrolledFace.active),
-            EnrolledFace.pensioner_id != exclude,
-            EnrolledFace.model_name == model_name,
-            EnrolledFace.model_version == model_version,
-        )
-        # Random UUIDs make the order by id an unbiased sample that stays stable between runs.
-        .order_by(col(EnrolledFace.id))
-        .limit(limit)
-    ).all()
-    if not rows:
-        return np.zeros((0, 128))
-    return np.stack([np.frombuffer(r, dtype="<f8") for r in rows])
+    """Active embeddings of other enrolled people: the cohort scores are normalised against."""
+    vectors, _ = enrolled_embeddings(
+        session=session,
+        model_name=model_name,
+        model_version=model_version,
+        limit=limit,
+        exclude=exclude,
+    )
+    return vectors
 
 
 def refresh_gallery(
@@ -294,22 +310,13 @@ class CohortCache:
             snap = self._snapshot
             fresh = snap is not None and time.monotonic() - snap.loaded_at < self.ttl
             if snap is None or not fresh or snap.key != (model_name, model_version):
-                rows = session.exec(
-                    select(EnrolledFace.pensioner_id, EnrolledFace.embedding)
-                    .where(
-                        col(EnrolledFace.active),
-                        EnrolledFace.model_name == model_name,
-                        EnrolledFace.model_version == model_version,
-                    )
-                    .order_by(col(EnrolledFace.id))
-                    .limit(limit + 64)  # room for the claimed person's own faces
-                ).all()
-                vectors = (
-                    np.stack([np.frombuffer(e, dtype="<f8") for _, e in rows])
-                    if rows
-                    else np.zeros((0, 128))
+                vectors, owner_ids = enrolled_embeddings(
+                    session=session,
+                    model_name=model_name,
+                    model_version=model_version,
+                    limit=limit + 64,  # room for the claimed person's own faces
                 )
-                owners = np.array([str(p) for p, _ in rows])
+                owners = np.array([str(p) for p in owner_ids])
                 snap = _CohortSnapshot(
                     (model_name, model_version), vectors, owners, time.monotonic()
                 )
