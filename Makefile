@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test setup lint migrate demo clean
+.PHONY: run test setup browser lint migrate demo clean
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (found %s); set PYTHON=python3.x" % sys.version.split()[0])'
@@ -26,7 +26,11 @@ run: setup
 	$(VENV)/bin/lifecert demo --if-empty
 	$(VENV)/bin/lifecert serve --host $(HOST) --port $(PORT)
 
-test: setup
+# The browser tests use Debian's Chromium; this installs it (as root, with apt) if missing.
+browser:
+	@scripts/ensure-browser.sh
+
+test: setup browser
 	$(PY) -m pytest -q
 
 lint: setup
@@ -34,4 +38,4 @@ lint: setup
 	$(VENV)/bin/mypy app biometrics models
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var test-artifacts .pytest_cache .mypy_cache .ruff_cache

@@ -482,7 +482,12 @@ def bench_liveness(
 def run_schedule(
     today: Annotated[str | None, typer.Option(help="Run as of this day (YYYY-MM-DD)")] = None,
 ) -> None:
-    """The daily job: certification reminders, then suspension after the grace period."""
+    """The daily job: certification reminders, suspension after the grace period, and deleting
+    attempt photos and videos past their retention period."""
+    from datetime import UTC, datetime
+
+    from app.appointments import reminders as call_reminders
+    from app.attempts.retention import purge_media
     from app.auth.senders import make_sender
     from app.certifications import schedule
 
@@ -509,6 +514,12 @@ def run_schedule(
         report = schedule.run(
             session=session, settings=settings, sender=make_sender(settings), today=day
         )
+        media_deleted = purge_media(
+            session=session,
+            settings=settings,
+            now=datetime.combine(day, datetime.now(UTC).timetz()),
+        )
+        calls = call_reminders.send_due(session=session, sender=make_sender(settings))
     typer.echo(
         json.dumps(
             {
@@ -516,9 +527,24 @@ def run_schedule(
                 "reminded_due_soon": report.reminded_due_soon,
                 "reminded_overdue": report.reminded_overdue,
                 "suspended": report.suspended,
+                "attempts_media_deleted": media_deleted,
+                "call_reminders": calls.day_before + calls.hour_before,
             }
         )
     )
+
+
+@cli.command("call-reminders")
+def send_call_reminders() -> None:
+    """Video-call reminders a day and an hour before (run every few minutes, e.g. from cron);
+    each is sent once, however often this runs."""
+    from app.appointments.reminders import send_due
+    from app.auth.senders import make_sender
+
+    settings = get_settings()
+    with _session() as session:
+        report = send_due(session=session, sender=make_sender(settings))
+    typer.echo(json.dumps({"day_before": report.day_before, "hour_before": report.hour_before}))
 
 
 @faces_cli.command("refresh-cohort")

@@ -7,8 +7,9 @@ from enum import StrEnum
 from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Self
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "dev", "development", "placeholder"}
@@ -29,6 +30,14 @@ class EvidenceTier(StrEnum):
 class EvidenceRule(BaseModel):
     tier: EvidenceTier
     window_days: int = Field(ge=1, le=730)
+
+
+class IceServer(BaseModel):
+    """One RTCIceServer as the browser's RTCPeerConnection takes it."""
+
+    urls: str | list[str]
+    username: str | None = None
+    credential: str | None = None
 
 
 class Settings(BaseSettings):
@@ -74,6 +83,9 @@ class Settings(BaseSettings):
     attempts_failed_limit: int = Field(default=3, ge=1)
     attempts_lockout_hours: int = Field(default=24, ge=1)
     attempt_start_rate: str = "10/hour"
+    selfie_check_rate: str = "30/minute"  # preview checks per attempt
+    # Selfies, videos and key frames of decided attempts are deleted this long after the decision.
+    media_retention_days: int = Field(default=90, ge=1, le=3650)
     # "inprocess": a pool of worker processes inside the service (no extra service needed);
     # "redis": jobs go to Redis and `lifecert worker` processes run them.
     job_backend: str = Field(default="inprocess", pattern="^(inprocess|redis)$")
@@ -113,8 +125,32 @@ class Settings(BaseSettings):
     name_match_threshold: float = Field(default=0.8, ge=0.5, le=1.0)  # Jaro-Winkler
     task_due_days: int = Field(default=30, ge=1)  # a prompt unanswered by then -> a visit
     payment_day: int = Field(default=10, ge=1, le=28)  # benefits are paid on this day monthly
+    # Video-call certification (app/appointments, app/video_calls).
+    video_slot_minutes: int = Field(default=20, ge=5, le=120)
+    video_booking_notice_hours: int = Field(default=2, ge=0, le=24 * 14)  # book this far ahead
+    video_change_notice_hours: int = Field(default=12, ge=0, le=24 * 14)  # cancel/reschedule
+    video_booking_horizon_days: int = Field(default=28, ge=1, le=180)
+    video_join_early_minutes: int = Field(default=10, ge=0, le=120)
+    video_join_grace_minutes: int = Field(default=30, ge=0, le=24 * 60)  # after the slot ends
+    # No-shows within a year that open a verification task (1: the first one does).
+    video_no_show_limit: int = Field(default=2, ge=1, le=10)
+    video_default_timezone: str = "Asia/Shanghai"
+    # STUN/TURN servers for the browsers, e.g. [{"urls": "stun:stun.example.org:3478"},
+    # {"urls": ["turn:turn.example.org"], "username": "u", "credential": "p"}]. None are
+    # needed when both browsers are on one local network.
+    ice_servers: list[IceServer] = Field(default_factory=list)
+    max_scan_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)  # consular certificates
     duckdb_memory_limit: str = "4GB"
     duckdb_threads: int = Field(default=2, ge=1)
+
+    @field_validator("video_default_timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"{value!r} is not an IANA time zone such as Asia/Shanghai") from exc
+        return value
 
     @model_validator(mode="after")
     def _secret_is_real_in_production(self) -> Self:

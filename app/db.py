@@ -67,4 +67,6 @@ def get_session(request: Request) -> Iterator[Session]:
             raise
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+# scope="function": commit before the response is sent, so a client that reads right after a
+# write sees it, and a failed commit is an error response rather than a success already sent.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import secrets
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, time, timedelta
 
 from sqlmodel import Session, select
 
@@ -16,6 +16,7 @@ from app.staff import service as staff_service
 from models.pensioner import BenefitType, Language, Pensioner, Residence, Sex
 from models.region import Region
 from models.staff import Role, StaffUser
+from models.video_call import AvailabilityRule
 
 REGIONS = [
     ("110105", "北京市朝阳区", None),
@@ -140,4 +141,29 @@ def load(session: Session, *, seed: int | None = None) -> list[DemoLogin]:
             DemoLogin(username, password, ",".join(r.value for r in roles), scope or "national")
         )
     session.flush()
+    _agent_hours(session)
     return logins
+
+
+def _agent_hours(session: Session) -> None:
+    """The demo video agent takes calls on weekdays, 08:00-12:00 and 14:00-20:00 China time
+    (mornings suit Europe, evenings the Americas and Oceania)."""
+    agent = session.exec(select(StaffUser).where(StaffUser.username == "agent")).first()
+    if agent is None:
+        return
+    if session.exec(
+        select(AvailabilityRule.id).where(AvailabilityRule.agent_id == agent.id)
+    ).first():
+        return
+    for weekday in range(5):
+        for start, end in ((time(8), time(12)), (time(14), time(20))):
+            session.add(
+                AvailabilityRule(
+                    agent_id=agent.id,
+                    weekday=weekday,
+                    start_time=start,
+                    end_time=end,
+                    timezone="Asia/Shanghai",
+                )
+            )
+    session.flush()

@@ -16,6 +16,7 @@ from app.db import SessionDep
 from app.errors import InvalidToken, NotAuthenticated, PermissionDenied
 from app.faces.service import CohortCache
 from app.security import decode_access_token
+from app.video_calls.signalling import SignalHub
 from biometrics import FaceEngine
 from models.pensioner import Pensioner
 from models.staff import Role, StaffUser
@@ -105,6 +106,10 @@ RequireTaskReader = Annotated[StaffUser, Depends(require_roles(Role.admin, Role.
 RequireVisitRecorder = Annotated[StaffUser, Depends(require_roles(Role.community_worker))]
 RequireReportReader = Annotated[StaffUser, Depends(require_roles(Role.admin, Role.auditor))]
 
+# Video-call certification: agents run calls; reviewers and admins check consular certificates.
+RequireVideoAgent = Annotated[StaffUser, Depends(require_roles(Role.video_agent))]
+RequireDocumentReviewer = Annotated[StaffUser, Depends(require_roles(Role.admin, Role.reviewer))]
+
 
 def get_face_engine(request: Request) -> FaceEngine:
     engine: FaceEngine = request.app.state.face_engine
@@ -116,7 +121,13 @@ def get_cohort_cache(request: Request) -> CohortCache:
     return cache
 
 
+def get_signal_hub(request: Request) -> SignalHub:
+    hub: SignalHub = request.app.state.signal_hub
+    return hub
+
+
 FaceEngineDep = Annotated[FaceEngine, Depends(get_face_engine)]
+SignalHubDep = Annotated[SignalHub, Depends(get_signal_hub)]
 CohortCacheDep = Annotated[CohortCache, Depends(get_cohort_cache)]
 
 

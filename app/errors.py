@@ -262,6 +262,104 @@ class InvalidRecoveryStep(Conflict):
     code = "InvalidRecoveryStep"
 
 
+class UnknownTimeZone(UnprocessableEntity):
+    code = "UnknownTimeZone"
+    message = "This is not an IANA time zone name such as Asia/Shanghai or Pacific/Auckland."
+
+
+class VideoCallNotOffered(AppError):
+    status_code = 403
+    code = "VideoCallNotOffered"
+    message = (
+        "Video-call certification is for pensioners living abroad and for those who cannot "
+        "certify remotely (locked out, refused, or no photo on file). Please certify with the "
+        "app or page instead."
+    )
+
+
+class AppointmentNotFound(NotFound):
+    code = "AppointmentNotFound"
+    message = "No such video-call appointment of yours."
+
+
+class VideoCallNotFound(NotFound):
+    code = "VideoCallNotFound"
+    message = "No such video call assigned to you in your region."
+
+
+class SlotNotAvailable(Conflict):
+    code = "SlotNotAvailable"
+    message = "This time is not an open slot; pick one from the list of open slots."
+
+
+class SlotTaken(Conflict):
+    code = "SlotTaken"
+    message = "This time was just taken, please pick another."
+
+
+class AlreadyBooked(Conflict):
+    code = "AlreadyBooked"
+    message = "You already have a video call booked; reschedule or cancel it instead."
+
+
+class TooLateToChange(Conflict):
+    code = "TooLateToChange"
+    message = "This appointment is too close to change or cancel."
+
+
+class AppointmentClosed(Conflict):
+    code = "AppointmentClosed"
+    message = "This appointment was cancelled, rescheduled or has already been decided."
+
+
+class CallWindowNotOpen(Conflict):
+    code = "CallWindowNotOpen"
+    message = "The call has not started yet."
+
+
+class CallWindowClosed(AppError):
+    status_code = 410
+    code = "CallWindowClosed"
+    message = "The time of this call is over; book a new one."
+
+
+class InvalidAvailability(UnprocessableEntity):
+    code = "InvalidAvailability"
+
+
+class InvalidOutcome(UnprocessableEntity):
+    code = "InvalidOutcome"
+
+
+class ConsularDocumentNotFound(NotFound):
+    code = "ConsularDocumentNotFound"
+    message = "No such consular life certificate in your region."
+
+
+class ConsularDocumentNotOffered(AppError):
+    status_code = 403
+    code = "ConsularDocumentNotOffered"
+    message = (
+        "A consular life certificate is only for pensioners registered as living abroad; "
+        "please certify with the app, the page or a video call."
+    )
+
+
+class ConsularDocumentPending(Conflict):
+    code = "ConsularDocumentPending"
+    message = "Your last certificate is still being checked; wait for the result."
+
+
+class ConsularDocumentDecided(Conflict):
+    code = "ConsularDocumentDecided"
+    message = "This certificate was already verified or rejected."
+
+
+class CorruptScan(UnprocessableEntity):
+    code = "CorruptScan"
+    message = "The scan is damaged or incomplete; scan the certificate again and upload it."
+
+
 def error_body(code: str, detail: str, **extra: Any) -> dict[str, Any]:
     return {"error": code, "detail": detail, **extra}
 

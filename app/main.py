@@ -15,6 +15,8 @@ from limits.strategies import MovingWindowRateLimiter
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from app.appointments.router import agent_router as video_agent_router
+from app.appointments.router import router as appointments_router
 from app.attempts.jobs import JobQueue, make_queue
 from app.attempts.router import router as attempts_router
 from app.attempts.router import staff_router as assisted_router
@@ -23,6 +25,8 @@ from app.audit.router import router as audit_router
 from app.auth.router import router as auth_router
 from app.auth.senders import make_sender
 from app.config import Settings, get_settings
+from app.consular.router import router as consular_router
+from app.consular.router import staff_router as consular_staff_router
 from app.db import make_engine
 from app.deps import current_pensioner, current_staff
 from app.errors import install_error_handlers
@@ -40,6 +44,9 @@ from app.reports.router import router as reports_router
 from app.reviews.router import router as reviews_router
 from app.staff.router import router as staff_router
 from app.verification_tasks.router import router as verification_tasks_router
+from app.video_calls.router import router as video_calls_router
+from app.video_calls.router import ws_router as signalling_router
+from app.video_calls.signalling import SignalHub
 from biometrics import DlibFaceEngine, FaceEngine
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
@@ -90,6 +97,8 @@ def create_app(
     app.state.cohort_cache = CohortCache()
     app.state.challenge_rng = make_rng(settings)
     app.state.job_queue = job_queue if job_queue is not None else make_queue(settings)
+    # Signalling rooms of video calls, in this process (see app/video_calls/signalling.py).
+    app.state.signal_hub = SignalHub()
 
     install_error_handlers(app)
     upload_limit = settings.max_photo_bytes + settings.max_video_bytes + 64 * 1024
@@ -102,7 +111,12 @@ def create_app(
             f"^{API_PREFIX}/pensioners/[^/]+/faces$": settings.max_photo_bytes + 64 * 1024,
             f"^{API_PREFIX}/feeds/[^/]+/batches$": settings.max_feed_bytes,
             f"^{API_PREFIX}/certifications/attempts/[^/]+/upload$": upload_limit,
+            f"^{API_PREFIX}/certifications/attempts/[^/]+/selfie-check$": settings.max_photo_bytes
+            + 64 * 1024,
             f"^{API_PREFIX}/pensioners/[^/]+/assisted-attempts/[^/]+/upload$": upload_limit,
+            f"^{API_PREFIX}/video-calls/[^/]+/frames$": settings.max_photo_bytes + 64 * 1024,
+            f"^{API_PREFIX}/certifications/consular-documents$": settings.max_scan_bytes
+            + 64 * 1024,
         },
     )
 
@@ -125,6 +139,13 @@ def create_app(
     api.include_router(attempts_router, dependencies=pensioner_only)
     api.include_router(assisted_router, dependencies=staff_only)
     api.include_router(reviews_router, dependencies=staff_only)
+    api.include_router(appointments_router, dependencies=pensioner_only)
+    api.include_router(consular_router, dependencies=pensioner_only)
+    api.include_router(video_agent_router, dependencies=staff_only)
+    api.include_router(video_calls_router, dependencies=staff_only)
+    api.include_router(consular_staff_router, dependencies=staff_only)
+    # The signalling WebSocket authenticates with the room token in its query string.
+    api.include_router(signalling_router)
     app.include_router(api)
     app.include_router(health_router)
 

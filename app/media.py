@@ -16,3 +16,8 @@ def write_atomically(path: Path, data: bytes) -> Path:
 
 def store(*, media_dir: Path, relative: str, data: bytes) -> Path:
     return write_atomically(media_dir / relative, data)
+
+
+def remove(*, media_dir: Path, relative: str) -> None:
+    """Delete a stored file; one already gone is fine (a purge may be re-run after a crash)."""
+    (media_dir / relative).unlink(missing_ok=True)

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import secrets
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -67,6 +68,68 @@ def decode_access_token(token: str, *, kind: TokenKind, key: str) -> str:
     if claims.get("typ") != kind:
         raise InvalidToken(f"This endpoint needs a {kind} token.")
     return str(claims["sub"])
+
+
+RoomRole = Literal["pensioner", "agent"]
+
+
+@dataclass(frozen=True)
+class RoomClaims:
+    """Who may join which video call's signalling room, and when."""
+
+    appointment_id: uuid.UUID
+    subject: str  # the pensioner's or the staff member's id
+    role: RoomRole
+    not_before: datetime
+    expires_at: datetime
+
+
+def create_room_token(
+    *,
+    appointment_id: uuid.UUID,
+    subject: str,
+    role: RoomRole,
+    not_before: datetime,
+    expires_at: datetime,
+    key: str,
+) -> str:
+    claims: dict[str, Any] = {
+        "sub": subject,
+        "typ": "room",
+        "apt": str(appointment_id),
+        "role": role,
+        "iat": int(datetime.now(UTC).timestamp()),
+        "nbf": int(not_before.timestamp()),
+        "exp": int(expires_at.timestamp()),
+        "jti": uuid.uuid4().hex,
+    }
+    return str(jwt.encode(claims, key, algorithm=JWT_ALGORITHM))
+
+
+def decode_room_token(token: str, *, key: str) -> RoomClaims:
+    """The claims of a room token signed by us; the caller checks the window (nbf, exp) so
+    that it can say whether the call has not started yet or is over."""
+    try:
+        header = jwt.get_unverified_header(token)
+        if header.get("alg") != JWT_ALGORITHM:
+            raise InvalidToken(f"Tokens must be signed with {JWT_ALGORITHM}.")
+        claims = jwt.decode(
+            token,
+            key,
+            algorithms=[JWT_ALGORITHM],
+            options={"verify_exp": False, "verify_nbf": False, "require_sub": True},
+        )
+        if claims.get("typ") != "room" or claims.get("role") not in ("pensioner", "agent"):
+            raise InvalidToken("This is not a video-call room token.")
+        return RoomClaims(
+            appointment_id=uuid.UUID(str(claims["apt"])),
+            subject=str(claims["sub"]),
+            role=claims["role"],
+            not_before=datetime.fromtimestamp(int(claims["nbf"]), UTC),
+            expires_at=datetime.fromtimestamp(int(claims["exp"]), UTC),
+        )
+    except (JWTError, KeyError, ValueError, TypeError) as exc:
+        raise InvalidToken("The room token is invalid; ask for a new one.") from exc
 
 
 def new_opaque_token() -> str:

@@ -8,6 +8,7 @@ from models.certification import (
     PaymentSuspension,
     SuspensionReason,
 )
+from models.consular import ConsularDocument, DocumentStatus
 from models.face import EnrolledFace, FaceGallery, FaceSource
 from models.matching import (
     CandidateKind,
@@ -24,8 +25,28 @@ from models.region import Region
 from models.reminder import CertificationReminder, ReminderStage
 from models.staff import RefreshToken, Role, StaffUser
 from models.verification import TaskKind, TaskStatus, VerificationTask, VisitOutcome
+from models.video_call import (
+    AppointmentReminder,
+    AppointmentStatus,
+    AvailabilityException,
+    AvailabilityRule,
+    CallFrame,
+    CallReminderKind,
+    ExceptionKind,
+    VideoAppointment,
+)
 
 __all__ = [
+    "AppointmentReminder",
+    "AppointmentStatus",
+    "AvailabilityException",
+    "AvailabilityRule",
+    "CallFrame",
+    "CallReminderKind",
+    "ConsularDocument",
+    "DocumentStatus",
+    "ExceptionKind",
+    "VideoAppointment",
     "CandidateKind",
     "CertificationReminder",
     "ReminderStage",

@@ -58,6 +58,9 @@ class Pensioner(SQLModel, table=True):
     monthly_amount_fen: int = Field(ge=0)
     mobility_limited: bool = False
     preferred_language: Language = Field(default=Language.zh, sa_type=enum_type(Language))
+    # The pensioner's own choice of time zone for times shown to them (video-call slots);
+    # None: overseas_timezone, else China time.
+    display_timezone: str | None = Field(default=None, max_length=64)
     # Denormalised from the newest certification so status queries need no join at scale.
     certified_until: date | None = Field(default=None, index=True)
     created_at: datetime = Field(default_factory=utcnow, sa_type=tz_datetime())

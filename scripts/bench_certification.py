@@ -36,7 +36,8 @@ ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT.parent / "shared" / "fixtures"
 CLIP = FIXTURES / "videos" / "live" / "liveportrait_driving_d13.mp4"
 COHORT = sorted((FIXTURES / "faces").glob("dlibjohns_*/*.jpg"))[:24] + sorted(
-    (FIXTURES / "faces").glob("fr_*/*.jpg"))
+    (FIXTURES / "faces").glob("fr_*/*.jpg")
+)
 
 
 def frame(index: int, size: tuple[int, int] | None = None) -> bytes:
@@ -90,17 +91,30 @@ def prepare(env: dict[str, str], pensioners: int) -> list[str]:
         factory = Factory(session, settings)
         for photo in COHORT:
             other = factory.pensioner("110108")
-            analysis = faces.analyze(photo.read_bytes(), engine=engine, settings=settings,
-                                     gate="selfie")
+            analysis = faces.analyze(
+                photo.read_bytes(), engine=engine, settings=settings, gate="selfie"
+            )
             if analysis.embedding is not None:
-                faces._add_face(session=session, settings=settings, pensioner=other,
-                                analysis=analysis, data=photo.read_bytes(),
-                                source=faces.FaceSource.enrolment, actor=SYSTEM)
+                faces._add_face(
+                    session=session,
+                    settings=settings,
+                    pensioner=other,
+                    analysis=analysis,
+                    data=photo.read_bytes(),
+                    source=faces.FaceSource.enrolment,
+                    actor=SYSTEM,
+                )
         enrolment = frame(240)
         for _ in range(pensioners):
             person = factory.pensioner("110105")
-            faces.enrol(session=session, settings=settings, engine=engine, pensioner=person,
-                        data=enrolment, actor=SYSTEM)
+            faces.enrol(
+                session=session,
+                settings=settings,
+                engine=engine,
+                pensioner=person,
+                data=enrolment,
+                actor=SYSTEM,
+            )
             ids.append(str(person.id))
         session.commit()
     return ids
@@ -125,17 +139,31 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
 
     from app.security import create_access_token
 
-    tokens = [create_access_token(subject=i, kind="pensioner", key=env["LIFECERT_SECRET_KEY"],
-                                  lifetime=timedelta(hours=2)) for i in ids]
+    tokens = [
+        create_access_token(
+            subject=i, kind="pensioner", key=env["LIFECERT_SECRET_KEY"], lifetime=timedelta(hours=2)
+        )
+        for i in ids
+    ]
     child_env = {**os.environ, **env}
     lifecert = str(Path(sys.executable).with_name("lifecert"))
     log = (workdir / "server.log").open("wb")
-    server = subprocess.Popen([lifecert, "serve", "--port", str(port)], env=child_env,
-                              cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                              start_new_session=True)
-    workers = subprocess.Popen([lifecert, "worker", "--processes", str(args.workers)],
-                               env=child_env, cwd=ROOT, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, start_new_session=True)
+    server = subprocess.Popen(
+        [lifecert, "serve", "--port", str(port)],
+        env=child_env,
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    workers = subprocess.Popen(
+        [lifecert, "worker", "--processes", str(args.workers)],
+        env=child_env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     selfie = frame(60, size=(3000, 4000))  # 12 MP, portrait like a phone
     clip = CLIP.read_bytes()
     base = f"http://127.0.0.1:{port}/api/v1/certifications/attempts"
@@ -162,10 +190,14 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
                     if attempt["challenge"]["actions"] == ["blink", "open_mouth"]:
                         break
                 upload = await client.post(
-                    f"{base}/{attempt['id']}/upload", headers=headers,
-                    files={"selfie": ("s.jpg", selfie, "image/jpeg"),
-                           "video": ("v.mp4", unique_clip(clip), "video/mp4")},
-                    data={"nonce": attempt["challenge"]["nonce"]})
+                    f"{base}/{attempt['id']}/upload",
+                    headers=headers,
+                    files={
+                        "selfie": ("s.jpg", selfie, "image/jpeg"),
+                        "video": ("v.mp4", unique_clip(clip), "video/mp4"),
+                    },
+                    data={"nonce": attempt["challenge"]["nonce"]},
+                )
                 assert upload.status_code == 202, upload.text
                 attempt_ids.append((attempt["id"], token))
             submitted = time.perf_counter() - started
@@ -176,8 +208,9 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
                 while not stop.is_set():
                     attempt_id, token = attempt_ids[k % len(attempt_ids)]
                     t0 = time.perf_counter()
-                    r = await client.get(f"{base}/{attempt_id}",
-                                         headers={"Authorization": f"Bearer {token}"})
+                    r = await client.get(
+                        f"{base}/{attempt_id}", headers={"Authorization": f"Bearer {token}"}
+                    )
                     latencies.append((time.perf_counter() - t0) * 1000)
                     if r.status_code != 200:
                         errors.append(f"{r.status_code} {r.text[:200]}")

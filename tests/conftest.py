@@ -32,6 +32,12 @@ POSTGRES_ADMIN_URL = os.environ.get(
     "LIFECERT_TEST_POSTGRES_URL", "postgresql+psycopg://127.0.0.1:5432/test"
 )
 TABLES_CHILD_FIRST = (
+    "video_appointment_reminder",
+    "video_call_frame",
+    "video_appointment",
+    "video_availability_rule",
+    "video_availability_exception",
+    "consular_document",
     "certification_reminder",
     "recovery_event",
     "overpayment_claim",

@@ -9,12 +9,13 @@ from fastapi import APIRouter, File, Form, Request, UploadFile, status
 from sqlmodel import Session
 
 from app.attempts import service
-from app.attempts.schemas import AttemptRead, AttemptStart
+from app.attempts.schemas import AttemptRead, AttemptStart, SelfieCheck
 from app.audit.service import Actor
 from app.config import Settings
 from app.db import SessionDep
 from app.deps import (
     CurrentPensioner,
+    FaceEngineDep,
     PensionerActor,
     RateLimiterDep,
     RequireEnroller,
@@ -59,6 +60,29 @@ def start_attempt(
         actor=actor,
     )
     return service.to_read(session, attempt)
+
+
+@router.post(
+    "/attempts/{attempt_id}/selfie-check",
+    response_model=SelfieCheck,
+    summary="Check a preview photo: is the face usable, and what to change if not",
+    description="Multipart form: `selfie`. Nothing is stored. Allowed while the attempt waits "
+    "for its upload; the page calls it every few seconds to show hints such as 'come closer'.",
+)
+def selfie_check(
+    attempt_id: uuid.UUID,
+    session: SessionDep,
+    settings: SettingsDep,
+    limiter: RateLimiterDep,
+    engine: FaceEngineDep,
+    pensioner: CurrentPensioner,
+    selfie: Annotated[UploadFile, File(description="A photo of the face")],
+) -> SelfieCheck:
+    attempt = service.get_own(session=session, pensioner=pensioner, attempt_id=attempt_id)
+    photo = read_limited(selfie.file, max_bytes=settings.max_photo_bytes)
+    return service.check_selfie(
+        settings=settings, limiter=limiter, engine=engine, attempt=attempt, photo=photo
+    )
 
 
 @router.post(

@@ -44,3 +44,25 @@ class AttemptRead(BaseModel):
     decision: dict[str, Any] | None = Field(
         default=None, description="Scores, thresholds and model versions (staff only)"
     )
+
+
+class Hint(BaseModel):
+    issue: str = Field(description="Stable code, e.g. `face_too_small`, `too_dark`, `no_face`")
+    zh: str
+    en: str
+
+
+class FaceFrame(BaseModel):
+    """Where the face is, as fractions of the photo's width and height (for an outline)."""
+
+    left: float
+    top: float
+    width: float
+    height: float
+
+
+class SelfieCheck(BaseModel):
+    ok: bool = Field(description="True when this photo would pass the selfie quality gate")
+    faces: int
+    hints: list[Hint] = Field(description="What to change, most important first; empty when ok")
+    face: FaceFrame | None = None

@@ -14,7 +14,14 @@ from sqlmodel import Session, col, func, or_, select
 
 from app import media
 from app.attempts.jobs import JobQueue
-from app.attempts.schemas import AttemptRead, Challenge, Instruction
+from app.attempts.schemas import (
+    AttemptRead,
+    Challenge,
+    FaceFrame,
+    Hint,
+    Instruction,
+    SelfieCheck,
+)
 from app.audit import service as audit
 from app.audit.service import Actor
 from app.config import Settings
@@ -28,7 +35,8 @@ from app.errors import (
     RateLimited,
     UnsupportedMediaType,
 )
-from biometrics import ImageError, sniff_format
+from app.faces.service import decode_limits
+from biometrics import FaceEngine, ImageError, QualityPolicy, analyze_photo, sniff_format
 from biometrics.errors import VideoError
 from biometrics.video import sniff_video_format
 from models.attempt import AttemptStatus, CertificationAttempt
@@ -196,6 +204,51 @@ def check_media(*, selfie: bytes, video: bytes) -> None:
         sniff_video_format(video)
     except VideoError as exc:
         raise UnsupportedMediaType(f"The video is not a video clip: {exc.message}.") from exc
+
+
+def check_selfie(
+    *,
+    settings: Settings,
+    limiter: RateLimiter,
+    engine: FaceEngine,
+    attempt: CertificationAttempt,
+    photo: bytes,
+) -> SelfieCheck:
+    """The selfie gate on a preview photo, so the page can say "come closer" before the upload.
+
+    Only while the attempt waits for its upload, and rate-limited per attempt: it costs a face
+    detection each time.
+    """
+    if attempt.status is not AttemptStatus.awaiting_upload:
+        raise ChallengeAlreadyUsed("This attempt is finished; start a new one.")
+    if _aware(attempt.challenge_expires_at) <= _now():
+        raise ChallengeExpired()
+    if not limiter.hit(parse(settings.selfie_check_rate), "selfie-check", str(attempt.id)):
+        raise RateLimited("Too many photo checks for this attempt; wait a minute.")
+    analysis = analyze_photo(
+        photo,
+        engine=engine,
+        limits=decode_limits(settings),
+        policy=QualityPolicy.selfie(),
+        embed_despite_findings=False,
+    )
+    report = analysis.quality
+    face = None
+    if report.main_face is not None:
+        box, scale = report.main_face.box, analysis.scale
+        width, height = analysis.original_width, analysis.original_height
+        face = FaceFrame(
+            left=round(box.left * scale / width, 4),
+            top=round(box.top * scale / height, 4),
+            width=round((box.right - box.left) * scale / width, 4),
+            height=round((box.bottom - box.top) * scale / height, 4),
+        )
+    return SelfieCheck(
+        ok=analysis.ok,
+        faces=report.face_count,
+        hints=[Hint(issue=f.issue.value, zh=f.zh, en=f.en) for f in report.findings],
+        face=face,
+    )
 
 
 def accept_upload(

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import calendar
 import enum
+import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from app.audit import service as audit
 from app.audit.service import Actor
@@ -105,3 +106,15 @@ def certify(
             actor=actor,
         )
     return certification
+
+
+def history(*, session: Session, pensioner_id: uuid.UUID, limit: int) -> list[Certification]:
+    """A pensioner's certifications, newest first."""
+    return list(
+        session.exec(
+            select(Certification)
+            .where(Certification.pensioner_id == pensioner_id)
+            .order_by(col(Certification.certified_at).desc())
+            .limit(limit)
+        ).all()
+    )

@@ -19,6 +19,7 @@ from app.faces.schemas import EnrolledFaceRead, GalleryRead
 from app.pensioners.dependencies import (
     EditablePensioner,
     EnrollablePensioner,
+    FacePhotoReadablePensioner,
     FaceReadablePensioner,
 )
 from biometrics import read_limited
@@ -75,7 +76,7 @@ def face_photo(
     face_id: uuid.UUID,
     session: SessionDep,
     settings: SettingsDep,
-    pensioner: FaceReadablePensioner,
+    pensioner: FacePhotoReadablePensioner,
 ) -> FileResponse:
     face = service.get_face(session=session, pensioner_id=pensioner.id, face_id=face_id)
     media_type = {

@@ -37,3 +37,8 @@ EnrollablePensioner = Annotated[
 FaceReadablePensioner = Annotated[
     Pensioner, Depends(pensioner_in_scope(Role.admin, Role.reviewer, Role.community_worker))
 ]
+# The enrolled photo is also shown to video agents, beside the pensioner's video.
+FacePhotoReadablePensioner = Annotated[
+    Pensioner,
+    Depends(pensioner_in_scope(Role.admin, Role.reviewer, Role.community_worker, Role.video_agent)),
+]

@@ -8,10 +8,14 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
+from app.appointments.service import pensioner_zone
+from app.certifications import service as certifications
+from app.certifications.schemas import CertificationRead
 from app.certifications.service import status as certification_status
 from app.db import SessionDep
 from app.deps import (
     CurrentPensioner,
+    PensionerActor,
     RequireAdmin,
     RequireRegisterReader,
     SettingsDep,
@@ -26,6 +30,7 @@ from app.pensioners.schemas import (
     PensionerPage,
     PensionerRead,
     PensionerSelf,
+    PensionerSelfUpdate,
     PensionerUpdate,
 )
 from models.pensioner import BenefitStatus, BenefitType, Pensioner, Residence
@@ -115,6 +120,20 @@ def read_pensioner(pensioner: ReadablePensioner) -> Pensioner:
     return pensioner
 
 
+@router.get(
+    "/{pensioner_id}/certifications",
+    response_model=list[CertificationRead],
+    summary="The pensioner's certifications, newest first",
+)
+def certification_history(
+    session: SessionDep,
+    pensioner: ReadablePensioner,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> list[CertificationRead]:
+    rows = certifications.history(session=session, pensioner_id=pensioner.id, limit=limit)
+    return [CertificationRead.model_validate(r) for r in rows]
+
+
 @router.patch("/{pensioner_id}", response_model=PensionerRead)
 def update_pensioner(
     session: SessionDep,
@@ -139,7 +158,7 @@ def delete_pensioner(
 
 
 @me_router.get("/me", response_model=PensionerSelf, summary="The signed-in pensioner's record")
-def read_me(pensioner: CurrentPensioner) -> PensionerSelf:
+def read_me(pensioner: CurrentPensioner, settings: SettingsDep) -> PensionerSelf:
     masked = pensioner.national_id[:4] + "*" * 10 + pensioner.national_id[-4:]
     return PensionerSelf(
         id=pensioner.id,
@@ -152,4 +171,23 @@ def read_me(pensioner: CurrentPensioner) -> PensionerSelf:
         preferred_language=pensioner.preferred_language,
         certified_until=pensioner.certified_until,
         certification_status=certification_status(pensioner, today=date.today()).value,
+        media_retention_days=settings.media_retention_days,
+        timezone=pensioner_zone(pensioner, settings),
+        display_timezone=pensioner.display_timezone,
     )
+
+
+@me_router.patch(
+    "/me",
+    response_model=PensionerSelf,
+    summary="Change your time zone for shown times, or your language",
+)
+def update_me(
+    session: SessionDep,
+    settings: SettingsDep,
+    pensioner: CurrentPensioner,
+    actor: PensionerActor,
+    body: PensionerSelfUpdate,
+) -> PensionerSelf:
+    service.update_self(session=session, actor=actor, pensioner=pensioner, changes=body)
+    return read_me(pensioner, settings)

@@ -179,6 +179,31 @@ class PensionerSelf(BaseModel):
     preferred_language: Language
     certified_until: date | None
     certification_status: str = Field(description="certified, due_soon, overdue, never_certified")
+    media_retention_days: int = Field(
+        description="Days after a decision when the attempt's photo and video are deleted"
+    )
+    timezone: str = Field(description="The time zone times are shown in (video-call slots)")
+    display_timezone: str | None = Field(
+        description="Your own choice of time zone; null: where you live abroad, else China time"
+    )
+
+
+class PensionerSelfUpdate(BaseModel):
+    """What a pensioner may change themselves: how times and messages are shown to them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    display_timezone: str | None = Field(
+        default=None, description="IANA name such as Pacific/Auckland; null: back to the default"
+    )
+    preferred_language: Language | None = None
+
+    @field_validator("display_timezone")
+    @classmethod
+    def _timezone(cls, value: str | None) -> str | None:
+        if value is not None and value.strip() not in _timezones():
+            raise ValueError(f"{value!r} is not an IANA time zone name such as Pacific/Auckland")
+        return value.strip() if value is not None else None
 
 
 class ImportRowError(BaseModel):

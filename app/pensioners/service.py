@@ -27,6 +27,7 @@ from app.pensioners.schemas import (
     ImportReport,
     ImportRowError,
     PensionerCreate,
+    PensionerSelfUpdate,
     PensionerUpdate,
 )
 from models.attempt import CertificationAttempt, ReviewCase
@@ -121,11 +122,43 @@ def update(
     return pensioner
 
 
+def update_self(
+    *, session: Session, actor: Actor, pensioner: Pensioner, changes: PensionerSelfUpdate
+) -> Pensioner:
+    """The pensioner's own preferences: the time zone times are shown in, the language."""
+    patch = changes.model_dump(exclude_unset=True)
+    before = {k: getattr(pensioner, k) for k in patch}
+    for key, value in patch.items():
+        if key == "preferred_language" and value is None:
+            continue
+        setattr(pensioner, key, value)
+    after = {k: getattr(pensioner, k) for k in patch}
+    old, new = audit.diff(before, after)
+    if new:
+        pensioner.updated_at = utcnow()
+        session.add(pensioner)
+        session.flush()
+        audit.record(
+            session=session,
+            actor=actor,
+            action="pensioner.self_update",
+            entity_type="pensioner",
+            entity_id=pensioner.id,
+            region_code=pensioner.region_code,
+            before=old,
+            after=new,
+        )
+    return pensioner
+
+
 def delete(*, session: Session, actor: Actor, pensioner: Pensioner, media_dir: Path) -> None:
     """Remove the record with its login codes, face templates and photos (kept: the audit)."""
     before = audit.snapshot(pensioner)
     photos: list[Path] = []
     _delete_data_comparison_rows(session=session, pensioner=pensioner)
+    photos.extend(
+        _delete_video_call_rows(session=session, pensioner=pensioner, media_dir=media_dir)
+    )
     for model in (
         CertificationReminder,
         ReviewCase,
@@ -154,6 +187,36 @@ def delete(*, session: Session, actor: Actor, pensioner: Pensioner, media_dir: P
         region_code=pensioner.region_code,
         before=before,
     )
+
+
+def _delete_video_call_rows(
+    *, session: Session, pensioner: Pensioner, media_dir: Path
+) -> list[Path]:
+    """Appointments with their reminders and frames, and consular certificates; returns the
+    stored files to remove once the deletion is flushed."""
+    from models.consular import ConsularDocument
+    from models.video_call import AppointmentReminder, CallFrame, VideoAppointment
+
+    files: list[Path] = []
+    appointments = session.exec(
+        select(VideoAppointment).where(VideoAppointment.pensioner_id == pensioner.id)
+    ).all()
+    for appointment in appointments:
+        for child in (AppointmentReminder, CallFrame):
+            for row in session.exec(select(child).where(child.appointment_id == appointment.id)):
+                if isinstance(row, CallFrame):
+                    files.append(media_dir / row.path)
+                session.delete(row)
+    session.flush()
+    for appointment in appointments:
+        session.delete(appointment)
+    for document in session.exec(
+        select(ConsularDocument).where(ConsularDocument.pensioner_id == pensioner.id)
+    ):
+        files.append(media_dir / document.file_path)
+        session.delete(document)
+    session.flush()
+    return files
 
 
 def _delete_data_comparison_rows(*, session: Session, pensioner: Pensioner) -> None:

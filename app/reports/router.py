@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Response
 from app.db import SessionDep
 from app.deps import RequireReportReader
 from app.reports import service
-from app.reports.service import RegionMonth
+from app.reports.service import Dashboard, RegionMonth
 
 router = APIRouter(prefix="/reports", tags=["reports"])
 Month = Annotated[str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", examples=["2026-11"])]
@@ -19,6 +19,19 @@ RegionPrefix = Annotated[str | None, Query(pattern=r"^\d{2,6}$")]
 
 def _month(value: str) -> date:
     return date(int(value[:4]), int(value[5:7]), 1)
+
+
+@router.get(
+    "/dashboard",
+    response_model=Dashboard,
+    summary="Recipients by certification status now, and certifications by method per month",
+)
+def dashboard(
+    session: SessionDep, staff: RequireReportReader, region_code: RegionPrefix = None
+) -> Dashboard:
+    return service.dashboard(
+        session=session, staff=staff, region_prefix=region_code, today=date.today()
+    )
 
 
 @router.get("/monthly", response_model=list[RegionMonth])

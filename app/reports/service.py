@@ -6,13 +6,20 @@ from __future__ import annotations
 import csv
 import io
 from collections import defaultdict
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel
+import sqlalchemy as sa
+from pydantic import BaseModel, Field
 from sqlmodel import Session, col, func, or_, select
 
-from models.certification import Certification, PaymentSuspension, SuspensionReason
+from app.certifications.service import add_months
+from models.certification import (
+    Certification,
+    CertificationMethod,
+    PaymentSuspension,
+    SuspensionReason,
+)
 from models.overpayment import OverpaymentClaim, RecoveryEvent
 from models.pensioner import BenefitStatus, Pensioner
 from models.region import Region
@@ -44,6 +51,14 @@ def _bounds(month: date) -> tuple[datetime, datetime, date]:
     return start, datetime(nxt.year, nxt.month, 1, tzinfo=UTC), nxt
 
 
+def scoped_prefix(*, staff: StaffUser, region_prefix: str | None) -> str | None:
+    """The asked-for region prefix narrowed to the staff member's scope; None if outside it."""
+    prefix = region_prefix or ""
+    if prefix.startswith(staff.region_scope):
+        return prefix
+    return staff.region_scope if staff.region_scope.startswith(prefix) else None
+
+
 def monthly(
     *,
     session: Session,
@@ -56,9 +71,9 @@ def monthly(
     today = today or date.today()
     # Overdue as of the end of the month (or today, for the current month).
     cutoff = min(next_month, today)
-    prefix = region_prefix or ""
-    if not prefix.startswith(staff.region_scope):
-        prefix = staff.region_scope if staff.region_scope.startswith(prefix) else "\x00"
+    prefix = scoped_prefix(staff=staff, region_prefix=region_prefix)
+    if prefix is None:
+        return []
 
     def scoped(column: Any) -> Any:
         return col(column).startswith(prefix)
@@ -166,3 +181,84 @@ def to_csv(rows: list[RegionMonth]) -> str:
     for r in rows:
         writer.writerow(r.model_dump())
     return out.getvalue()
+
+
+class MonthMethods(BaseModel):
+    month: str
+    by_method: dict[str, int]
+
+
+class Dashboard(BaseModel):
+    region_code: str = Field(description="The region prefix shown ('' for the whole country)")
+    as_of: date
+    by_status: dict[str, int] = Field(
+        description="Recipients by certification status: certified, due_soon, overdue, "
+        "never_certified (active benefit), suspended, terminated"
+    )
+    by_method: dict[str, int] = Field(description="Certifications of the last 12 months by method")
+    months: list[MonthMethods] = Field(description="The last 12 months, oldest first")
+
+
+def dashboard(
+    *,
+    session: Session,
+    staff: StaffUser,
+    region_prefix: str | None,
+    today: date,
+    due_soon_days: int = 30,
+) -> Dashboard:
+    """Counts for the region dashboard: status now, and certifications by method per month."""
+    prefix = scoped_prefix(staff=staff, region_prefix=region_prefix)
+    # Outside the reader's scope nothing is counted (a false condition keeps one code path).
+    in_scope = col(Pensioner.region_code).startswith(prefix) if prefix is not None else sa.false()
+    by_status = dict.fromkeys(
+        ("certified", "due_soon", "overdue", "never_certified", "suspended", "terminated"), 0
+    )
+    for benefit, n in session.exec(
+        select(Pensioner.benefit_status, func.count())
+        .where(in_scope, Pensioner.benefit_status != BenefitStatus.active)
+        .group_by(Pensioner.benefit_status)
+    ).all():
+        by_status[str(getattr(benefit, "value", benefit))] = n
+    until = col(Pensioner.certified_until)
+    bands = {
+        "never_certified": until.is_(None),
+        "overdue": until < today,
+        "due_soon": (until >= today) & (until <= today + timedelta(days=due_soon_days)),
+        "certified": until > today + timedelta(days=due_soon_days),
+    }
+    for name, condition in bands.items():
+        by_status[name] = session.exec(
+            select(func.count())
+            .select_from(Pensioner)
+            .where(in_scope, Pensioner.benefit_status == BenefitStatus.active, condition)
+        ).one()
+    first = add_months(today.replace(day=1), -11)
+    months = []
+    totals = dict.fromkeys((m.value for m in CertificationMethod), 0)
+    for i in range(12):
+        start_day = add_months(first, i)
+        start, end, _ = _bounds(start_day)
+        counts = dict.fromkeys((m.value for m in CertificationMethod), 0)
+        for method, n in session.exec(
+            select(Certification.method, func.count())
+            .select_from(Certification)
+            .join(Pensioner, col(Pensioner.id) == col(Certification.pensioner_id))
+            .where(
+                in_scope,
+                col(Certification.certified_at) >= start,
+                col(Certification.certified_at) < end,
+            )
+            .group_by(Certification.method)
+        ).all():
+            key = str(getattr(method, "value", method))
+            counts[key] = n
+            totals[key] += n
+        months.append(MonthMethods(month=f"{start_day:%Y-%m}", by_method=counts))
+    return Dashboard(
+        region_code=prefix if prefix is not None else region_prefix or "",
+        as_of=today,
+        by_status=by_status,
+        by_method=totals,
+        months=months,
+    )

@@ -20,6 +20,8 @@ from app import national_id
 from app.config import Environment, Settings
 from app.main import create_app
 from biometrics import DlibFaceEngine
+from tests.app.appointments.matrix import MATRIX as APPOINTMENTS_MATRIX
+from tests.app.appointments.matrix import build_world as appointments_world
 from tests.app.datamatch.matrix import MATRIX as DATAMATCH_MATRIX
 from tests.app.datamatch.matrix import build_world as datamatch_world
 from tests.app.reviews.matrix import MATRIX as REVIEWS_MATRIX
@@ -178,7 +180,13 @@ MATRIX: dict[tuple[str, str], tuple[Request, dict[str, tuple[int, int]]]] = {
     ),
     ("GET", "/api/v1/pensioners/{pensioner_id}/faces/{face_id}/photo"): (
         lambda w, i: ("GET", _f(w, i) + "/photo", {}),
-        _expect(admin=(200, 404), reviewer=(200, 404), community_worker=(200, 404)),
+        # Video agents see the enrolled photo beside the pensioner's video.
+        _expect(
+            admin=(200, 404),
+            reviewer=(200, 404),
+            community_worker=(200, 404),
+            video_agent=(200, 404),
+        ),
     ),
     ("POST", "/api/v1/pensioners/{pensioner_id}/faces/{face_id}/retire"): (
         lambda w, i: ("POST", _f(w, i) + "/retire", {}),
@@ -268,10 +276,32 @@ MATRIX: dict[tuple[str, str], tuple[Request, dict[str, tuple[int, int]]]] = {
         lambda w, i: ("GET", "/api/v1/me", {}),
         {**dict.fromkeys(IDENTITIES, (401, 401)), "pensioner": (200, 200)},
     ),
+    ("PATCH", "/api/v1/me"): (
+        lambda w, i: ("PATCH", "/api/v1/me", {"json": {"display_timezone": "Europe/Berlin"}}),
+        {**dict.fromkeys(IDENTITIES, (401, 401)), "pensioner": (200, 200)},
+    ),
+    ("POST", "/api/v1/certifications/attempts/{attempt_id}/selfie-check"): (
+        lambda w, i: (
+            "POST",
+            f"/api/v1/certifications/attempts/{w.attempt_in if i else w.attempt_out}/selfie-check",
+            {"files": {"selfie": ("s.jpg", PHOTO, "image/jpeg")}},
+        ),
+        {**PENSIONER_ONLY, "pensioner": (200, 404)},
+    ),
+    ("GET", "/api/v1/pensioners/{pensioner_id}/certifications"): (
+        lambda w, i: ("GET", f"/api/v1/pensioners/{_p(w, i)}/certifications", {}),
+        _expect(admin=(200, 404), reviewer=(200, 404)),
+    ),
+    ("GET", "/api/v1/reports/dashboard"): (
+        lambda w, i: ("GET", "/api/v1/reports/dashboard", {}),
+        _expect(admin=(200, 200), auditor=(200, 200), national_auditor=(200, 200)),
+    ),
 }
 
 MATRIX.update(DATAMATCH_MATRIX)
 MATRIX.update(REVIEWS_MATRIX)
+MATRIX.update(APPOINTMENTS_MATRIX)
+
 
 def test_every_route_is_in_the_matrix(app: FastAPI) -> None:
     routes = {
@@ -295,9 +325,7 @@ def _scoped(route: tuple[str, str]) -> bool:
     build, expected = MATRIX[route]
     ids = {f.name: f.name for f in fields(World) if f.name != "data"}
     probe = World(**ids, data=_Probe())  # type: ignore[arg-type]
-    return build(probe, True) != build(probe, False) or any(
-        a != b for a, b in expected.values()
-    )
+    return build(probe, True) != build(probe, False) or any(a != b for a, b in expected.values())
 
 
 CASES = [
@@ -314,14 +342,19 @@ CASES = [
 # the tables are emptied after every case, so each still starts from its own world.
 @pytest.fixture(scope="module")
 def settings(backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    return Settings(env=Environment.test, data_dir=tmp_path_factory.mktemp("matrix"),
-                    database_url=backend.url, secret_key=TEST_SECRET)
+    return Settings(
+        env=Environment.test,
+        data_dir=tmp_path_factory.mktemp("matrix"),
+        database_url=backend.url,
+        secret_key=TEST_SECRET,
+    )
 
 
 @pytest.fixture(scope="module")
 def app(settings: Settings, backend: Backend, face_engine: DlibFaceEngine) -> FastAPI:
-    return create_app(settings, engine=backend.engine, face_engine=face_engine,
-                      job_queue=RecordingQueue())
+    return create_app(
+        settings, engine=backend.engine, face_engine=face_engine, job_queue=RecordingQueue()
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -362,12 +395,18 @@ async def test_authorization(
     if route in REVIEWS_MATRIX:
         world.data.update(reviews_world(factory, pensioner_in, pensioner_out))
     headers: dict[str, str] = {}
+    staff = None
     if identity == "pensioner":
         headers = factory.auth(pensioner_in, "pensioner")
     elif identity == "national_auditor":
-        headers = factory.auth(factory.staff("auditor", scope=""))
+        headers = factory.auth(staff := factory.staff("auditor", scope=""))
     elif identity != "anonymous":
-        headers = factory.auth(factory.staff(identity, scope="11"))
+        headers = factory.auth(staff := factory.staff(identity, scope="11"))
+    if route in APPOINTMENTS_MATRIX:
+        # Calls belong to one agent: the world needs to know who is asking.
+        world.data.update(
+            appointments_world(factory, pensioner_in, pensioner_out, agent=staff, route=route)
+        )
 
     build, expected = MATRIX[route]
     method, url, kwargs = build(world, inside)

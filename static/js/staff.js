@@ -1,0 +1,506 @@
+// The staff console: login, the review queue with photos side by side and the decision form,
+// the register search and record view (certifications, audit trail), and the region dashboard.
+import { ApiError, makeApi } from "./api.js";
+import { captureFrame, joinCall } from "./call.js";
+import { makeI18n } from "./i18n.js";
+import { STAFF } from "./strings.js";
+
+const i18n = makeI18n(STAFF, "lifecert.staff.lang");
+const { t } = i18n;
+const $ = (id) => document.getElementById(id);
+const KEY = "lifecert.staff.tokens";
+const METHODS = ["data_comparison", "remote_self_service", "video_call", "community_visit", "home_visit", "consular_document"];
+const COLOURS = ["#0a47a1", "#0b6b2e", "#6a1b9a", "#7a4a00", "#a4161a", "#37474f"];
+const STATUSES = ["certified", "due_soon", "overdue", "never_certified", "suspended", "terminated"];
+
+let me = null;
+let blobUrls = [];
+let call = null;       // the open video call, if any
+let callStream = null;
+const tokens = () => JSON.parse(sessionStorage.getItem(KEY) || "null");
+const api = makeApi({ token: () => tokens()?.access_token, onUnauthorized: refresh });
+
+async function refresh() {
+  const current = tokens();
+  if (!current) return false;
+  try {
+    const pair = await makeApi()("POST", "/auth/refresh", { json: { refresh_token: current.refresh_token } });
+    sessionStorage.setItem(KEY, JSON.stringify(pair));
+    return true;
+  } catch (e) {
+    sessionStorage.removeItem(KEY);
+    me = null;
+    route();
+    return false;
+  }
+}
+
+// ---- helpers ------------------------------------------------------------------------------
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k === "text") node.textContent = v; else if (k === "class") node.className = v; else node.setAttribute(k, v);
+  }
+  for (const c of children) if (c !== null && c !== undefined) node.append(c);
+  return node;
+}
+function table(headers, rows) {
+  return el("table", {},
+    el("thead", {}, el("tr", {}, ...headers.map((h) => el("th", { scope: "col", text: h })))),
+    el("tbody", {}, ...rows.map((r) => el("tr", {}, ...r.map((c) => el("td", {}, c instanceof Node ? c : String(c ?? "")))))));
+}
+function setStatus(text) { $("status").textContent = text; }
+function setError(text) { $("error").textContent = text; }
+function fail(err) {
+  if (err instanceof ApiError && err.code === "NetworkError") setError(t("err.network"));
+  else if (err instanceof ApiError && err.status === 403) setError(`${t("err.denied")} ${err.message}`);
+  else setError(t("err.generic", { detail: err.message }));
+}
+function showView(id) {
+  for (const v of document.querySelectorAll("[data-view]")) v.hidden = v.id !== id;
+  const h = $(id).querySelector("h1");
+  if (h) h.focus();
+}
+function can(...roles) { return !!me && me.roles.some((r) => roles.includes(r)); }
+function releaseImages() { for (const u of blobUrls) URL.revokeObjectURL(u); blobUrls = []; }
+
+async function image(url, alt) {
+  // Media needs the bearer token, so it is fetched and shown from a blob URL.
+  try {
+    const response = await api("GET", url.replace(/^.*\/api\/v1/, ""), { raw: true });
+    const src = URL.createObjectURL(await response.blob());
+    blobUrls.push(src);
+    return el("img", { src, alt });
+  } catch (e) {
+    return el("p", { class: "hint", text: t("review.no_media") });
+  }
+}
+
+// ---- login and routing ----------------------------------------------------------------------
+$("form-login").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  setError("");
+  const form = new URLSearchParams({ username: $("username").value.trim(), password: $("password").value });
+  try {
+    const response = await fetch("/api/v1/auth/token", { method: "POST", body: form });
+    if (!response.ok) { setError(t("login.failed")); $("password").focus(); return; }
+    sessionStorage.setItem(KEY, JSON.stringify(await response.json()));
+    $("password").value = "";
+    await loadMe();
+    if (!location.hash || location.hash === "#/login") location.hash = defaultRoute(); else route();
+  } catch (err) { setError(t("err.network")); }
+});
+
+$("logout").addEventListener("click", async () => {
+  const current = tokens();
+  sessionStorage.removeItem(KEY);
+  me = null;
+  if (current) fetch("/api/v1/auth/logout", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ refresh_token: current.refresh_token }) }).catch(() => {});
+  location.hash = "#/login";
+  route();
+});
+
+async function loadMe() {
+  me = await api("GET", "/staff/me");
+  renderChrome();
+}
+
+function renderChrome() {
+  $("nav").hidden = !me;
+  $("logout").hidden = !me;
+  $("whoami").textContent = me ? t("whoami", { user: me.full_name || me.username, roles: me.roles.map((r) => t(`role.${r}`)).join("、") }) : "";
+  for (const a of document.querySelectorAll("#nav a")) {
+    a.hidden = !can(...a.dataset.role.split(" "));
+    a.toggleAttribute("aria-current", location.hash.startsWith(a.getAttribute("href")));
+    if (a.hasAttribute("aria-current")) a.setAttribute("aria-current", "page");
+  }
+}
+
+function defaultRoute() {
+  if (can("admin", "reviewer")) return "#/reviews";
+  if (can("admin", "auditor")) return "#/dashboard";
+  if (can("video_agent")) return "#/calls";
+  return "#/none";
+}
+
+async function route() {
+  setError(""); setStatus(""); releaseImages(); hangUp();
+  if (!tokens()) { renderChrome(); showView("view-login"); return; }
+  try {
+    if (!me) await loadMe();
+    renderChrome();
+    const [, page, id] = (location.hash || defaultRoute()).split("/");
+    if (page === "reviews" && id) await showReview(id);
+    else if (page === "reviews") await showReviews();
+    else if (page === "pensioners" && id) await showPensioner(id);
+    else if (page === "pensioners") showView("view-pensioners");
+    else if (page === "dashboard") await showDashboard();
+    else if (page === "calls" && id) await showCall(id);
+    else if (page === "calls") await showCalls();
+    else if (page === "consular" && id) await showDocument(id);
+    else if (page === "consular") await showDocuments();
+    else if (page === "none") showView("view-none");
+    else location.hash = defaultRoute();
+  } catch (err) { fail(err); }
+}
+window.addEventListener("hashchange", route);
+
+// ---- review queue ------------------------------------------------------------------------------
+async function showReviews() {
+  const cases = await api("GET", "/reviews", { query: { limit: 100 } });
+  const body = $("reviews-body");
+  if (!cases.length) body.replaceChildren(el("p", { text: t("reviews.empty") }));
+  else {
+    body.replaceChildren(el("div", { class: "table-wrap", tabindex: 0, role: "region", "aria-label": t("reviews.title") }, table(
+      [t("reviews.name"), t("reviews.region"), t("reviews.reasons"), t("reviews.status"), t("reviews.waiting"), ""],
+      cases.map((c) => [
+        c.pensioner_name, c.region_code,
+        c.reasons.join(", ") + (c.low_score ? ` (${t("reviews.low")})` : ""),
+        c.status, t("reviews.hours", { h: Math.round(c.age_hours) }),
+        el("a", { class: "button", href: `#/reviews/${c.id}`, text: t("reviews.open"), "aria-label": `${t("reviews.open")} ${c.pensioner_name}` }),
+      ]),
+    )));
+  }
+  showView("view-reviews");
+}
+
+function flatScores(name, summary) {
+  if (!summary) return [];
+  const rows = [];
+  for (const [k, v] of Object.entries(summary)) {
+    if (v === null || typeof v === "object") continue;
+    rows.push([name, k, typeof v === "number" ? Number(v.toFixed(4)) : String(v)]);
+  }
+  return rows;
+}
+
+async function showReview(id) {
+  const c = await api("GET", `/reviews/${id}`);
+  $("review-title").textContent = t("review.title", { name: c.pensioner_name });
+  $("review-meta").textContent = [c.region_code, c.reasons.join(", "), c.operated_by ? t("review.operated", { who: c.operated_by }) : ""].filter(Boolean).join(" · ");
+  const d = c.decision || {};
+  const [enrolled, selfie, frames] = await Promise.all([
+    Promise.all(c.enrolled_photos.map((u, i) => image(u, t("alt.enrolled", { n: i + 1, name: c.pensioner_name })))),
+    c.selfie ? image(c.selfie, t("alt.selfie", { name: c.pensioner_name })) : null,
+    Promise.all(c.key_frames.map((u, i) => image(u, t("alt.frame", { n: i + 1 })))),
+  ]);
+  $("review-enrolled").replaceChildren(...(enrolled.length ? enrolled : [el("p", { class: "hint", text: t("review.no_media") })]));
+  $("review-selfie").replaceChildren(selfie || el("p", { class: "hint", text: t("review.no_media") }));
+  $("review-frames").replaceChildren(...(frames.length ? frames : [el("p", { class: "hint", text: t("review.no_media") })]));
+  const scoreRows = [...flatScores("selfie", d.face_selfie), ...flatScores("video", d.face_video)];
+  $("review-scores").replaceChildren(scoreRows.length ? table(["", t("review.check"), t("review.value")], scoreRows) : el("p", { text: "—" }));
+  const checks = Object.entries((d.video && d.video.checks) || {});
+  $("review-liveness").replaceChildren(checks.length
+    ? table([t("review.check"), t("review.value"), t("review.threshold"), t("review.passed")],
+      checks.map(([k, v]) => [k, v.value, v.threshold, v.passed ? t("review.yes") : t("review.no")]))
+    : el("p", { text: (d.video && d.video.error) ? `${d.video.error}: ${d.video.detail}` : "—" }));
+  const form = $("form-decision");
+  form.dataset.caseId = c.id;
+  form.reset();
+  const open = c.status === "open" || c.status === "awaiting_second_review";
+  for (const input of form.querySelectorAll("input, textarea, button")) input.disabled = !open;
+  if (c.status === "awaiting_second_review") setStatus(t("review.second"));
+  showView("view-review");
+}
+
+$("form-decision").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const form = e.currentTarget;
+  const verdict = form.querySelector("input[name=verdict]:checked");
+  const reason = $("decision-reason").value.trim();
+  if (!verdict) { setError(t("review.choose")); form.querySelector("input[name=verdict]").focus(); return; }
+  if (verdict.value !== "approve" && !reason) { setError(t("review.need_reason")); $("decision-reason").focus(); return; }
+  setError("");
+  $("decision-submit").disabled = true;
+  try {
+    const result = await api("POST", `/reviews/${form.dataset.caseId}/decision`, { json: { verdict: verdict.value, reason: reason || null } });
+    setStatus(t("review.done", { status: result.status }) + (result.status === "awaiting_second_review" ? ` ${t("review.second")}` : ""));
+    for (const input of form.querySelectorAll("input, textarea, button")) input.disabled = true;
+  } catch (err) { fail(err); $("decision-submit").disabled = false; }
+});
+
+// ---- register search and record -----------------------------------------------------------------
+$("form-search").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  setError("");
+  try {
+    const page = await api("GET", "/pensioners", { query: { q: $("q").value.trim(), limit: 50 } });
+    const out = $("search-results");
+    if (!page.items.length) { out.replaceChildren(el("p", { text: t("pensioners.none") })); return; }
+    out.replaceChildren(el("p", { text: t("pensioners.count", { n: page.total }) }), el("div", { class: "table-wrap", tabindex: 0, role: "region", "aria-label": t("pensioners.title") }, table(
+      [t("reviews.name"), t("pensioner.id"), t("pensioner.region"), t("pensioner.benefit"), t("pensioner.until"), ""],
+      page.items.map((p) => [p.name, p.national_id, p.region_code, t(`benefit.${p.benefit_status}`), p.certified_until ? i18n.date(p.certified_until) : "—",
+        el("a", { class: "button", href: `#/pensioners/${p.id}`, text: t("pensioners.open"), "aria-label": `${t("pensioners.open")} ${p.name}` })]),
+    )));
+  } catch (err) { fail(err); }
+});
+
+async function showPensioner(id) {
+  const p = await api("GET", `/pensioners/${id}`);
+  $("pensioner-name").textContent = p.name;
+  const facts = [
+    ["pensioner.id", p.national_id], ["pensioner.birth", i18n.date(p.date_of_birth)], ["pensioner.region", p.region_code],
+    ["pensioner.phone", p.phone], ["pensioner.residence", t(`residence.${p.residence}`) + (p.overseas_country ? ` (${p.overseas_country})` : "")],
+    ["pensioner.benefit", t(`benefit.${p.benefit_status}`)], ["pensioner.until", p.certified_until ? i18n.date(p.certified_until) : "—"],
+    ["pensioner.mobility", p.mobility_limited ? t("yes") : t("no")],
+  ];
+  $("pensioner-facts").replaceChildren(...facts.flatMap(([k, v]) => [el("dt", { text: t(k) }), el("dd", { text: v })]));
+  const history = await api("GET", `/pensioners/${id}/certifications`);
+  $("pensioner-history").replaceChildren(history.length
+    ? table([t("col.when"), t("col.method"), t("col.valid_until"), t("col.by")],
+      history.map((c) => [i18n.dateTime(c.certified_at), t(`method.${c.method}`), i18n.date(c.valid_until), `${c.decided_by_type}${c.operated_by ? ` · ${c.operated_by}` : ""}`]))
+    : el("p", { text: t("pensioner.no_history") }));
+  if (can("admin", "auditor")) {
+    const events = await api("GET", "/audit/events", { query: { entity_id: id, limit: 100 } });
+    $("pensioner-audit").replaceChildren(events.length
+      ? table([t("col.when"), t("col.action"), t("col.actor"), t("col.details")],
+        events.map((ev) => [i18n.dateTime(ev.occurred_at), ev.action, `${ev.actor_type}:${ev.actor_id}`, el("code", { text: ev.after ? JSON.stringify(ev.after) : "" })]))
+      : el("p", { text: t("pensioner.no_audit") }));
+  } else {
+    $("pensioner-audit").replaceChildren(el("p", { text: t("pensioner.audit_denied") }));
+  }
+  showView("view-pensioner");
+}
+
+// ---- dashboard -------------------------------------------------------------------------------------
+$("form-dashboard").addEventListener("submit", (e) => { e.preventDefault(); showDashboard().catch(fail); });
+
+function cards(entries) {
+  return entries.map(([label, n]) => el("div", { class: "card" }, el("span", { class: "n", text: String(n) }), el("span", { text: label })));
+}
+
+function chart(months) {
+  const W = 720, H = 300, left = 44, bottom = 40, top = 10;
+  const totals = months.map((m) => METHODS.reduce((s, k) => s + (m.by_method[k] || 0), 0));
+  const max = Math.max(1, ...totals);
+  const step = (W - left - 10) / months.length;
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
+  svg.setAttribute("role", "img");
+  svg.setAttribute("aria-labelledby", "chart-title");
+  const add = (tag, attrs, text) => {
+    const node = document.createElementNS(ns, tag);
+    for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+    if (text !== undefined) node.textContent = text;
+    svg.append(node);
+    return node;
+  };
+  add("line", { x1: left, y1: H - bottom, x2: W - 5, y2: H - bottom, stroke: "#111" });
+  add("text", { x: left - 6, y: top + 10, "text-anchor": "end", "font-size": 14 }, String(max));
+  add("text", { x: left - 6, y: H - bottom, "text-anchor": "end", "font-size": 14 }, "0");
+  months.forEach((m, i) => {
+    let y = H - bottom;
+    METHODS.forEach((k, j) => {
+      const n = m.by_method[k] || 0;
+      if (!n) return;
+      const h = (n / max) * (H - bottom - top);
+      y -= h;
+      add("rect", { x: left + i * step + 4, y, width: step - 8, height: h, fill: COLOURS[j] });
+    });
+    add("text", { x: left + i * step + step / 2, y: H - bottom + 18, "text-anchor": "middle", "font-size": 13 }, m.month.slice(2));
+  });
+  const legend = el("ul", { class: "legend" }, ...METHODS.map((k, j) => el("li", {}, el("span", { class: "swatch", style: `background:${COLOURS[j]}`, "aria-hidden": "true" }), t(`method.${k}`))));
+  return el("div", { class: "chart" }, svg, legend);
+}
+
+async function showDashboard() {
+  const region = $("dash-region").value.trim();
+  const d = await api("GET", "/reports/dashboard", { query: { region_code: region } });
+  $("dash-as-of").textContent = t("dashboard.as_of", { date: i18n.date(d.as_of), region: d.region_code || t("dashboard.all") });
+  $("dash-status").replaceChildren(...cards(STATUSES.map((s) => [t(`status.${s}`), d.by_status[s] || 0])));
+  $("dash-methods").replaceChildren(...cards(METHODS.map((m) => [t(`method.${m}`), d.by_method[m] || 0])));
+  $("dash-chart").replaceChildren(chart(d.months));
+  $("dash-table").replaceChildren(table([t("dashboard.month"), ...METHODS.map((m) => t(`method.${m}`))],
+    d.months.map((m) => [m.month, ...METHODS.map((k) => m.by_method[k] || 0)])));
+  if ($("view-dashboard").hidden) showView("view-dashboard");
+}
+
+// ---- video calls (agents) ---------------------------------------------------------------------
+function hangUp() {
+  if (call) call.leave();
+  call = null;
+  if (callStream) for (const track of callStream.getTracks()) track.stop();
+  callStream = null;
+}
+
+async function showCalls() {
+  const calls = await api("GET", "/video-calls");
+  const body = $("calls-body");
+  if (!calls.length) body.replaceChildren(el("p", { text: t("calls.empty") }));
+  else {
+    body.replaceChildren(el("div", { class: "table-wrap", tabindex: 0, role: "region", "aria-label": t("calls.title") }, table(
+      [t("calls.when"), t("reviews.name"), t("reviews.region"), t("calls.tz"), t("reviews.status"), ""],
+      calls.map((c) => [i18n.dateTime(c.starts_at), c.pensioner_name, c.region_code, c.pensioner_timezone, c.status,
+        el("a", { class: "button", href: `#/calls/${c.id}`, text: t("calls.open"), "aria-label": `${t("calls.open")} ${c.pensioner_name}` })]),
+    )));
+  }
+  showView("view-calls");
+}
+
+function renderFrames(c) {
+  $("call-frames").replaceChildren(c.frames.length
+    ? table([t("col.when"), t("call.decision"), t("call.score"), t("call.distance"), t("call.reasons")],
+      c.frames.map((f) => [i18n.dateTime(f.created_at), f.decision, f.score === null ? "—" : f.score.toFixed(2), f.distance.toFixed(3), f.reasons.join(", ")]))
+    : el("p", { text: "—" }));
+}
+
+async function showCall(id) {
+  const c = await api("GET", `/video-calls/${id}`);
+  const p = c.pensioner;
+  $("call-title").textContent = t("call.title", { name: p.name });
+  const facts = [
+    ["pensioner.id", p.national_id], ["pensioner.birth", i18n.date(p.date_of_birth)], ["pensioner.region", p.region_code],
+    ["pensioner.phone", p.phone], ["pensioner.residence", t(`residence.${p.residence}`) + (p.overseas_country ? ` (${p.overseas_country})` : "")],
+    ["calls.when", `${i18n.dateTime(c.starts_at)} (${c.pensioner_timezone})`], ["pensioner.until", p.certified_until ? i18n.date(p.certified_until) : "—"],
+  ];
+  $("call-facts").replaceChildren(...facts.flatMap(([k, v]) => [el("dt", { text: t(k) }), el("dd", { text: v })]));
+  const photos = await Promise.all(c.enrolled_photos.map((ph, i) => image(ph.url, t("alt.enrolled", { n: i + 1, name: p.name }))));
+  $("call-photos").replaceChildren(...(photos.length ? photos : [el("p", { class: "hint", text: t("review.no_media") })]));
+  renderFrames(c);
+  $("call-code").textContent = "";
+  $("call-state").textContent = "";
+  $("call-capture").disabled = true;
+  $("call-connect").disabled = false;
+  const form = $("form-outcome");
+  form.reset();
+  form.dataset.callId = c.id;
+  const open = c.status === "booked" || c.status === "lapsed";
+  for (const input of form.querySelectorAll("input, textarea, button")) input.disabled = !open;
+  $("call-connect").disabled = !open;
+  $("call-read-code").disabled = !open;
+  if (!open) setStatus(t("call.recorded", { status: c.status }));
+  showView("view-call");
+}
+
+$("call-connect").addEventListener("click", async () => {
+  const id = $("form-outcome").dataset.callId;
+  $("call-connect").disabled = true;
+  try {
+    const room = await api("POST", `/video-calls/${id}/room-token`);
+    callStream = await navigator.mediaDevices.getUserMedia({ video: true, audio: true })
+      .catch(() => navigator.mediaDevices.getUserMedia({ video: true, audio: false }));
+    $("call-local").srcObject = callStream;
+    call = joinCall({
+      room, role: "agent", stream: callStream, remoteVideo: $("call-remote"),
+      onState: (state, reason) => {
+        $("call-state").textContent = t(`call.state.${state}`, { reason: reason || "" });
+        $("call-capture").disabled = state !== "connected";
+        if (state === "closed") { $("call-connect").disabled = false; call = null; }
+      },
+      onMessage: (m) => { if (m.type === "error") setError(m.detail); },
+    });
+  } catch (err) { fail(err); $("call-connect").disabled = false; }
+});
+
+$("call-capture").addEventListener("click", async () => {
+  const id = $("form-outcome").dataset.callId;
+  const video = $("call-remote");
+  if (!video.videoWidth) return;
+  $("call-capture").disabled = true;
+  try {
+    const form = new FormData();
+    form.append("frame", await captureFrame(video), "frame.jpg");
+    const check = await api("POST", `/video-calls/${id}/frames`, { form });
+    setStatus(`${t("call.decision")}: ${check.decision}` + (check.score === null ? "" : ` (${t("call.score")} ${check.score.toFixed(2)})`));
+    renderFrames(await api("GET", `/video-calls/${id}`));
+  } catch (err) { fail(err); } finally { $("call-capture").disabled = !call; }
+});
+
+$("call-read-code").addEventListener("click", async () => {
+  const id = $("form-outcome").dataset.callId;
+  try {
+    const code = await api("POST", `/video-calls/${id}/read-code`);
+    $("call-code").textContent = t("call.code_shown", { code: code.code, delivered: t(code.delivered ? "call.delivered" : "call.not_delivered") });
+  } catch (err) { fail(err); }
+});
+
+$("form-outcome").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const form = e.currentTarget;
+  const picked = form.querySelector("input[name=outcome]:checked");
+  if (!picked) { setError(t("review.choose")); return; }
+  const body = { outcome: picked.value };
+  const reason = $("outcome-reason").value.trim();
+  const override = $("outcome-override").value.trim();
+  const notes = $("outcome-notes").value.trim();
+  if (picked.value === "not_certified" && !reason) { setError(t("review.need_reason")); $("outcome-reason").focus(); return; }
+  if (reason) body.reason = reason;
+  if (override && picked.value === "certified") body.override_reason = override;
+  if (notes) body.notes = notes;
+  setError("");
+  try {
+    const c = await api("POST", `/video-calls/${form.dataset.callId}/outcome`, { json: body });
+    setStatus(t("call.recorded", { status: c.status }));
+    for (const input of form.querySelectorAll("input, textarea, button")) input.disabled = true;
+    hangUp();
+  } catch (err) {
+    if (err instanceof ApiError && err.code === "InvalidOutcome") setError(t("call.no_frame"));
+    else fail(err);
+  }
+});
+
+// ---- consular documents (admins, reviewers) -------------------------------------------------------
+async function showDocuments() {
+  const docs = await api("GET", "/consular-documents");
+  const body = $("consular-body");
+  if (!docs.length) body.replaceChildren(el("p", { text: t("consular.empty") }));
+  else {
+    body.replaceChildren(el("div", { class: "table-wrap", tabindex: 0, role: "region", "aria-label": t("consular.title") }, table(
+      [t("reviews.name"), t("reviews.region"), t("consular.country"), t("consular.consulate"), t("consular.uploaded"), ""],
+      docs.map((d) => [d.pensioner_name, d.region_code, d.overseas_country || "—", d.consulate || "—", i18n.dateTime(d.uploaded_at),
+        el("a", { class: "button", href: `#/consular/${d.id}`, text: t("consular.open"), "aria-label": `${t("consular.open")} ${d.pensioner_name}` })]),
+    )));
+  }
+  showView("view-consular");
+}
+
+async function showDocument(id) {
+  const d = await api("GET", `/consular-documents/${id}`);
+  $("doc-title").textContent = t("consular.doc", { name: d.pensioner_name });
+  const facts = [["reviews.region", d.region_code], ["consular.country", d.overseas_country || "—"], ["consular.consulate", d.consulate || "—"],
+    ["consular.issued", d.issued_on ? i18n.date(d.issued_on) : "—"], ["consular.uploaded", i18n.dateTime(d.uploaded_at)], ["reviews.status", d.status]];
+  $("doc-facts").replaceChildren(...facts.flatMap(([k, v]) => [el("dt", { text: t(k) }), el("dd", { text: v })]));
+  const response = await api("GET", d.scan_url.replace(/^.*\/api\/v1/, ""), { raw: true });
+  const src = URL.createObjectURL(await response.blob());
+  blobUrls.push(src);
+  $("doc-scan").replaceChildren(d.file_format === "pdf"
+    ? el("a", { class: "button", href: src, target: "_blank", rel: "noopener", text: t("consular.file") })
+    : el("img", { src, alt: t("consular.scan_alt", { name: d.pensioner_name }) }));
+  const form = $("form-document");
+  form.reset();
+  form.dataset.docId = d.id;
+  for (const input of form.querySelectorAll("input, textarea, button")) input.disabled = d.status !== "pending";
+  showView("view-document");
+}
+
+$("form-document").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const form = e.currentTarget;
+  const picked = form.querySelector("input[name=doc-verdict]:checked");
+  const reason = $("doc-reason").value.trim();
+  if (!picked) { setError(t("review.choose")); return; }
+  if (picked.value === "reject" && !reason) { setError(t("review.need_reason")); $("doc-reason").focus(); return; }
+  try {
+    const d = await api("POST", `/consular-documents/${form.dataset.docId}/decision`, { json: { verdict: picked.value, reason: reason || null } });
+    setStatus(t("consular.done", { status: d.status }));
+    for (const input of form.querySelectorAll("input, textarea, button")) input.disabled = true;
+  } catch (err) { fail(err); }
+});
+
+// ---- language and start-up ---------------------------------------------------------------------
+function renderLangButton() {
+  $("lang").textContent = t("lang_switch");
+  $("lang").setAttribute("lang", i18n.lang === "zh" ? "en" : "zh-CN");
+}
+$("lang").addEventListener("click", () => i18n.setLang(i18n.lang === "zh" ? "en" : "zh"));
+i18n.onChange(() => {
+  renderLangButton();
+  renderChrome();
+  // Never re-route (and hang up) in the middle of a call.
+  if (tokens() && !call) route();
+});
+i18n.apply();
+renderLangButton();
+route();

@@ -1,0 +1,269 @@
+"""The signalling WebSocket: only the call's two parties join, only in the call's window, a
+third connection is refused, and messages are relayed in order."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from fastapi import FastAPI
+from starlette.websockets import WebSocketDisconnect
+
+from app.config import Settings
+from app.security import create_access_token, create_room_token
+from models.video_call import AppointmentStatus, VideoAppointment
+from tests.app.appointments.world import appointment, now_minute, video_agent
+from tests.conftest import Factory
+
+if TYPE_CHECKING:
+    from starlette.testclient import TestClient
+
+
+@dataclass
+class Call:
+    appointment: VideoAppointment
+    pensioner: Any
+    agent: Any
+    pensioner_headers: dict[str, str]
+    agent_headers: dict[str, str]
+
+
+@pytest.fixture
+def http(app: FastAPI) -> Iterator[TestClient]:
+    with warnings.catch_warnings():
+        # This Starlette prefers the httpx2 package for its test client; httpx works.
+        warnings.simplefilter("ignore")
+        from starlette.testclient import TestClient
+    # One client (one event loop) for HTTP and WebSockets, as in a real server process.
+    with TestClient(app) as client:
+        yield client
+
+
+def _call(factory: Factory, *, starts_in: timedelta = timedelta(minutes=-2)) -> Call:
+    agent = video_agent(factory)
+    pensioner = factory.pensioner()
+    row = appointment(factory, pensioner, agent, starts_at=now_minute() + starts_in)
+    return Call(row, pensioner, agent, factory.auth(pensioner, "pensioner"), factory.auth(agent))
+
+
+@pytest.fixture
+def call(factory: Factory) -> Call:
+    return _call(factory)
+
+
+def _token(http: TestClient, call: Call, role: str) -> dict[str, Any]:
+    path = (
+        f"/api/v1/appointments/{call.appointment.id}/room-token"
+        if role == "pensioner"
+        else f"/api/v1/video-calls/{call.appointment.id}/room-token"
+    )
+    headers = call.pensioner_headers if role == "pensioner" else call.agent_headers
+    response = http.post(path, headers=headers)
+    assert response.status_code == 200, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+def _url(call: Call, token: str) -> str:
+    return f"/api/v1/video-calls/{call.appointment.id}/signal?token={token}"
+
+
+def _refused(http: TestClient, url: str) -> WebSocketDisconnect:
+    with http.websocket_connect(url) as ws, pytest.raises(WebSocketDisconnect) as refused:
+        ws.receive_json()
+    return refused.value
+
+
+def test_the_two_parties_meet_and_messages_keep_their_order(http: TestClient, call: Call) -> None:
+    agent_token = _token(http, call, "agent")
+    assert agent_token["role"] == "agent" and agent_token["ice_servers"] == []
+    assert agent_token["signal_path"] == f"/api/v1/video-calls/{call.appointment.id}/signal"
+    pensioner_token = _token(http, call, "pensioner")
+    with http.websocket_connect(_url(call, agent_token["token"])) as agent:
+        joined = agent.receive_json()
+        assert joined == {
+            "type": "joined",
+            "role": "agent",
+            "appointment_id": str(call.appointment.id),
+            "peer_present": False,
+        }
+        agent.send_json({"type": "offer", "sdp": "too early"})
+        assert agent.receive_json()["code"] == "peer_absent"
+        with http.websocket_connect(_url(call, pensioner_token["token"])) as pensioner:
+            assert pensioner.receive_json()["peer_present"] is True
+            assert agent.receive_json() == {"type": "peer-joined", "role": "pensioner"}
+            agent.send_json({"type": "offer", "sdp": "v=0 agent"})
+            assert pensioner.receive_json() == {
+                "type": "offer",
+                "sdp": "v=0 agent",
+                "from": "agent",
+            }
+            pensioner.send_json({"type": "answer", "sdp": "v=0 pensioner"})
+            for i in range(30):
+                pensioner.send_json({"type": "ice", "candidate": {"candidate": f"c{i}"}})
+            pensioner.send_json({"type": "ready"})
+            got = [agent.receive_json() for _ in range(32)]
+            assert got[0] == {"type": "answer", "sdp": "v=0 pensioner", "from": "pensioner"}
+            assert [g["candidate"]["candidate"] for g in got[1:31]] == [f"c{i}" for i in range(30)]
+            assert got[31] == {"type": "ready", "from": "pensioner"}
+            # Bad messages are answered, not relayed; the connection stays.
+            pensioner.send_text("not json")
+            assert pensioner.receive_json()["code"] == "bad_message"
+            pensioner.send_json({"type": "read-code", "code": "0000"})
+            assert pensioner.receive_json()["code"] == "unknown_type"
+            pensioner.send_json({"type": "ping"})
+            assert pensioner.receive_json() == {"type": "pong"}
+            pensioner.send_json({"type": "bye"})
+            assert agent.receive_json() == {"type": "bye", "from": "pensioner"}
+        assert agent.receive_json() == {"type": "peer-left", "role": "pensioner"}
+
+
+def test_a_third_connection_is_refused(http: TestClient, call: Call, factory: Factory) -> None:
+    agent_token = _token(http, call, "agent")["token"]
+    pensioner_token = _token(http, call, "pensioner")["token"]
+    with http.websocket_connect(_url(call, agent_token)) as agent:
+        agent.receive_json()
+        with http.websocket_connect(_url(call, pensioner_token)) as pensioner:
+            pensioner.receive_json()
+            assert agent.receive_json()["type"] == "peer-joined"
+            second_tab = _refused(http, _url(call, pensioner_token))
+            assert second_tab.code == 4409
+            assert second_tab.reason == "The pensioner is already connected to this call"
+            second_agent = _refused(http, _url(call, agent_token))
+            assert second_agent.code == 4409
+            # The two in the room did not notice anything.
+            agent.send_json({"type": "offer", "sdp": "x"})
+            assert pensioner.receive_json()["sdp"] == "x"
+
+
+def test_only_the_calls_two_parties_may_join(
+    http: TestClient, call: Call, factory: Factory, settings: Settings
+) -> None:
+    assert _refused(http, f"/api/v1/video-calls/{call.appointment.id}/signal").code == 4401
+    assert _refused(http, _url(call, "not-a-token")).code == 4401
+    access = create_access_token(
+        subject=str(call.agent.id),
+        kind="staff",
+        key=settings.signing_key,
+        lifetime=timedelta(minutes=5),
+    )
+    assert _refused(http, _url(call, access)).reason == "invalid room token"
+    forged = create_room_token(
+        appointment_id=call.appointment.id,
+        subject=str(call.agent.id),
+        role="agent",
+        not_before=now_minute() - timedelta(hours=1),
+        expires_at=now_minute() + timedelta(hours=1),
+        key="another-key-that-is-long-enough-0123456789",
+    )
+    assert _refused(http, _url(call, forged)).code == 4401
+
+    # Someone else's token, for their own call, used on this call's room.
+    other = _call(factory)
+    other_token = _token(http, other, "pensioner")["token"]
+    wrong_room = _refused(http, _url(call, other_token))
+    assert (wrong_room.code, wrong_room.reason) == (4403, "the room token is for another call")
+
+    # A validly signed token naming another agent or pensioner for this call.
+    for role, subject in (("agent", other.agent.id), ("pensioner", other.pensioner.id)):
+        token = create_room_token(
+            appointment_id=call.appointment.id,
+            subject=str(subject),
+            role=role,  # type: ignore[arg-type]
+            not_before=now_minute() - timedelta(hours=1),
+            expires_at=now_minute() + timedelta(hours=1),
+            key=settings.signing_key,
+        )
+        assert _refused(http, _url(call, token)).code == 4403
+
+    # Over HTTP: another agent cannot get a token for this call; another pensioner neither.
+    stranger = factory.auth(video_agent(factory))
+    assert (
+        http.post(f"/api/v1/video-calls/{call.appointment.id}/room-token", headers=stranger).json()[
+            "error"
+        ]
+        == "VideoCallNotFound"
+    )
+    assert (
+        http.post(
+            f"/api/v1/appointments/{call.appointment.id}/room-token",
+            headers=other.pensioner_headers,
+        ).status_code
+        == 404
+    )
+
+
+def test_only_in_the_window(http: TestClient, factory: Factory, settings: Settings) -> None:
+    later = _call(factory, starts_in=timedelta(hours=2))
+    token = _token(http, later, "pensioner")
+    opens = later.appointment.starts_at - timedelta(minutes=10)
+    assert datetime.fromisoformat(token["not_before"]) == opens
+    too_early = _refused(http, _url(later, token["token"]))
+    assert too_early.code == 4425 and too_early.reason.startswith("the call opens at ")
+
+    over = _call(factory, starts_in=timedelta(hours=-3))
+    closed = http.post(
+        f"/api/v1/appointments/{over.appointment.id}/room-token", headers=over.pensioner_headers
+    )
+    assert closed.status_code == 410 and closed.json()["error"] == "CallWindowClosed"
+    expired = create_room_token(
+        appointment_id=over.appointment.id,
+        subject=str(over.pensioner.id),
+        role="pensioner",
+        not_before=over.appointment.starts_at - timedelta(minutes=10),
+        expires_at=over.appointment.ends_at + timedelta(minutes=30),
+        key=settings.signing_key,
+    )
+    assert _refused(http, _url(over, expired)).code == 4410
+
+    # A token minted before the call was cancelled no longer opens the room.
+    cancelled = _call(factory)
+    token = _token(http, cancelled, "pensioner")["token"]
+    cancelled.appointment.status = AppointmentStatus.cancelled
+    factory.session.add(cancelled.appointment)
+    factory.session.commit()
+    gone = _refused(http, _url(cancelled, token))
+    assert (gone.code, gone.reason) == (4404, "the call is cancelled")
+    refused = http.post(
+        f"/api/v1/video-calls/{cancelled.appointment.id}/room-token",
+        headers=cancelled.agent_headers,
+    )
+    assert refused.status_code == 409 and refused.json()["error"] == "AppointmentClosed"
+
+
+def test_read_code_reaches_the_pensioner_and_the_outcome_ends_the_call(
+    http: TestClient, call: Call
+) -> None:
+    base = f"/api/v1/video-calls/{call.appointment.id}"
+    agent_url = _url(call, _token(http, call, "agent")["token"])
+    pensioner_url = _url(call, _token(http, call, "pensioner")["token"])
+    with http.websocket_connect(agent_url) as agent:
+        agent.receive_json()
+        with http.websocket_connect(pensioner_url) as pensioner:
+            pensioner.receive_json()
+            assert agent.receive_json()["type"] == "peer-joined"
+            issued = http.post(f"{base}/read-code", headers=call.agent_headers)
+            assert issued.status_code == 200, issued.text
+            code = issued.json()
+            assert code["delivered"] is True and len(code["code"]) == 4 and code["code"].isdigit()
+            assert pensioner.receive_json() == {"type": "read-code", "code": code["code"]}
+            detail = http.get(base, headers=call.agent_headers).json()
+            assert [c["code"] for c in detail["read_codes"]] == [code["code"]]
+
+            ended = http.post(
+                f"{base}/outcome",
+                json={"outcome": "not_certified", "reason": "the person on camera is someone else"},
+                headers=call.agent_headers,
+            )
+            assert ended.status_code == 200, ended.text
+            for ws in (agent, pensioner):
+                assert ws.receive_json() == {"type": "call-ended", "outcome": "not_certified"}
+                with pytest.raises(WebSocketDisconnect) as closed:
+                    ws.receive_json()
+                assert closed.value.code == 1000
+    # The call is decided: no more codes.
+    later = http.post(f"{base}/read-code", headers=call.agent_headers)
+    assert later.status_code == 409 and later.json()["error"] == "AppointmentClosed"

@@ -1,0 +1,114 @@
+"""The staff console in Chromium: a reviewer decides a case with the photos side by side; an
+administrator finds a person, reads their history and audit trail, and opens the dashboard."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from playwright.sync_api import Page, expect
+from sqlmodel import Session, select
+
+from biometrics import DlibFaceEngine
+from models.attempt import AttemptStatus, CertificationAttempt, ReviewCase, ReviewStatus
+from models.certification import Certification, CertificationMethod
+from tests.conftest import PASSWORD, Factory
+from tests.web.conftest import Live
+from tests.web.worlds import certified_history, review_case
+
+Shot = Callable[[Page, str], Path]
+
+
+def staff_login(page: Page, username: str) -> None:
+    page.goto("/staff/")
+    expect(page.get_by_role("heading", name="工作人员登录")).to_be_visible()
+    page.get_by_label("用户名").fill(username)
+    page.get_by_label("密码").fill(PASSWORD)
+    page.get_by_role("button", name="登录").click()
+
+
+def test_a_reviewer_decides_a_case(
+    page: Page, live: Live, seed: Factory, face_engine: DlibFaceEngine, shot: Shot
+) -> None:
+    case = review_case(seed, face_engine, name="复核甲")
+    seed.staff("reviewer", scope="11", username="reviewer.web")
+
+    page.goto("/staff/")
+    page.get_by_label("用户名").fill("reviewer.web")
+    page.get_by_label("密码").fill("wrong password")
+    page.get_by_role("button", name="登录").click()
+    expect(page.get_by_role("alert")).to_have_text("用户名或密码不对。")
+    shot(page, "01-login-refused")
+    staff_login(page, "reviewer.web")
+
+    expect(page.get_by_role("heading", name="待核对")).to_be_visible()
+    row = page.get_by_role("row").filter(has_text="复核甲")
+    expect(row).to_contain_text("cohort_too_small")
+    shot(page, "02-queue")
+    row.get_by_role("link", name="打开 复核甲").click()
+
+    expect(page.get_by_role("heading", name="核对：复核甲")).to_be_visible()
+    for alt in ("复核甲 的登记照片 1", "复核甲 本次自拍", "视频关键帧 1", "视频关键帧 2"):
+        image = page.get_by_role("img", name=alt)
+        expect(image).to_be_visible()
+        assert image.evaluate("img => img.naturalWidth") > 0, alt
+    expect(page.locator("#review-scores")).to_contain_text("3.1")
+    expect(page.locator("#review-liveness")).to_contain_text("challenge")
+    shot(page, "03-case")
+
+    # A refusal needs a reason; the form says so before anything is sent.
+    page.get_by_label("不是本人或有疑问，不通过").check()
+    page.get_by_role("button", name="提交结论").click()
+    expect(page.get_by_role("alert")).to_have_text("不通过或要求重新认证时，请填写理由。")
+    page.get_by_label("是本人，通过").check()
+    page.get_by_role("button", name="提交结论").click()
+    expect(page.get_by_role("status")).to_contain_text("已提交：approved")
+    shot(page, "04-decided")
+
+    with Session(live.test_engine) as db:
+        decided = db.get(ReviewCase, case.id)
+        assert decided is not None and decided.status is ReviewStatus.approved
+        attempt = db.get(CertificationAttempt, case.attempt_id)
+        assert attempt is not None and attempt.status is AttemptStatus.certified
+        certification = db.exec(
+            select(Certification).where(Certification.pensioner_id == case.pensioner_id)
+        ).one()
+        assert certification.method is CertificationMethod.remote_self_service
+
+    page.get_by_role("link", name="返回列表").click()
+    expect(page.get_by_role("row").filter(has_text="复核甲")).to_have_count(0)
+
+
+def test_an_administrator_reads_a_record_and_the_dashboard(
+    page: Page, live: Live, seed: Factory, shot: Shot
+) -> None:
+    pensioner = certified_history(seed, name="档案乙")
+    seed.staff("admin", scope="11", username="admin.web")
+    staff_login(page, "admin.web")
+    expect(page.get_by_role("heading", name="待核对")).to_be_visible()
+
+    page.get_by_role("link", name="查询人员").click()
+    page.get_by_label("身份证号码、姓名或电话").fill("档案乙")
+    page.get_by_role("button", name="查询").click()
+    expect(page.get_by_text("共 1 人")).to_be_visible()
+    shot(page, "01-search")
+    page.get_by_role("link", name="查看 档案乙").click()
+
+    expect(page.get_by_role("heading", name="档案乙")).to_be_visible()
+    expect(page.locator("#pensioner-facts")).to_contain_text(pensioner.national_id)
+    history = page.locator("#pensioner-history tbody tr")
+    expect(history).to_have_count(2)
+    expect(history.first).to_contain_text("数据比对")
+    expect(history.nth(1)).to_contain_text("社区走访")
+    expect(page.locator("#pensioner-audit")).to_contain_text("certification.")
+    shot(page, "02-record")
+
+    page.get_by_role("link", name="统计").click()
+    expect(page.get_by_role("heading", name="统计", exact=True)).to_be_visible()
+    expect(page.get_by_role("img", name="近12个月每月认证人数（按方式）")).to_be_visible()
+    expect(page.locator("#dash-table tbody tr")).to_have_count(12)
+    expect(page.locator("#dash-methods")).to_contain_text("数据比对")
+    shot(page, "03-dashboard")
+    page.get_by_role("button", name="English").click()
+    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+    shot(page, "04-dashboard-english")
