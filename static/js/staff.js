@@ -138,6 +138,7 @@ async function route() {
     else if (page === "dashboard") await showDashboard();
     else if (page === "calls" && id) await showCall(id);
     else if (page === "calls") await showCalls();
+    else if (page === "availability") await showAvailability();
     else if (page === "consular" && id) await showDocument(id);
     else if (page === "consular") await showDocuments();
     else if (page === "none") showView("view-none");
@@ -439,6 +440,78 @@ $("form-outcome").addEventListener("submit", async (e) => {
     if (err instanceof ApiError && err.code === "InvalidOutcome") setError(t("call.no_frame"));
     else fail(err);
   }
+});
+
+// ---- an agent's working hours ---------------------------------------------------------------------
+const ZONES = ["Asia/Shanghai", "Asia/Hong_Kong", "Asia/Tokyo", "Europe/London", "Europe/Berlin", "America/New_York", "America/Los_Angeles", "Australia/Sydney", "Pacific/Auckland"];
+let rowSeq = 0;
+
+function field(label, control, wide = false) {
+  const id = `av-f${++rowSeq}`;
+  control.id = id;
+  return el("div", { class: wide ? "wide" : null }, el("label", { for: id, text: label }), control);
+}
+
+function select(options, value) {
+  const node = el("select");
+  for (const [v, text] of options) node.append(el("option", { value: v, text }));
+  node.value = value;
+  return node;
+}
+
+function weeklyRow(h = { weekday: 0, start: "09:00", end: "12:00" }) {
+  const row = el("div", { class: "av-row", "data-kind": "weekly" },
+    field(t("av.weekday"), select([0, 1, 2, 3, 4, 5, 6].map((d) => [String(d), t(`weekday.${d}`)]), String(h.weekday))),
+    field(t("av.start"), el("input", { type: "time", value: h.start.slice(0, 5), required: true })),
+    field(t("av.end"), el("input", { type: "time", value: h.end.slice(0, 5), required: true })));
+  const remove = el("button", { type: "button", text: t("av.remove") });
+  remove.addEventListener("click", () => row.remove());
+  row.append(remove);
+  return row;
+}
+
+function exceptionRow(x = { kind: "unavailable", starts_on: "", ends_on: "", start: null, end: null, reason: "" }) {
+  const row = el("div", { class: "av-row", "data-kind": "exception" },
+    field(t("av.kind"), select([["unavailable", t("av.kind.unavailable")], ["extra", t("av.kind.extra")]], x.kind)),
+    field(t("av.from"), el("input", { type: "date", value: x.starts_on, required: true })),
+    field(t("av.to"), el("input", { type: "date", value: x.ends_on, required: true })),
+    field(t("av.start"), el("input", { type: "time", value: x.start ? x.start.slice(0, 5) : "" })),
+    field(t("av.end"), el("input", { type: "time", value: x.end ? x.end.slice(0, 5) : "" })),
+    field(t("av.reason"), el("input", { maxlength: 200, value: x.reason || "" }), true));
+  const remove = el("button", { type: "button", text: t("av.remove") });
+  remove.addEventListener("click", () => row.remove());
+  row.append(remove);
+  return row;
+}
+
+async function showAvailability() {
+  const a = await api("GET", "/video-agents/me/availability");
+  const zones = [...new Set([a.timezone, ...ZONES])];
+  $("av-tz").replaceChildren(...zones.map((z) => el("option", { value: z, text: z })));
+  $("av-tz").value = a.timezone;
+  $("av-weekly").replaceChildren(...a.weekly.map(weeklyRow));
+  $("av-exceptions").replaceChildren(...a.exceptions.map(exceptionRow));
+  showView("view-availability");
+}
+$("av-add").addEventListener("click", () => { const row = weeklyRow(); $("av-weekly").append(row); row.querySelector("select").focus(); });
+$("av-add-exception").addEventListener("click", () => { const row = exceptionRow(); $("av-exceptions").append(row); row.querySelector("select").focus(); });
+
+$("form-availability").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const values = (row) => [...row.querySelectorAll("select, input")].map((c) => c.value);
+  const weekly = [...$("av-weekly").children].map((row) => {
+    const [weekday, start, end] = values(row);
+    return { weekday: Number(weekday), start, end };
+  });
+  const exceptions = [...$("av-exceptions").children].map((row) => {
+    const [kind, startsOn, endsOn, start, end, reason] = values(row);
+    return { kind, starts_on: startsOn, ends_on: endsOn, start: start || null, end: end || null, reason: reason || null };
+  });
+  setError("");
+  try {
+    await api("PUT", "/video-agents/me/availability", { json: { timezone: $("av-tz").value, weekly, exceptions } });
+    setStatus(t("av.saved"));
+  } catch (err) { fail(err); }
 });
 
 // ---- consular documents (admins, reviewers) -------------------------------------------------------

@@ -173,6 +173,10 @@ def test_agent_console(sized_page: Page, live: Live, seed: Factory, shot: Shot) 
     page.goto(f"/staff/#/calls/{call.id}")
     expect(page.get_by_role("heading", name=f"视频认证：通话子{width}")).to_be_visible()
     check(page, shot, "02-call")
+    page.get_by_role("link", name="工作时间").click()
+    expect(page.locator("#av-weekly .av-row")).to_have_count(7)
+    page.get_by_role("button", name="增加例外").click()
+    check(page, shot, "03-working-hours")
 
 
 def test_the_checks_catch_what_they_look_for(sized_page: Page, live: Live, shot: Shot) -> None:

@@ -111,3 +111,27 @@ def test_a_pensioner_certifies_with_selfie_and_challenge_video(
     expect(page.get_by_role("heading", name=f"Hello, {pensioner.name}")).to_be_visible()
     expect(page.locator("html")).to_have_attribute("lang", "en")
     shot(page, "12-home-english")
+
+
+def test_the_login_works_with_the_keyboard_alone(page: Page, live: Live, seed: Factory) -> None:
+    """The page starts on its heading; Tab reaches the ID field, Shift+Tab the language button
+    and the skip link; Enter submits; focus follows each step."""
+    pensioner = seed.pensioner("110105", name="键盘丑")
+    assert isinstance(pensioner, Pensioner)
+    page.goto("/")
+    expect(page.get_by_role("heading", name="登录")).to_be_focused()
+    page.keyboard.press("Shift+Tab")
+    expect(page.get_by_role("button", name="English")).to_be_focused()
+    page.keyboard.press("Shift+Tab")
+    expect(page.get_by_role("link", name="跳到主要内容")).to_be_focused()
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    expect(page.get_by_label("身份证号码")).to_be_focused()
+    page.keyboard.type(pensioner.national_id)
+    sent_after = time.time() - 1
+    page.keyboard.press("Enter")
+    code = live.login_code(pensioner.phone, after=sent_after)
+    expect(page.get_by_label("短信验证码（6位数字）")).to_be_focused()
+    page.keyboard.type(code)
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="您好，键盘丑")).to_be_focused()

@@ -12,6 +12,7 @@ from sqlmodel import Session, select
 from biometrics import DlibFaceEngine
 from models.attempt import AttemptStatus, CertificationAttempt, ReviewCase, ReviewStatus
 from models.certification import Certification, CertificationMethod
+from models.video_call import AvailabilityException, AvailabilityRule
 from tests.conftest import PASSWORD, Factory
 from tests.web.conftest import Live
 from tests.web.worlds import certified_history, review_case
@@ -112,3 +113,53 @@ def test_an_administrator_reads_a_record_and_the_dashboard(
     page.get_by_role("button", name="English").click()
     expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
     shot(page, "04-dashboard-english")
+
+
+def test_a_video_agent_publishes_working_hours(
+    page: Page, live: Live, seed: Factory, shot: Shot
+) -> None:
+    agent = seed.staff("video_agent", scope="11", username="agent.hours")
+    staff_login(page, "agent.hours")
+    page.get_by_role("link", name="工作时间").click()
+    expect(page.get_by_role("heading", name="我的视频认证工作时间")).to_be_visible()
+    page.get_by_label("我的时区").select_option("Europe/Berlin")
+    page.get_by_role("button", name="增加时段").click()
+    first = page.locator("#av-weekly .av-row").nth(0)
+    first.get_by_label("星期").select_option(label="星期三")
+    first.get_by_label("结束").fill("11:00")
+    page.get_by_role("button", name="增加时段").click()
+    second = page.locator("#av-weekly .av-row").nth(1)
+    second.get_by_label("星期").select_option(label="星期三")
+    second.get_by_label("开始").fill("10:30")
+    second.get_by_label("结束").fill("12:00")
+    page.get_by_role("button", name="保存").click()
+    expect(page.get_by_role("alert")).to_contain_text("Wednesday: 09:00-11:00 overlaps 10:30-12:00")
+    second.get_by_label("开始").fill("14:00")
+    second.get_by_label("结束").fill("17:00")
+    page.get_by_role("button", name="增加例外").click()
+    leave = page.locator("#av-exceptions .av-row").nth(0)
+    leave.get_by_label("从").fill("2026-12-24")
+    leave.get_by_label("到（含）").fill("2026-12-26")
+    leave.get_by_label("说明").fill("圣诞假期")
+    shot(page, "01-hours")
+    page.get_by_role("button", name="保存").click()
+    expect(page.get_by_role("status")).to_have_text("已保存。已预约的视频不受影响。")
+
+    page.reload()
+    expect(page.locator("#av-weekly .av-row")).to_have_count(2)
+    expect(page.get_by_label("我的时区")).to_have_value("Europe/Berlin")
+    with Session(live.test_engine) as db:
+        rules = db.exec(
+            select(AvailabilityRule).where(AvailabilityRule.agent_id == agent.id)  # type: ignore[attr-defined]
+        ).all()
+        assert sorted((r.weekday, str(r.start_time), str(r.end_time)) for r in rules) == [
+            (2, "09:00:00", "11:00:00"),
+            (2, "14:00:00", "17:00:00"),
+        ]
+        assert {r.timezone for r in rules} == {"Europe/Berlin"}
+        leave_row = db.exec(
+            select(AvailabilityException).where(
+                AvailabilityException.agent_id == agent.id  # type: ignore[attr-defined]
+            )
+        ).one()
+        assert (str(leave_row.starts_on), str(leave_row.ends_on)) == ("2026-12-24", "2026-12-26")
