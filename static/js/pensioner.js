@@ -493,6 +493,7 @@ function describe(a) {
 function renderVideo() {
   const e = state.eligibility;
   const list = state.appointments || [];
+  $("routes-book").hidden = !(e && e.eligible);
   const box = $("video-box");
   box.hidden = !((e && e.eligible) || list.length || (state.me && state.me.residence === "overseas"));
   if (box.hidden) return;

@@ -10,6 +10,7 @@ from pathlib import Path
 from playwright.sync_api import Page, expect
 from sqlmodel import Session, select
 
+from models.attempt import AttemptStatus
 from models.consular import ConsularDocument, DocumentStatus
 from models.video_call import AppointmentStatus, VideoAppointment
 from tests.conftest import FIXTURES, Factory
@@ -100,3 +101,32 @@ def test_a_pensioner_abroad_uploads_a_consular_certificate(
         ).one()
         assert document.status is DocumentStatus.pending
         assert document.consulate == "驻新西兰使馆" and document.file_format == "jpeg"
+
+
+def test_after_a_lockout_the_page_offers_a_video_call(
+    page: Page, live: Live, seed: Factory, shot: Shot
+) -> None:
+    """Remote tries locked after failures: the page says so and offers the human routes, with
+    booking a call right there (nobody is told to travel to an office)."""
+    video_agent(seed, username="agent.lockout")
+    pensioner = seed.pensioner("110105", name="锁定寅")
+    seed.face(pensioner)
+    for _ in range(live.settings.attempts_failed_limit):
+        attempt = seed.attempt(pensioner)
+        attempt.status = AttemptStatus.rejected  # type: ignore[attr-defined]
+        seed.session.add(attempt)
+    seed.session.commit()
+    signed_in(page, seed, pensioner)
+    page.get_by_role("button", name="开始认证").click()
+    page.get_by_label("我已阅读并同意").check()
+    page.get_by_role("button", name="下一步").click()
+    page.get_by_role("button", name="打开摄像头").click()
+    expect(page.get_by_role("heading", name="其他认证方式")).to_be_focused()
+    expect(page.locator("#routes-why")).to_contain_text("手机认证暂时关闭")
+    expect(page.get_by_text("您不需要回到参保地或跑到窗口办理。")).to_be_visible()
+    shot(page, "01-routes")
+    page.locator("#routes-book").click()
+    expect(page.get_by_role("heading", name="选择视频认证时间")).to_be_visible()
+    expect(page.get_by_label("时间显示为")).to_have_value("Asia/Shanghai")
+    expect(page.get_by_role("radio").first).to_be_visible()
+    shot(page, "02-slots")
