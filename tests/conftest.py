@@ -6,7 +6,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import httpx
@@ -188,6 +188,9 @@ class Factory:
         self.session = session
         self.settings = settings
         self._seq = 100
+        # ID numbers are unique by region, birth date and a 3-digit sequence; a factory that
+        # shares a database with others (the browser tests) takes its own birth date.
+        self.born = date(1950, 3, 1)
 
     def region(self, code: str = "110105", name: str = "北京市朝阳区") -> object:
         from models.region import Region
@@ -215,18 +218,17 @@ class Factory:
         return staff
 
     def pensioner(self, region: str = "110105", **fields: object) -> object:
-        from datetime import date
 
         from app import national_id
         from models.pensioner import BenefitType, Pensioner, Residence, Sex
 
         self.region(region)
         self._seq += 1
-        nid = national_id.make(region, date(1950, 3, 1), self._seq)
+        nid = national_id.make(region, self.born, self._seq)
         values: dict[str, object] = {
             "national_id": nid,
             "name": f"测试{self._seq}",
-            "date_of_birth": date(1950, 3, 1),
+            "date_of_birth": self.born,
             "sex": Sex(national_id.sex(nid)),
             "phone": "13800138000",
             "region_code": region,

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import av
@@ -150,7 +151,7 @@ def cohort(live: Live, face_engine: DlibFaceEngine) -> None:
     """Other enrolled people, once per session, so face scores can be normalised."""
     with Session(live.test_engine, expire_on_commit=False) as session:
         factory = Factory(session, live.settings)
-        factory._seq = 60 * next(_SEED_BLOCKS)
+        factory.born += timedelta(days=next(_SEED_BLOCKS))
         enrol_cohort(session, factory, face_engine)
 
 
@@ -159,8 +160,8 @@ def seed(live: Live) -> Iterator[Factory]:
     """Rows written straight into the live service's database."""
     with Session(live.test_engine, expire_on_commit=False) as session:
         factory = Factory(session, live.settings)
-        # One database for the whole session: each test's rows get their own ID numbers.
-        factory._seq = 60 * next(_SEED_BLOCKS)  # sequence numbers are 3 digits; 60 per test
+        # One database for the whole session: each test's people get their own ID numbers.
+        factory.born += timedelta(days=next(_SEED_BLOCKS))
         yield factory
 
 
