@@ -1,10 +1,18 @@
 """Benchmark of the monthly matching run: synthetic register and feeds, import, run, and the
 same decisions made the straightforward way (pandas + one ORM object per row) for the ratio.
 
-    .venv/bin/python scripts/bench_matching.py --recipients 1000000 --activity 10000000 \
-        --deaths 100000 --db sqlite --db postgresql
+    .venv/bin/python scripts/bench_matching.py --recipients 10000000 --activity 100000000 \
+        --deaths 1000000 --ratio-recipients 1000000 --db sqlite --db postgresql \
+        --workdir /work/bench-data/bench
 
-Each phase runs in a child process so its peak memory (max RSS) is its own.
+The timed path of a monthly run is import (reading the feed files: validation, quarantine,
+records files) plus the run (register, decisions, outcomes written and committed). Making
+the data and loading the register are not timed; both are kept in the work folder (data
+files, a SQLite template file, a PostgreSQL template database) and reused by the next
+invocation with the same sizes, since at ten million they take minutes (--fresh to redo,
+--clean to delete all at the end). Each timed phase runs in a child process that reports
+its own peak memory (max RSS; the PostgreSQL server's memory is not in it). The machine's
+load average before and after is printed: other work on the machine slows the figures.
 """
 
 from __future__ import annotations
@@ -27,47 +35,112 @@ AS_OF = date(2026, 11, 29)
 PG_ADMIN = os.environ.get("LIFECERT_TEST_POSTGRES_URL", "postgresql+psycopg://127.0.0.1:5432/test")
 
 
-def _child(code: str, env: dict[str, str]) -> tuple[dict[str, object], float, float]:
-    """Run python code in a child; returns its JSON result, wall seconds and peak RSS in MB."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+def _child(code: str, env: dict[str, str]) -> tuple[dict[str, object], float, float, float]:
+    """Run python code in a child; returns its JSON result, wall seconds, CPU seconds (user +
+    system, all its threads) and its peak RSS in MB (the child reports its own)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     out = subprocess.run(
-        [sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True
+        [sys.executable, "-c", code + EPILOGUE], env=env, cwd=ROOT, capture_output=True, text=True
     )
     if out.returncode:
         raise SystemExit(out.stderr[-3000:])
     wall = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
-    return (json.loads(lines[-1]) if lines else {}), wall, max(peak, before) / 1024
+    result = json.loads(lines[-2]) if len(lines) > 1 else {}
+    peak = json.loads(lines[-1])["peak_rss_kb"] / 1024 if lines else 0.0
+    return result, wall, cpu, peak
 
 
-def _database(kind: str, work: Path) -> str:
-    if kind == "sqlite":
-        db = work / "bench.db"
-        db.unlink(missing_ok=True)
-        return f"sqlite:///{db}"
-    import psycopg
+EPILOGUE = """
+import json as _json, resource as _resource
+print(_json.dumps({"peak_rss_kb": _resource.getrusage(_resource.RUSAGE_SELF).ru_maxrss}))
+"""
+
+
+def _admin() -> str:
     from sqlalchemy.engine import make_url
 
-    name = f"lifecert_bench_{uuid.uuid4().hex[:8]}"
-    admin = make_url(PG_ADMIN).set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+    return make_url(PG_ADMIN).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def _server() -> str:
+    from sqlalchemy.engine import make_url
+
+    url = make_url(PG_ADMIN)
+    return f"{url.host}-{url.port or 5432}"
+
+
+def _pg(sql: str) -> None:
+    import psycopg
+
+    with psycopg.connect(_admin(), autocommit=True) as conn:
+        conn.execute(sql)
+
+
+def _url(kind: str, work: Path, name: str) -> str:
+    if kind == "sqlite":
+        return f"sqlite:///{work / (name + '.db')}"
+    from sqlalchemy.engine import make_url
+
     return make_url(PG_ADMIN).set(database=name).render_as_string(hide_password=False)
 
 
-def _drop(url: str) -> None:
-    if url.startswith("postgresql"):
-        import psycopg
-        from sqlalchemy.engine import make_url
+def _template(kind: str, work: Path, tag: str, data: Path, fresh: bool) -> tuple[str, float | None]:
+    """A database with the schema and the register loaded (not timed): made once, kept."""
+    name = f"lifecert_bench_tmpl_{tag}"
+    server = "" if kind == "sqlite" else "." + _server()
+    done = work / f"{name}.{kind}{server}.done"
+    if done.exists() and not fresh:
+        return name, None
+    url = _url(kind, work, name)
+    if kind == "sqlite":
+        for f in work.glob(f"{name}.db*"):
+            f.unlink()
+    else:
+        _pg(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        _pg(f'CREATE DATABASE "{name}"')
+    env = {**os.environ, "LIFECERT_DATABASE_URL": url, "LIFECERT_DATA_DIR": str(work / "tmpl-var")}
+    start = time.perf_counter()
+    _child(f"from app.migrate import upgrade; upgrade({url!r})", env)
+    _child(LOAD_REGISTER.format(data=str(data)), env)
+    done.touch()
+    return name, round(time.perf_counter() - start, 1)
 
-        name = make_url(url).database
-        admin = (
-            make_url(PG_ADMIN).set(drivername="postgresql").render_as_string(hide_password=False)
-        )
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+def _copy(kind: str, work: Path, template: str) -> str:
+    name = f"lifecert_bench_{uuid.uuid4().hex[:8]}"
+    if kind == "sqlite":
+        shutil.copyfile(work / f"{template}.db", work / f"{name}.db")
+    else:
+        _pg(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    return _url(kind, work, name)
+
+
+def _drop(kind: str, work: Path, url: str) -> None:
+    from sqlalchemy.engine import make_url
+
+    name = make_url(url).database or ""
+    if kind == "sqlite":
+        for f in work.glob(f"{Path(name).stem}.db*"):
+            f.unlink()
+    else:
+        _pg(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
+
+
+LOAD_REGISTER = """
+from pathlib import Path
+from sqlmodel import Session
+from app.config import get_settings
+from app.db import make_engine
+from app.matching import synthetic
+settings = get_settings()
+with Session(make_engine(settings)) as session:
+    synthetic.load_register(session=session, settings=settings, folder=Path({data!r}))
+    session.commit()
+"""
 
 
 PRELUDE = """
@@ -94,11 +167,13 @@ for path in sorted(data.glob("*.parquet")):
         continue
     kind = "death" if path.stem == "deaths" else path.stem.removeprefix("activity_")
     source = {{"death": "public_security"}}.get(kind, "agency")
+    started = time.perf_counter()
     r = service.import_file(session=session, settings=settings, actor=SYSTEM,
                             feed_type=FeedType(kind), source_authority=source, path=path,
                             today=date({y}, {m}, {d}))
     session.commit()
-    counts[kind] = [r.accepted, r.quarantined]
+    counts[kind] = {{"accepted": r.accepted, "quarantined": r.quarantined,
+                    "seconds": round(time.perf_counter() - started, 1)}}
 print(json.dumps(counts))
 """
 )
@@ -181,54 +256,96 @@ print(json.dumps({{"decide_s": decide_s, "certify": len(ok), "sampled": len(samp
 )
 
 
-def bench(kind: str, args: argparse.Namespace, work: Path) -> dict[str, object]:
-    url = _database(kind, work)
+def _data(
+    args: argparse.Namespace, recipients: int, activity: int, deaths: int
+) -> tuple[Path, float | None]:
+    """The synthetic files (not timed): made once per size, kept for the next invocation."""
+    data = args.workdir / f"data-{recipients}-{activity}-{deaths}"
+    done = data / ".done"
+    if done.exists() and not args.fresh:
+        return data, None
+    shutil.rmtree(data, ignore_errors=True)
+    start = time.perf_counter()
+    cmd = [
+        str(ROOT / ".venv/bin/lifecert"),
+        "gen-synthetic",
+        str(data),
+        f"--recipients={recipients}",
+        f"--activity={activity}",
+        f"--deaths={deaths}",
+        f"--as-of={AS_OF}",
+        "--no-load-register",
+    ]
+    env = {**os.environ, "LIFECERT_DATA_DIR": str(args.workdir / "gen-var")}
+    subprocess.run(cmd, env=env, check=True, capture_output=True)
+    done.touch()
+    return data, round(time.perf_counter() - start, 1)
+
+
+def _phase(result: dict[str, object], name: str, wall: float, cpu: float, rss: float) -> None:
+    result[name] = {"wall_s": round(wall, 1), "cpu_s": round(cpu, 1), "peak_rss_mb": round(rss)}
+
+
+def bench(
+    kind: str, args: argparse.Namespace, size: tuple[int, int, int], naive: bool
+) -> dict[str, object]:
+    """One monthly run (import + run) on a fresh copy of the template; the naive way too."""
+    work = args.workdir
+    data, generated = _data(args, *size)
+    tag = "_".join(str(n) for n in size)
+    template, loaded = _template(kind, work, tag, data, args.fresh)
+    y, m, d = AS_OF.year, AS_OF.month, AS_OF.day
+    result: dict[str, object] = {
+        "db": kind,
+        "recipients": size[0],
+        "activity": size[1],
+        "deaths": size[2],
+        "generate_s": generated if generated is not None else "reused",
+        "register_load_s": loaded if loaded is not None else "reused",
+        "load_average_before": [round(x, 1) for x in os.getloadavg()],
+    }
+    url = _copy(kind, work, template)
     env = {
         **os.environ,
         "LIFECERT_DATABASE_URL": url,
-        "LIFECERT_DATA_DIR": str(work / kind),
+        "LIFECERT_DATA_DIR": str(work / f"var-{kind}"),
         "LIFECERT_DUCKDB_MEMORY_LIMIT": args.memory,
     }
-    shutil.rmtree(work / kind, ignore_errors=True)
-    data = work / "data"
-    y, m, d = AS_OF.year, AS_OF.month, AS_OF.day
-    result: dict[str, object] = {"db": kind}
+    shutil.rmtree(work / f"var-{kind}", ignore_errors=True)
     try:
+        # A template made before a newer migration: bring the copy up to date (not timed).
         _child(f"from app.migrate import upgrade; upgrade({url!r})", env)
-        t = time.perf_counter()
-        cmd = [
-            str(ROOT / ".venv/bin/lifecert"),
-            "gen-synthetic",
-            str(data),
-            f"--recipients={args.recipients}",
-            f"--activity={args.activity}",
-            f"--deaths={args.deaths}",
-            f"--as-of={AS_OF}",
-        ]
-        subprocess.run(cmd, env=env, check=True, capture_output=True)
-        result["generate_and_load_register_s"] = round(time.perf_counter() - t, 1)
-        imported, wall, rss = _child(IMPORT.format(data=str(data), y=y, m=m, d=d), env)
-        result["import"] = {"wall_s": round(wall, 1), "peak_rss_mb": round(rss), **imported}
-        naive: dict[str, object] | None = None
-        if args.recipients <= args.naive_max:  # before the run, on the same starting state
-            naive, wall, naive_rss = _child(
+        naive_result: dict[str, object] | None = None
+        if naive:  # on the same starting state, before the run; its writes are rolled back
+            naive_result, wall, cpu, naive_rss = _child(
                 NAIVE.format(data=str(data), y=y, m=m, d=d, sample=args.naive_sample), env
             )
-        run, wall, rss = _child(RUN.format(y=y, m=m, d=d), env)
-        result["run"] = {"wall_s": round(wall, 1), "peak_rss_mb": round(rss), **run}
-        if naive is not None:
-            per_row = naive["write_sample_s"] / max(naive["sampled"], 1)  # type: ignore[operator]
-            estimate = naive["decide_s"] + per_row * naive["certify"]  # type: ignore[operator]
+            naive_result["peak_rss_mb"] = round(naive_rss)
+        imported, wall, cpu, rss = _child(IMPORT.format(data=str(data), y=y, m=m, d=d), env)
+        _phase(result, "import", wall, cpu, rss)
+        result["imported"] = imported
+        import_wall = wall
+        run, wall, cpu, rss = _child(RUN.format(y=y, m=m, d=d), env)
+        _phase(result, "run", wall, cpu, rss)
+        result["monthly_run_s"] = round(import_wall + wall, 1)
+        result["peak_rss_mb"] = max(result["import"]["peak_rss_mb"], round(rss))  # type: ignore[index]
+        result["timings"] = run["timings"]
+        result["counts"] = run["counts"]
+        if naive_result is not None:
+            per_row = naive_result["write_sample_s"] / max(naive_result["sampled"], 1)  # type: ignore[operator]
+            estimate = naive_result["decide_s"] + per_row * naive_result["certify"]  # type: ignore[operator]
             timings = run["timings"]  # type: ignore[index]
             ours = timings["decide_s"] + timings["write_s"] + timings["load_s"]  # type: ignore[index]
             result["naive"] = {
-                **naive,
-                "peak_rss_mb": round(naive_rss),
+                **naive_result,
                 "estimated_total_s": round(estimate, 1),
-                "ratio_vs_duckdb_run": round(estimate / ours, 1),
+                "ratio_vs_run": round(estimate / ours, 1),
+                "ratio_vs_import_and_run": round(estimate / result["monthly_run_s"], 1),  # type: ignore[operator]
             }
     finally:
-        _drop(url)
+        _drop(kind, work, url)
+        shutil.rmtree(work / f"var-{kind}", ignore_errors=True)
+    result["load_average_after"] = [round(x, 1) for x in os.getloadavg()]
     return result
 
 
@@ -237,14 +354,15 @@ def main() -> None:
     parser.add_argument("--recipients", type=int, default=1_000_000)
     parser.add_argument("--activity", type=int, default=10_000_000)
     parser.add_argument("--deaths", type=int, default=100_000)
-    parser.add_argument("--db", action="append", choices=["sqlite", "postgresql"])
-    parser.add_argument("--memory", default="4GB", help="DuckDB memory limit")
     parser.add_argument(
-        "--naive-max",
+        "--ratio-recipients",
         type=int,
         default=1_000_000,
-        help="Run the naive comparison up to this many recipients",
+        help="Also run this size (activity and deaths in proportion) with the naive way, "
+        "for the ratio; 0: none",
     )
+    parser.add_argument("--db", action="append", choices=["sqlite", "postgresql"])
+    parser.add_argument("--memory", default="4GB", help="DuckDB memory limit")
     parser.add_argument(
         "--naive-sample",
         type=int,
@@ -252,10 +370,32 @@ def main() -> None:
         help="ORM writes timed on this many rows, extrapolated to all",
     )
     parser.add_argument("--workdir", type=Path, default=ROOT / "var" / "bench-matching")
+    parser.add_argument("--fresh", action="store_true", help="Remake data and templates")
+    parser.add_argument("--clean", action="store_true", help="Delete data and templates at the end")
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
-    for kind in args.db or ["sqlite"]:
-        print(json.dumps(bench(kind, args, args.workdir), indent=2), flush=True)
+    main_size = (args.recipients, args.activity, args.deaths)
+    sizes = [(main_size, args.ratio_recipients == args.recipients)]
+    if args.ratio_recipients and args.ratio_recipients != args.recipients:
+        scale = args.ratio_recipients / args.recipients
+        ratio_size = (
+            args.ratio_recipients,
+            int(args.activity * scale),
+            int(args.deaths * scale),
+        )
+        sizes.append((ratio_size, True))
+    try:
+        for kind in args.db or ["sqlite"]:
+            for size, naive in sizes:
+                print(json.dumps(bench(kind, args, size, naive), indent=2), flush=True)
+    finally:
+        if args.clean:
+            for kind in args.db or ["sqlite"]:
+                for size, _ in sizes:
+                    name = "lifecert_bench_tmpl_" + "_".join(str(n) for n in size)
+                    if kind == "postgresql":
+                        _pg(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            shutil.rmtree(args.workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

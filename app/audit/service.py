@@ -50,23 +50,31 @@ def _timestamp(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def compute_hash(event: AuditEvent) -> str:
-    payload = {
-        "seq": event.seq,
-        "occurred_at": _timestamp(event.occurred_at),
-        "actor_type": event.actor_type,
-        "actor_id": event.actor_id,
-        "action": event.action,
-        "entity_type": event.entity_type,
-        "entity_id": event.entity_id,
-        "region_code": event.region_code,
-        "before": event.before,
-        "after": event.after,
-        "client_address": event.client_address,
-        "prev_hash": event.prev_hash,
-    }
+_HASHED = (
+    "seq",
+    "occurred_at",
+    "actor_type",
+    "actor_id",
+    "action",
+    "entity_type",
+    "entity_id",
+    "region_code",
+    "before",
+    "after",
+    "client_address",
+    "prev_hash",
+)
+
+
+def _hash_of(row: dict[str, Any]) -> str:
+    payload = {k: row[k] for k in _HASHED}
+    payload["occurred_at"] = _timestamp(row["occurred_at"])
     canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def compute_hash(event: AuditEvent) -> str:
+    return _hash_of({k: getattr(event, k) for k in _HASHED})
 
 
 def record(
@@ -106,11 +114,15 @@ def record(
     return event
 
 
-def record_many(*, session: Session, actor: Actor, events: list[dict[str, Any]]) -> int:
+def record_many(
+    *, session: Session, actor: Actor, events: list[dict[str, Any]], json_safe: bool = False
+) -> int:
     """Append many events at once (bulk runs): the same chain as `record`, one INSERT batch.
 
     Each event is a dict with action, entity_type, entity_id and optionally region_code,
-    before and after.
+    before and after; `json_safe` says before/after hold only JSON types already (a run's
+    hundred thousand death events then skip the encoder). Rows are built as plain dicts, not
+    model objects: same columns, same hashes, a fraction of the time.
     """
     if not events:
         return 0
@@ -120,27 +132,31 @@ def record_many(*, session: Session, actor: Actor, events: list[dict[str, Any]])
     last = session.exec(select(AuditEvent).order_by(col(AuditEvent.seq).desc()).limit(1)).first()
     seq, prev_hash = (last.seq, last.hash) if last else (0, GENESIS_HASH)
     now = utcnow()
+
+    def encode(value: Any) -> Any:
+        if value is None or json_safe:
+            return value
+        return jsonable_encoder(value)
+
     rows: list[dict[str, Any]] = []
     for item in events:
         seq += 1
-        event = AuditEvent(
-            seq=seq,
-            occurred_at=now,
-            actor_type=actor.type,
-            actor_id=actor.id,
-            action=item["action"],
-            entity_type=item["entity_type"],
-            entity_id=str(item["entity_id"]),
-            region_code=item.get("region_code"),
-            before=jsonable_encoder(item["before"]) if item.get("before") is not None else None,
-            after=jsonable_encoder(item["after"]) if item.get("after") is not None else None,
-            client_address=actor.client_address,
-            prev_hash=prev_hash,
-            hash="",
-        )
-        event.hash = compute_hash(event)
-        prev_hash = event.hash
-        rows.append(event.model_dump())
+        row = {
+            "seq": seq,
+            "occurred_at": now,
+            "actor_type": actor.type,
+            "actor_id": actor.id,
+            "action": item["action"],
+            "entity_type": item["entity_type"],
+            "entity_id": str(item["entity_id"]),
+            "region_code": item.get("region_code"),
+            "before": encode(item.get("before")),
+            "after": encode(item.get("after")),
+            "client_address": actor.client_address,
+            "prev_hash": prev_hash,
+        }
+        row["hash"] = prev_hash = _hash_of(row)
+        rows.append(row)
     table = AuditEvent.__table__  # type: ignore[attr-defined]
     for start in range(0, len(rows), 10_000):
         session.execute(sa.insert(table), rows[start : start + 10_000])

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shutil
 import uuid
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import duckdb
-import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
 from app.audit import service as audit
@@ -20,7 +21,8 @@ from app.config import Settings
 from app.errors import BatchAlreadyImported, FeedBatchNotFound, InvalidFeed
 from app.feeds import store
 from app.feeds.schemas import FEED_SPECS, FeedReport, RecordPush, RowProblem, columns_of
-from app.feeds.validation import validate
+from app.feeds.validation import message_sql, name_sql, raw_id_sql, validate, validated_sql
+from app.matching import bulk
 from models.records import FeedBatch, FeedFormat, FeedRecord, FeedType, QuarantinedRecord
 
 MAX_EXAMPLES = 50
@@ -71,19 +73,30 @@ def report_of(batch: FeedBatch, *, duplicate: bool) -> FeedReport:
 def _read_raw(
     con: duckdb.DuckDBPyConnection, path: Path, fmt: FeedFormat, feed_type: FeedType
 ) -> list[str]:
-    """Load the file into table `raw` (VARCHAR columns, in file order); returns ignored columns."""
+    """View `raw` of the file (VARCHAR columns and row_number, in file order); returns the
+    ignored columns. A Parquet file is read where it lies; CSV and JSON Lines are loaded once
+    (their readers have no row number)."""
     source = str(path).replace("'", "''")
-    reader = {
-        FeedFormat.csv: f"read_csv('{source}', all_varchar=true, header=true)",
-        FeedFormat.jsonl: f"read_json('{source}', format='newline_delimited')",
-        FeedFormat.parquet: f"read_parquet('{source}')",
-    }[fmt]
+    if fmt is FeedFormat.parquet:
+        reader = f"read_parquet('{source}', file_row_number=true)"
+        row_number = "file_row_number + 1"
+    else:
+        reader = {
+            FeedFormat.csv: f"read_csv('{source}', all_varchar=true, header=true)",
+            FeedFormat.jsonl: f"read_json('{source}', format='newline_delimited')",
+        }[fmt]
+        row_number = "rowid + 1"
     try:
-        con.execute(f"CREATE TEMP TABLE file AS SELECT * FROM {reader}")
+        if fmt is FeedFormat.parquet:
+            con.execute(f"CREATE TEMP VIEW file AS SELECT * FROM {reader}")
+        else:
+            con.execute(f"CREATE TEMP TABLE file AS SELECT * FROM {reader}")
+        present = [str(r[0]) for r in con.execute("DESCRIBE file").fetchall()]
     except duckdb.Error as exc:
         first_line = str(exc).strip().splitlines()[0][:300]
         raise InvalidFeed(f"The {fmt.value} file cannot be read: {first_line}") from exc
-    present = [str(r[0]) for r in con.execute("DESCRIBE file").fetchall()]
+    if fmt is FeedFormat.parquet:
+        present.remove("file_row_number")
     lower = {c.strip().lower(): c for c in present}
     spec = FEED_SPECS[feed_type]
     wanted = columns_of(feed_type)
@@ -108,12 +121,79 @@ def _read_raw(
         return f"NULL::VARCHAR AS {target}"
 
     con.execute(
-        "CREATE TEMP TABLE raw AS SELECT rowid + 1 AS row_number, "
+        f"CREATE TEMP VIEW raw AS SELECT {row_number} AS row_number, "
         + ", ".join(pick(c) for c in _RAW_COLUMNS)
         + " FROM file"
     )
-    con.execute("DROP TABLE file")
     return sorted(c for k, c in lower.items() if k not in wanted)
+
+
+def _outputs(default_source: str, feed_type: FeedType) -> str:
+    """What is kept of each validated row: for a valid row what matching reads (the kept
+    source file has the rest, found by row number); for a quarantined row what staff need to
+    correct it. One column set for both, so one pass can write both files. The per-row work
+    for the few rows that need it sits inside CASEs, so the other rows never pay for it."""
+    source = "'" + default_source.replace("'", "''") + "'"
+    identity = "problem IS NOT NULL OR nid IS NULL"
+    return f"""
+        row_number, nid AS national_id, event_date,
+        nullif(source_authority, {source}) AS source_authority,
+        CASE WHEN {identity} THEN left({name_sql("raw_name")}, 100) END AS name,
+        CASE WHEN {identity} THEN date_of_birth END AS date_of_birth,
+        id_normalised, problem, left({message_sql(feed_type)}, 300) AS message,
+        CASE WHEN problem IS NOT NULL THEN to_json(struct_pack(
+            national_id := {raw_id_sql("raw_id")}, name := {name_sql("raw_name")},
+            date_of_birth := dob_text, event_date := date_text,
+            facility := {raw_id_sql("raw_facility")},
+            source_authority := source_authority))::VARCHAR END AS raw"""
+
+
+def _write_outputs(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    batch: FeedBatch,
+    records: Path,
+    validated: str,
+) -> None:
+    """One streaming pass over the validated rows: valid ones to `records`, quarantined ones
+    to a scratch file; then views `valid` and `bad` over the two."""
+    split = settings.resolved_feeds_dir / "tmp" / f"split-{batch.id.hex}"
+    outputs = _outputs(batch.source_authority, batch.feed_type)
+    shutil.rmtree(split, ignore_errors=True)
+    try:
+        _split(con, split, outputs, validated, records)
+    finally:
+        shutil.rmtree(split, ignore_errors=True)
+
+
+def _split(
+    con: duckdb.DuckDBPyConnection, split: Path, outputs: str, validated: str, records: Path
+) -> None:
+    con.execute(
+        f"COPY (SELECT problem IS NULL AS valid, {outputs} FROM ({validated})) "
+        f"TO '{split}' (FORMAT parquet, PARTITION_BY (valid))"
+    )
+    good = sorted(split.glob("valid=true/*.parquet"))
+    bad = sorted(split.glob("valid=false/*.parquet"))
+    if len(good) == 1:
+        os.replace(good[0], records)
+    else:  # no valid row (or, unexpectedly, several files): write the one file from them
+        files = ", ".join(f"'{f}'" for f in good)
+        query = (
+            f"SELECT * FROM read_parquet([{files}], hive_partitioning=false)"
+            if good
+            else f"SELECT {outputs} FROM ({validated}) WHERE false"
+        )
+        con.execute(f"COPY ({query}) TO '{records}' (FORMAT parquet)")
+    con.execute(f"CREATE TEMP VIEW valid AS SELECT * FROM read_parquet('{records}')")
+    if bad:
+        files = ", ".join(f"'{f}'" for f in bad)
+        con.execute(
+            "CREATE TEMP TABLE bad AS SELECT * FROM "
+            f"read_parquet([{files}], hive_partitioning=false)"
+        )
+    else:
+        con.execute(f"CREATE TEMP TABLE bad AS SELECT {outputs} FROM ({validated}) LIMIT 0")
 
 
 def _summarise(
@@ -122,24 +202,23 @@ def _summarise(
     *,
     ignored: list[str],
 ) -> dict[str, Any]:
-    rows, accepted, normalised, without_id = con.execute(
-        "SELECT count(*), count(*) FILTER (problem IS NULL), "
-        "count(*) FILTER (problem IS NULL AND id_normalised), "
-        "count(*) FILTER (problem IS NULL AND nid IS NULL) FROM v"
-    ).fetchone() or (0, 0, 0, 0)
+    accepted, normalised, without_id = con.execute(
+        "SELECT count(*), count(*) FILTER (id_normalised), count(*) FILTER (national_id IS NULL) "
+        "FROM valid"
+    ).fetchone() or (0, 0, 0)
     problems = dict(
         con.execute(
-            "SELECT problem, count(*) FROM v WHERE problem IS NOT NULL GROUP BY problem "
-            "ORDER BY problem"
+            "SELECT problem, count(*) FROM bad GROUP BY problem ORDER BY problem"
         ).fetchall()
     )
     examples = [
         RowProblem(row=r, national_id=n, problem=p, message=m)
         for r, n, p, m in con.execute(
-            "SELECT row_number, raw_national_id, problem, message FROM v "
-            f"WHERE problem IS NOT NULL ORDER BY row_number LIMIT {MAX_EXAMPLES}"
+            "SELECT row_number, json_extract_string(raw, '$.national_id'), problem, message "
+            f"FROM bad ORDER BY row_number LIMIT {MAX_EXAMPLES}"
         ).fetchall()
     ]
+    quarantined = sum(int(n) for n in problems.values())
     report = FeedReport(
         batch_id=batch.id,
         feed_type=batch.feed_type,
@@ -147,9 +226,9 @@ def _summarise(
         source_authority=batch.source_authority,
         content_sha256=batch.content_sha256,
         duplicate=False,
-        rows=int(rows),
+        rows=int(accepted) + quarantined,
         accepted=int(accepted),
-        quarantined=int(rows) - int(accepted),
+        quarantined=quarantined,
         ids_normalised=int(normalised),
         without_id=int(without_id),
         problems={str(k): int(n) for k, n in problems.items()},
@@ -160,34 +239,35 @@ def _summarise(
     return report.model_dump(mode="json", exclude={"duplicate", "matching"})
 
 
-def _quarantine(session: Session, con: duckdb.DuckDBPyConnection, batch: FeedBatch) -> None:
-    cursor = con.execute(
-        "SELECT row_number, problem, message, raw_national_id, name, date_of_birth, event_date, "
-        "to_json(struct_pack(national_id := raw_national_id, name := name, "
-        "date_of_birth := dob_text, event_date := date_text, facility := facility, "
-        "source_authority := source_authority))::VARCHAR "
-        "FROM v WHERE problem IS NOT NULL ORDER BY row_number"
+def _quarantine(
+    session: Session, con: duckdb.DuckDBPyConnection, settings: Settings, batch: FeedBatch
+) -> None:
+    """The rows of `bad` into quarantined_record, in bulk (a big file may have many)."""
+    bulk.insert_rows(
+        session,
+        con,
+        scratch=settings.resolved_feeds_dir / "tmp",
+        table="quarantined_record",
+        columns=[
+            "batch_id",
+            "row_number",
+            "feed_type",
+            "problem",
+            "message",
+            "raw_national_id",
+            "name",
+            "date_of_birth",
+            "event_date",
+            "raw",
+        ],
+        query=(
+            f"SELECT '{batch.id.hex}', row_number, "
+            f"'{batch.feed_type.value}', problem, coalesce(message, ''), "
+            "left(nullif(json_extract_string(raw, '$.national_id'), ''), 64), name, "
+            "strftime(date_of_birth, '%Y-%m-%d'), strftime(event_date, '%Y-%m-%d'), raw "
+            "FROM bad ORDER BY row_number"
+        ),
     )
-    table = QuarantinedRecord.__table__  # type: ignore[attr-defined]
-    while rows := cursor.fetchmany(10_000):
-        session.execute(
-            sa.insert(table),
-            [
-                {
-                    "batch_id": batch.id,
-                    "row_number": r[0],
-                    "feed_type": batch.feed_type,
-                    "problem": r[1],
-                    "message": (r[2] or "")[:300],
-                    "raw_national_id": (r[3] or None) and r[3][:64],
-                    "name": (r[4] or None) and r[4][:100],
-                    "date_of_birth": r[5],
-                    "event_date": r[6],
-                    "raw": json.loads(r[7]),
-                }
-                for r in rows
-            ],
-        )
 
 
 def import_file(
@@ -203,7 +283,10 @@ def import_file(
     fmt: FeedFormat | None = None,
     today: date | None = None,
 ) -> FeedReport:
-    """Validate and store a batch; the same content again returns the first report unchanged."""
+    """Validate and store a batch; the same content again returns the first report unchanged.
+
+    The file streams through DuckDB once: the valid rows go to the batch's records file, the
+    quarantined ones to quarantined_record, nothing is loaded whole into memory."""
     fmt = format_of(file_name or (path.name if path else None), fmt)
     if fmt is FeedFormat.api:
         raise InvalidFeed("format=api is for pushed records; a file is csv, jsonl or parquet.")
@@ -237,21 +320,14 @@ def import_file(
     con = store.open_duckdb(settings)
     try:
         ignored = _read_raw(con, kept, fmt, feed_type)
-        validate(
-            con,
+        validated = validated_sql(
             raw_table="raw",
-            out_table="v",
             feed_type=feed_type,
             default_source=source_authority,
             today=today or date.today(),
         )
         out = store.records_path(settings, feed_type, batch.id)
-        con.execute(
-            f"COPY (SELECT '{batch.id.hex}' AS batch_id, row_number, "
-            f"'{feed_type.value}' AS feed_type, nid AS national_id, name, date_of_birth, "
-            "event_date, facility, source_authority FROM v WHERE problem IS NULL "
-            f"ORDER BY national_id) TO '{out}' (FORMAT parquet, COMPRESSION zstd)"
-        )
+        _write_outputs(con, settings, batch, out, validated)
         batch.records_path = store.relative(settings, out)
         batch.report = _summarise(con, batch, ignored=ignored)
         batch.rows = batch.report["rows"]
@@ -259,7 +335,7 @@ def import_file(
         batch.quarantined = batch.report["quarantined"]
         session.add(batch)
         session.flush()
-        _quarantine(session, con, batch)
+        _quarantine(session, con, settings, batch)
     finally:
         con.close()
     _audit(session, actor, batch)
@@ -335,6 +411,9 @@ def push_records(
             default_source=body.source_authority,
             today=today or date.today(),
         )
+        outputs = _outputs(body.source_authority, feed_type)
+        con.execute(f"CREATE TEMP VIEW valid AS SELECT {outputs} FROM v WHERE problem IS NULL")
+        con.execute(f"CREATE TEMP VIEW bad AS SELECT {outputs} FROM v WHERE problem IS NOT NULL")
         batch.report = _summarise(con, batch, ignored=[])
         batch.rows = batch.report["rows"]
         batch.accepted = batch.report["accepted"]
@@ -359,7 +438,7 @@ def push_records(
             )
             for r in valid
         )
-        _quarantine(session, con, batch)
+        _quarantine(session, con, settings, batch)
         session.flush()
     finally:
         con.close()

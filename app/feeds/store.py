@@ -26,6 +26,8 @@ def open_duckdb(settings: Settings) -> duckdb.DuckDBPyConnection:
             "temp_directory": str(tmp),
         }
     )
+    # Batch work: the progress bar only writes to stderr.
+    con.execute("SET enable_progress_bar = false")
     return con
 
 

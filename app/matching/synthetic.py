@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import duckdb
 from sqlmodel import Session
 
 from app.config import Settings
@@ -183,6 +184,13 @@ def load_register(*, session: Session, settings: Settings, folder: Path) -> int:
         "WHERE region_code NOT IN (SELECT code FROM known) ORDER BY 1",
     )
     mobility = "mobility_limited" if pg else "mobility_limited::INTEGER"
+    with bulk.tuned_for_bulk(session):
+        return _insert_register(session, con, scratch=scratch, stamp=stamp, mobility=mobility)
+
+
+def _insert_register(
+    session: Session, con: duckdb.DuckDBPyConnection, *, scratch: Path, stamp: str, mobility: str
+) -> int:
     return bulk.insert_rows(
         session,
         con,
