@@ -26,10 +26,6 @@ BATCH = 500
 OPEN_REVIEW = (ReviewStatus.open, ReviewStatus.awaiting_second_review)
 
 
-def _has_media(attempt: CertificationAttempt) -> bool:
-    return bool(attempt.selfie_path or attempt.video_path or attempt.decision.get("key_frames"))
-
-
 def purge_media(*, session: Session, settings: Settings, now: datetime) -> int:
     """Delete the media of attempts decided more than the retention period ago; returns how many."""
     cutoff = now - timedelta(days=settings.media_retention_days)
@@ -65,8 +61,6 @@ def purge_media(*, session: Session, settings: Settings, now: datetime) -> int:
             return purged
         for attempt, region_code in batch:
             last_id = attempt.id
-            if not _has_media(attempt):
-                continue
             frames: list[str] = list(attempt.decision.get("key_frames", []))
             for relative in [attempt.selfie_path, attempt.video_path, *frames]:
                 if relative:

@@ -65,13 +65,17 @@ function showView(id) {
 function can(...roles) { return !!me && me.roles.some((r) => roles.includes(r)); }
 function releaseImages() { for (const u of blobUrls) URL.revokeObjectURL(u); blobUrls = []; }
 
+// Media needs the bearer token, so it is fetched and shown from a blob URL.
+async function blobUrl(url) {
+  const response = await api("GET", url.replace(/^.*\/api\/v1/, ""), { raw: true });
+  const src = URL.createObjectURL(await response.blob());
+  blobUrls.push(src);
+  return src;
+}
+
 async function image(url, alt) {
-  // Media needs the bearer token, so it is fetched and shown from a blob URL.
   try {
-    const response = await api("GET", url.replace(/^.*\/api\/v1/, ""), { raw: true });
-    const src = URL.createObjectURL(await response.blob());
-    blobUrls.push(src);
-    return el("img", { src, alt });
+    return el("img", { src: await blobUrl(url), alt });
   } catch (e) {
     return el("p", { class: "hint", text: t("review.no_media") });
   }
@@ -535,12 +539,9 @@ async function showDocument(id) {
   const facts = [["reviews.region", d.region_code], ["consular.country", d.overseas_country || "—"], ["consular.consulate", d.consulate || "—"],
     ["consular.issued", d.issued_on ? i18n.date(d.issued_on) : "—"], ["consular.uploaded", i18n.dateTime(d.uploaded_at)], ["reviews.status", d.status]];
   $("doc-facts").replaceChildren(...facts.flatMap(([k, v]) => [el("dt", { text: t(k) }), el("dd", { text: v })]));
-  const response = await api("GET", d.scan_url.replace(/^.*\/api\/v1/, ""), { raw: true });
-  const src = URL.createObjectURL(await response.blob());
-  blobUrls.push(src);
   $("doc-scan").replaceChildren(d.file_format === "pdf"
-    ? el("a", { class: "button", href: src, target: "_blank", rel: "noopener", text: t("consular.file") })
-    : el("img", { src, alt: t("consular.scan_alt", { name: d.pensioner_name }) }));
+    ? el("a", { class: "button", href: await blobUrl(d.scan_url), target: "_blank", rel: "noopener", text: t("consular.file") })
+    : await image(d.scan_url, t("consular.scan_alt", { name: d.pensioner_name })));
   const form = $("form-document");
   form.reset();
   form.dataset.docId = d.id;
