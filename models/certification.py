@@ -27,7 +27,7 @@ class Certification(SQLModel, table=True):
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     pensioner_id: uuid.UUID = Field(foreign_key="pensioner.id", index=True)
-    method: CertificationMethod = Field(sa_type=enum_type(CertificationMethod), index=True)
+    method: CertificationMethod = Field(sa_type=enum_type(CertificationMethod))
     certified_at: datetime = Field(sa_type=tz_datetime(), index=True)
     valid_until: date
     # What the decision rests on: record ids, scores and thresholds, the agent's notes.

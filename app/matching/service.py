@@ -133,13 +133,12 @@ def _load(
             con,
             table="register",
             scratch=scratch,
-            numbered="rn",
+            keyed="rn",
             source="pensioner",
             line=(
-                "id || ',' || national_id || ',\"' || replace(name, '\"', '\"\"') || '\",' || "
-                "date_of_birth || ',' || region_code || ',' || residence || ',' || "
-                "mobility_limited || ',' || monthly_amount_fen || ',' || "
-                "coalesce(certified_until, '') || ',' || rowid"
+                "printf('%d,%s,%s,\"%s\",%s,%s,%s,%d,%d,%s,%d', rowid, id, national_id, "
+                "replace(name, '\"', '\"\"'), date_of_birth, region_code, residence, "
+                "mobility_limited, monthly_amount_fen, certified_until, rowid)"
             ),
             where=f"{in_scope}{only_ids}",
             columns=register_columns,

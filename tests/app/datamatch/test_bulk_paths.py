@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from datetime import date
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -205,4 +206,34 @@ def test_sqlite_cache_is_restored_after_a_bulk_run(db: Session) -> None:
     with bulk.tuned_for_bulk(db, cache_mib=64):
         assert raw.execute("PRAGMA cache_size").fetchone() == (-64 * 1024,)
     assert raw.execute("PRAGMA cache_size").fetchone() == before
+    db.rollback()
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)  # SQLite's rowid path
+def test_sqlite_register_load_in_parts_keeps_every_row_once(
+    db: Session, settings: Settings, tmp_path: Path
+) -> None:
+    raw = db.connection().connection.driver_connection
+    raw.execute("CREATE TEMP TABLE people (name TEXT, age INTEGER, gone INTEGER)")
+    rows = [(f'Name "{i}", the {i}th', i % 97, int(i % 10 == 0)) for i in range(2_345)]
+    raw.executemany("INSERT INTO people VALUES (?, ?, ?)", rows)
+    raw.execute("DELETE FROM people WHERE rowid % 7 = 0")  # gaps in the rowids
+    con = duckdb.connect()
+    count = bulk.load_sqlite_lines(
+        db,
+        con,
+        table="reg",
+        source="people",
+        line="printf('%d,\"%s\",%d', rowid, replace(name, '\"', '\"\"'), age)",
+        where="gone = 0",
+        columns=[("name", "VARCHAR"), ("age", "INTEGER")],
+        scratch=tmp_path / "scratch",
+        keyed="rn",
+        step=50,
+        part_rows=300,  # eight parts, parsed while the next is made
+    )
+    expected = raw.execute("SELECT rowid, name, age FROM people WHERE gone = 0").fetchall()
+    assert count == len(expected) > 1_500
+    assert sorted(con.execute("SELECT rn, name, age FROM reg").fetchall()) == sorted(expected)
+    assert list((tmp_path / "scratch").iterdir()) == []  # the parts are deleted
     db.rollback()
