@@ -144,13 +144,20 @@ def load_sqlite_lines(
 def _append_csv(
     con: duckdb.DuckDBPyConnection, path: Path, *, table: str, columns: Sequence[tuple[str, str]]
 ) -> None:
-    spec = ", ".join(f"'{name}': 'VARCHAR'" for name, _ in columns)
-    casts = ", ".join(f"CAST({name} AS {typ})" for name, typ in columns)
     if path.stat().st_size:
-        con.execute(
-            f"INSERT INTO {table} SELECT {casts} FROM read_csv('{path}', header=false, "
-            f"columns={{{spec}}}, quote='\"', escape='\"', nullstr='', auto_detect=false)"
-        )
+        con.execute(f"INSERT INTO {table} {_select_csv(path, columns)}")
+
+
+def _select_csv(path: Path, columns: Sequence[tuple[str, str]], numbered: str | None = None) -> str:
+    """SELECT of a headerless CSV file written by bulk.py, each column cast to its type."""
+    spec = ", ".join(f"'{name}': 'VARCHAR'" for name, _ in columns)
+    casts = ", ".join(f"CAST({name} AS {typ}) AS {name}" for name, typ in columns)
+    if numbered:
+        casts = f"(row_number() OVER ())::INTEGER AS {numbered}, {casts}"
+    return (
+        f"SELECT {casts} FROM read_csv('{path}', header=false, columns={{{spec}}}, "
+        "quote='\"', escape='\"', nullstr='', auto_detect=false)"
+    )
 
 
 def _read_csv(
@@ -161,15 +168,7 @@ def _read_csv(
     columns: Sequence[tuple[str, str]],
     numbered: str | None,
 ) -> int:
-    spec = ", ".join(f"'{name}': 'VARCHAR'" for name, _ in columns)
-    casts = ", ".join(f"CAST({name} AS {typ}) AS {name}" for name, typ in columns)
-    if numbered:
-        casts = f"(row_number() OVER ())::INTEGER AS {numbered}, {casts}"
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT {casts} FROM read_csv("
-        f"'{path}', header=false, columns={{{spec}}}, quote='\"', escape='\"', "
-        "nullstr='', auto_detect=false)"
-    )
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {_select_csv(path, columns, numbered)}")
     count = con.execute(f"SELECT count(*) FROM {table}").fetchone()
     return int(count[0]) if count else 0
 

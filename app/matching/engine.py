@@ -174,7 +174,7 @@ def decide(
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE to_certify AS
-        SELECT r.rn, r.id AS pensioner_id, r.rowid_in_db, r.region_code, r.monthly_amount_fen,
+        SELECT r.rn, r.id AS pensioner_id, r.region_code, r.monthly_amount_fen,
                r.certified_until,
                ({as_of} + to_months(coalesce(g.period, {p.default_period_months})))::DATE
                    AS valid_until,

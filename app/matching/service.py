@@ -106,7 +106,6 @@ def _load(
         ("mobility_limited", "BOOLEAN"),
         ("monthly_amount_fen", "BIGINT"),
         ("certified_until", "DATE"),
-        ("rowid_in_db", "BIGINT"),
     ]
     in_scope = "benefit_status <> 'terminated'"
     if scope:
@@ -121,7 +120,7 @@ def _load(
             sql=(
                 f"SELECT {_id('id')}, national_id, name, date_of_birth, region_code, residence, "
                 "CASE WHEN mobility_limited THEN 1 ELSE 0 END, monthly_amount_fen, "
-                f"certified_until, NULL FROM pensioner WHERE {in_scope}{only_ids}"
+                f"certified_until FROM pensioner WHERE {in_scope}{only_ids}"
             ),
             columns=register_columns,
         )
@@ -136,9 +135,9 @@ def _load(
             keyed="rn",
             source="pensioner",
             line=(
-                "printf('%d,%s,%s,\"%s\",%s,%s,%s,%d,%d,%s,%d', rowid, id, national_id, "
+                "printf('%d,%s,%s,\"%s\",%s,%s,%s,%d,%d,%s', rowid, id, national_id, "
                 "replace(name, '\"', '\"\"'), date_of_birth, region_code, residence, "
-                "mobility_limited, monthly_amount_fen, certified_until, rowid)"
+                "mobility_limited, monthly_amount_fen, certified_until)"
             ),
             where=f"{in_scope}{only_ids}",
             columns=register_columns,
@@ -443,8 +442,9 @@ def _write(
     run = run_id.hex
     as_of = params.as_of.isoformat()
     counts: dict[str, int] = {}
-    # The key a pensioner is updated by: SQLite's rowid (one B-tree seek), else the id.
-    pensioner_key = "pensioner_id" if pg else "rowid_in_db"
+    # The key a pensioner is updated by: SQLite's rowid (the register's rn there, one B-tree
+    # seek), else the id.
+    pensioner_key = "pensioner_id" if pg else "rn"
     pensioner_column = "id" if pg else "rowid"
 
     def keys(table: str, key: str, assign: str, query: str) -> int:
@@ -552,14 +552,13 @@ def _write(
     clock.lap("write_resumed_s")
     # --- deaths: suspend (or turn an open suspension into a death one) and claim ---------
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE death_out AS SELECT d.*, r.rowid_in_db, "
+        f"CREATE OR REPLACE TEMP TABLE death_out AS SELECT d.*, "
         "c.payments, c.amount_fen, c.first_payment_date, c.last_payment_date, "
         f"to_json(struct_pack(run_id := '{run_id}', "
         "date_of_death := strftime(d.date_of_death, '%Y-%m-%d'), records := d.records, "
         "activity_after_death := d.activity_after_death, previous_reason := d.open_reason)"
         ")::VARCHAR AS evidence "
-        "FROM deaths d JOIN register r ON r.rn = d.rn "
-        "LEFT JOIN claims c ON c.rn = d.rn ORDER BY d.pensioner_id"
+        "FROM deaths d LEFT JOIN claims c ON c.rn = d.rn ORDER BY d.pensioner_id"
     )
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE death_out AS SELECT *, "
