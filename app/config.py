@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 from enum import StrEnum
 from functools import cached_property, lru_cache
@@ -143,6 +144,31 @@ class Settings(BaseSettings):
     duckdb_memory_limit: str = "4GB"
     duckdb_threads: int = Field(default=2, ge=1)
 
+    # Hardening (README "Security").
+    # Pensioner login (POST /auth/pensioner/token): tries per ID number and per client address.
+    otp_login_rate_per_id: str = "10/10 minutes"
+    otp_login_rate_per_client: str = "60/hour"
+    # A code request this soon after the last code sends nothing and leaves that code valid.
+    otp_resend_after_seconds: int = Field(default=60, ge=0, le=3600)
+    # Addresses (or CIDR networks) of reverse proxies whose X-Forwarded-For and
+    # X-Forwarded-Proto are believed; from anyone else these headers are ignored.
+    trusted_proxies: list[str] = Field(default_factory=list)
+    # Staff login: after this many failures in a row each try waits 2^(n - backoff_after)
+    # seconds (at most staff_login_backoff_max_seconds); at lock_after the account locks
+    # until an administrator unlocks it.
+    staff_login_backoff_after: int = Field(default=3, ge=1, le=100)
+    staff_login_lock_after: int = Field(default=10, ge=2, le=1000)
+    staff_login_backoff_max_seconds: int = Field(default=300, ge=1, le=86400)
+    staff_login_rate_per_client: str = "20/minute"
+    # Preview checks (selfie-check) decode at most this many pixels; every decode refuses a
+    # file that declares more pixels per byte than this (a decompression bomb); at most
+    # max_concurrent_decodes photos are decoded at once per process, a request waits
+    # decode_wait_seconds for a turn and is then refused with 503.
+    preview_max_pixels: int = Field(default=12_000_000, ge=100_000)
+    max_pixels_per_byte: float = Field(default=1000.0, ge=10.0)
+    max_concurrent_decodes: int = Field(default=2, ge=1, le=64)
+    decode_wait_seconds: float = Field(default=10.0, ge=0.0, le=300.0)
+
     @field_validator("video_default_timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
@@ -150,6 +176,16 @@ class Settings(BaseSettings):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"{value!r} is not an IANA time zone such as Asia/Shanghai") from exc
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"{entry!r} is not an IP address or network") from exc
         return value
 
     @model_validator(mode="after")
@@ -164,6 +200,17 @@ class Settings(BaseSettings):
                 )
             if not self.database_url:
                 raise ValueError("LIFECERT_DATABASE_URL must be set when LIFECERT_ENV=production")
+        return self
+
+    @model_validator(mode="after")
+    def _real_sms_sender_in_production(self) -> Self:
+        # The outbox writes codes to files: in production nobody would receive them, and
+        # anyone who can read the data folder could log in as any pensioner.
+        if self.env is Environment.production and self.otp_sender.strip() == "outbox":
+            raise ValueError(
+                "LIFECERT_OTP_SENDER must name a real SMS sender ('package.module:factory') "
+                "when LIFECERT_ENV=production; the development outbox is refused"
+            )
         return self
 
     @property

@@ -191,22 +191,35 @@ class InvalidCsv(UnprocessableEntity):
 
 
 class OtpInvalid(AppError):
+    """Every failed pensioner login, whatever the reason: the answer tells an attacker nothing
+    (not whether the ID is registered, nor how many tries are left)."""
+
     status_code = 401
     code = "OtpInvalid"
-    message = "The code is wrong. Check the text message and try again."
+    message = (
+        "The ID number or the code is not right, or the code has expired or was tried too "
+        "many times. Check the text message, or ask for a new code."
+    )
     persist_changes = True
-
-
-class OtpExpired(AppError):
-    status_code = 401
-    code = "OtpExpired"
-    message = "The code has expired or was used too many times; ask for a new code."
 
 
 class RateLimited(AppError):
     status_code = 429
     code = "RateLimited"
     message = "Too many requests; wait a few minutes and try again."
+
+
+class LoginBackoff(RateLimited):
+    code = "LoginBackoff"
+    message = "Several wrong passwords in a row: wait a little before the next try."
+
+
+class StaffAccountLocked(AppError):
+    status_code = 423
+    code = "StaffAccountLocked"
+    message = (
+        "This account is locked after too many wrong passwords; ask an administrator to unlock it."
+    )
 
 
 class InvalidFeed(UnprocessableEntity):
@@ -368,6 +381,8 @@ def error_body(code: str, detail: str, **extra: Any) -> dict[str, Any]:
 _BIOMETRICS_STATUS = {
     "file_too_large": 413,
     "image_too_large": 413,
+    "image_too_dense": 413,
+    "decoder_busy": 503,
     "unsupported_format": 415,
 }
 

@@ -82,11 +82,16 @@ def pensioner_code(
 
 @router.post("/pensioner/token", response_model=PensionerToken, summary="Pensioner login")
 def pensioner_token(
-    session: SessionDep, settings: SettingsDep, body: CodeLogin, address: ClientAddress
+    session: SessionDep,
+    settings: SettingsDep,
+    limiter: RateLimiterDep,
+    body: CodeLogin,
+    address: ClientAddress,
 ) -> PensionerToken:
     return service.login_pensioner(
         session=session,
         settings=settings,
+        limiter=limiter,
         national_id=body.national_id,
         code=body.code,
         actor=Actor("anonymous", "-", address),

@@ -16,7 +16,6 @@ from app.config import Settings
 from app.errors import (
     InvalidCredentials,
     InvalidRefreshToken,
-    OtpExpired,
     OtpInvalid,
     RateLimited,
 )
@@ -143,7 +142,20 @@ def request_code(
     if pensioner is None:
         return
     now = datetime.now(UTC)
-    # Only the newest code works, so an old text message cannot be confused with the new one.
+    recent = session.exec(
+        select(OtpCode.id).where(
+            OtpCode.pensioner_id == pensioner.id,
+            col(OtpCode.consumed_at).is_(None),
+            col(OtpCode.expires_at) > now,
+            col(OtpCode.attempts) < settings.otp_max_attempts,
+            col(OtpCode.created_at) > now - timedelta(seconds=settings.otp_resend_after_seconds),
+        )
+    ).first()
+    if recent is not None:
+        # Someone else asking for a code must not void the one the pensioner is typing in:
+        # the text sent less than a minute ago stays the valid one.
+        return
+    # Otherwise only the newest code works, so an old text cannot be confused with the new one.
     session.execute(
         update(OtpCode)
         .where(col(OtpCode.pensioner_id) == pensioner.id, col(OtpCode.consumed_at).is_(None))
@@ -168,34 +180,64 @@ def request_code(
     )
 
 
+def _take_try(*, session: Session, otp_id: uuid.UUID, max_attempts: int) -> bool:
+    """Count one try, atomically, if the code still has one: concurrent requests cannot
+    compare more codes than the limit, whatever the database's isolation level."""
+    result = session.execute(
+        update(OtpCode)
+        .where(
+            col(OtpCode.id) == otp_id,
+            col(OtpCode.attempts) < max_attempts,
+            col(OtpCode.consumed_at).is_(None),
+        )
+        .values(attempts=col(OtpCode.attempts) + 1)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
 def login_pensioner(
-    *, session: Session, settings: Settings, national_id: str, code: str, actor: audit.Actor
+    *,
+    session: Session,
+    settings: Settings,
+    limiter: RateLimiter,
+    national_id: str,
+    code: str,
+    actor: audit.Actor,
 ) -> PensionerToken:
+    """Every refusal is the same OtpInvalid: no tries left, nothing about the ID number."""
+    client = actor.client_address or "unknown"
+    if not limiter.hit(parse(settings.otp_login_rate_per_client), "login-client", client):
+        raise RateLimited("Too many login tries from this device; wait and try again later.")
+    if not limiter.hit(parse(settings.otp_login_rate_per_id), "login-id", national_id):
+        raise RateLimited("Too many login tries for this ID number; wait and try again later.")
     pensioner = session.exec(select(Pensioner).where(Pensioner.national_id == national_id)).first()
-    otp = None
+    row = None
     if pensioner is not None:
-        otp = session.exec(
-            select(OtpCode)
+        row = session.exec(
+            select(OtpCode.id, OtpCode.code_hash, OtpCode.expires_at)
             .where(OtpCode.pensioner_id == pensioner.id, col(OtpCode.consumed_at).is_(None))
             .order_by(col(OtpCode.created_at).desc())
             .limit(1)
         ).first()
     now = datetime.now(UTC)
-    if (
-        pensioner is None
-        or otp is None
-        or _aware(otp.expires_at) <= now
-        or otp.attempts >= settings.otp_max_attempts
-    ):
-        raise OtpExpired()
-    otp.attempts += 1
-    session.add(otp)
-    if not otp_matches(code, otp_id=otp.id, key=settings.signing_key, code_hash=otp.code_hash):
-        left = settings.otp_max_attempts - otp.attempts
-        if left <= 0:
-            raise OtpInvalid("The code is wrong and no tries are left; ask for a new code.")
-        raise OtpInvalid(f"The code is wrong. {left} tries left.", tries_left=left)
-    otp.consumed_at = now
+    if pensioner is None or row is None or _aware(row[2]) <= now:
+        raise OtpInvalid()
+    otp_id, code_hash = row[0], row[1]
+    # The try is counted before the comparison, so a request that lost the race for the last
+    # try never learns whether its code was right.
+    if not _take_try(session=session, otp_id=otp_id, max_attempts=settings.otp_max_attempts):
+        raise OtpInvalid()
+    if not otp_matches(code, otp_id=otp_id, key=settings.signing_key, code_hash=code_hash):
+        raise OtpInvalid()
+    consumed = session.execute(
+        update(OtpCode)
+        .where(col(OtpCode.id) == otp_id, col(OtpCode.consumed_at).is_(None))
+        .values(consumed_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if consumed.rowcount != 1:  # type: ignore[attr-defined]
+        raise OtpInvalid()  # the same code used twice at once: one login only
     audit.record(
         session=session,
         actor=audit.Actor("pensioner", str(pensioner.id), actor.client_address),

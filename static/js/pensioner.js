@@ -43,7 +43,6 @@ function errorText(err) {
       if (fields.some((f) => f.includes("code"))) return t("err.code_format");
       break;
     case "OtpInvalid": return t("err.code_wrong");
-    case "OtpExpired": return t("err.code_expired");
     case "RateLimited": return t("err.rate");
     case "ChallengeExpired": return t("err.expired");
     case "NotEnrolled": return t("err.not_enrolled");

@@ -40,7 +40,27 @@ def test_environment_variables_are_read(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("LIFECERT_ENV", "production")
     monkeypatch.setenv("LIFECERT_SECRET_KEY", "s" * 40)
     monkeypatch.setenv("LIFECERT_DATABASE_URL", "postgresql+psycopg://db/lifecert")
+    monkeypatch.setenv("LIFECERT_OTP_SENDER", "sms_gateway.client:make_sender")
     monkeypatch.setenv("LIFECERT_CERTIFICATION_PERIOD_MONTHS", "6")
     settings = Settings()
     assert settings.certification_period_months == 6
     assert settings.signing_key == "s" * 40
+
+
+def test_production_refuses_the_outbox_sms_sender() -> None:
+    with pytest.raises(ValidationError, match="LIFECERT_OTP_SENDER"):
+        Settings(env="production", secret_key="k" * 48, database_url="postgresql+psycopg://x/y")
+    settings = Settings(
+        env="production",
+        secret_key="k" * 48,
+        database_url="postgresql+psycopg://x/y",
+        otp_sender="sms_gateway.client:make_sender",
+    )
+    assert settings.otp_sender == "sms_gateway.client:make_sender"
+    assert Settings(env="development").otp_sender == "outbox"
+
+
+def test_trusted_proxies_must_be_addresses_or_networks() -> None:
+    assert Settings(trusted_proxies=["10.0.0.0/8", "127.0.0.1"]).trusted_proxies
+    with pytest.raises(ValidationError, match="not an IP address"):
+        Settings(trusted_proxies=["proxy.example.org"])

@@ -46,7 +46,7 @@ async def test_code_is_sent_to_the_outbox_and_logs_in(
 
     reuse = await client.post(TOKEN_URL, json={"national_id": pensioner.national_id, "code": code})
     assert reuse.status_code == 401
-    assert reuse.json()["error"] == "OtpExpired"
+    assert reuse.json()["error"] == "OtpInvalid"
 
 
 async def test_unknown_id_gets_the_same_answer_and_no_message(
@@ -73,19 +73,45 @@ async def test_wrong_codes_count_and_five_tries_end_the_code(
     await client.post(CODE_URL, json={"national_id": pensioner.national_id})
     [code] = _codes_sent(settings)
     wrong = f"{(int(code) + 1) % 1_000_000:06d}"
-    for tries_left in (4, 3, 2, 1):
+    answers = []
+    for _ in range(5):
         response = await client.post(
             TOKEN_URL, json={"national_id": pensioner.national_id, "code": wrong}
         )
         assert response.status_code == 401
-        assert response.json()["error"] == "OtpInvalid"
-        assert response.json()["tries_left"] == tries_left
-    last = await client.post(TOKEN_URL, json={"national_id": pensioner.national_id, "code": wrong})
-    assert last.json()["error"] == "OtpInvalid"
-    # The right code no longer works after five wrong tries.
+        answers.append(response.json())
+    # Nothing tells an attacker how many tries are left.
+    assert all(a == answers[0] for a in answers)
+    assert set(answers[0]) == {"error", "detail"} and answers[0]["error"] == "OtpInvalid"
+    # The right code no longer works after five wrong tries, and says nothing more.
     right = await client.post(TOKEN_URL, json={"national_id": pensioner.national_id, "code": code})
     assert right.status_code == 401
-    assert right.json()["error"] == "OtpExpired"
+    assert right.json() == answers[0]
+
+
+async def test_every_failed_login_gets_the_same_answer(
+    client: httpx.AsyncClient, factory: Factory, settings: Settings, db: Session
+) -> None:
+    registered = factory.pensioner()
+    await client.post(CODE_URL, json={"national_id": registered.national_id})
+    [code] = _codes_sent(settings)
+    wrong = f"{(int(code) + 1) % 1_000_000:06d}"
+    no_code = factory.pensioner()
+    answers = [
+        await client.post(TOKEN_URL, json={"national_id": registered.national_id, "code": wrong}),
+        await client.post(TOKEN_URL, json={"national_id": no_code.national_id, "code": wrong}),
+        await client.post(TOKEN_URL, json={"national_id": "11010519491231002X", "code": wrong}),
+    ]
+    otp = db.exec(select(OtpCode).where(OtpCode.pensioner_id == registered.id)).one()
+    otp.expires_at = datetime.now(UTC) - timedelta(seconds=1)
+    db.add(otp)
+    db.commit()
+    answers.append(
+        await client.post(TOKEN_URL, json={"national_id": registered.national_id, "code": code})
+    )
+    assert [a.status_code for a in answers] == [401] * 4
+    assert all(a.json() == answers[0].json() for a in answers), [a.json() for a in answers]
+    assert "tries" not in answers[0].text.replace("tried", "")
 
 
 async def test_expired_code_is_refused(
@@ -102,15 +128,38 @@ async def test_expired_code_is_refused(
         TOKEN_URL, json={"national_id": pensioner.national_id, "code": code}
     )
     assert response.status_code == 401
-    assert response.json()["error"] == "OtpExpired"
+    assert response.json()["error"] == "OtpInvalid"
     assert "new code" in response.json()["detail"]
 
 
-async def test_a_new_code_replaces_the_old_one(
+def _age_codes(db: Session, pensioner_id: object, seconds: int = 61) -> None:
+    for otp in db.exec(select(OtpCode).where(OtpCode.pensioner_id == pensioner_id)).all():
+        otp.created_at = datetime.now(UTC) - timedelta(seconds=seconds)
+        db.add(otp)
+    db.commit()
+
+
+async def test_a_second_request_within_a_minute_keeps_the_code_already_sent(
     client: httpx.AsyncClient, factory: Factory, settings: Settings
 ) -> None:
     pensioner = factory.pensioner()
+    first = await client.post(CODE_URL, json={"national_id": pensioner.national_id})
+    [code] = _codes_sent(settings)
+    # Someone else asks for a code for the same ID seconds later: same answer, no new text,
+    # and the pensioner's code still works.
+    second = await client.post(CODE_URL, json={"national_id": pensioner.national_id})
+    assert second.status_code == 202 and second.json() == first.json()
+    assert _codes_sent(settings) == [code]
+    login = await client.post(TOKEN_URL, json={"national_id": pensioner.national_id, "code": code})
+    assert login.status_code == 200, login.text
+
+
+async def test_a_new_code_after_a_minute_replaces_the_old_one(
+    client: httpx.AsyncClient, factory: Factory, settings: Settings, db: Session
+) -> None:
+    pensioner = factory.pensioner()
     await client.post(CODE_URL, json={"national_id": pensioner.national_id})
+    _age_codes(db, pensioner.id)
     await client.post(CODE_URL, json={"national_id": pensioner.national_id})
     old, new = _codes_sent(settings)
     if old != new:
@@ -123,13 +172,14 @@ async def test_a_new_code_replaces_the_old_one(
 
 
 async def test_code_requests_are_rate_limited_per_id(
-    client: httpx.AsyncClient, factory: Factory, settings: Settings
+    client: httpx.AsyncClient, factory: Factory, settings: Settings, db: Session
 ) -> None:
     pensioner = factory.pensioner()
-    statuses = [
-        (await client.post(CODE_URL, json={"national_id": pensioner.national_id})).status_code
-        for _ in range(4)
-    ]
+    statuses = []
+    for _ in range(4):
+        response = await client.post(CODE_URL, json={"national_id": pensioner.national_id})
+        statuses.append(response.status_code)
+        _age_codes(db, pensioner.id)
     assert statuses == [202, 202, 202, 429]
     assert len(_codes_sent(settings)) == 3
 
