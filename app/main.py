@@ -48,6 +48,7 @@ from app.video_calls.router import router as video_calls_router
 from app.video_calls.router import ws_router as signalling_router
 from app.video_calls.signalling import SignalHub
 from biometrics import DlibFaceEngine, FaceEngine
+from biometrics.decode import set_decode_concurrency
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 API_PREFIX = "/api/v1"
@@ -95,6 +96,9 @@ def create_app(
     # The dlib models load on first use, not here, so start-up stays fast.
     app.state.face_engine = face_engine or DlibFaceEngine()
     app.state.cohort_cache = CohortCache()
+    set_decode_concurrency(
+        settings.max_concurrent_decodes, wait_seconds=settings.decode_wait_seconds
+    )
     app.state.challenge_rng = make_rng(settings)
     app.state.job_queue = job_queue if job_queue is not None else make_queue(settings)
     # Signalling rooms of video calls, in this process (see app/video_calls/signalling.py).

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import io
 import math
+import threading
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import BinaryIO, Literal
 
@@ -16,8 +19,10 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from biometrics.errors import (
     AnimatedImage,
     CorruptImage,
+    DecoderBusy,
     EmptyFile,
     FileTooLarge,
+    ImageTooDense,
     ImageTooLarge,
     ImageTooSmall,
     UnsupportedFormat,
@@ -47,10 +52,17 @@ class DecodeLimits:
     # Faces the selfie gate accepts stay wider than the embedding's 150 px chip needs, and
     # DCT scaling reaches this size from 12 MP at 1/4 scale.
     working_max_side: int = 1280
+    # Photos hold a few pixels per byte (a flat JPEG at most a few hundred); a file that
+    # declares thousands is a decompression bomb. Below density_floor_pixels a decode is
+    # cheap whatever the ratio.
+    max_pixels_per_byte: float = 1000.0
+    density_floor_pixels: int = 2_000_000
 
     def __post_init__(self) -> None:
         if self.max_bytes <= 0 or self.max_pixels <= 0 or self.working_max_side <= 0:
             raise ValueError("limits must be positive")
+        if self.max_pixels_per_byte <= 0:
+            raise ValueError("max_pixels_per_byte must be positive")
         if self.max_full_decode_pixels > self.max_pixels:
             raise ValueError("max_full_decode_pixels cannot exceed max_pixels")
 
@@ -76,6 +88,41 @@ class DecodedImage:
     def scale(self) -> float:
         """Multiply working-image coordinates by this to get original-photo coordinates."""
         return self.original_width / self.width
+
+
+class DecodeSlots:
+    """A bound on how many photos one process decodes at once, so parallel uploads cannot
+    add up to more memory than the machine has; a caller waits its turn for wait_seconds."""
+
+    def __init__(self, max_concurrent: int, *, wait_seconds: float) -> None:
+        if max_concurrent < 1 or wait_seconds < 0:
+            raise ValueError("max_concurrent must be at least 1 and wait_seconds not negative")
+        self.max_concurrent = max_concurrent
+        self.wait_seconds = wait_seconds
+        self._semaphore = threading.BoundedSemaphore(max_concurrent)
+
+    @contextmanager
+    def turn(self) -> Iterator[None]:
+        if not self._semaphore.acquire(timeout=self.wait_seconds):
+            raise DecoderBusy("the server is decoding too many photos right now; try again soon")
+        try:
+            yield
+        finally:
+            self._semaphore.release()
+
+
+# The process-wide bound used by decode_image; the application sizes it from its settings.
+_slots = DecodeSlots(4, wait_seconds=10.0)
+
+
+def set_decode_concurrency(max_concurrent: int, *, wait_seconds: float) -> None:
+    """Bound this process's concurrent decodes (decodes already running keep their slot)."""
+    global _slots
+    _slots = DecodeSlots(max_concurrent, wait_seconds=wait_seconds)
+
+
+def decode_slots() -> DecodeSlots:
+    return _slots
 
 
 def read_limited(stream: BinaryIO, *, max_bytes: int, chunk_size: int = 1 << 20) -> bytes:
@@ -115,23 +162,24 @@ def decode_image(data: bytes, *, limits: DecodeLimits) -> DecodedImage:
     if len(data) > limits.max_bytes:
         raise FileTooLarge(f"the file is larger than {limits.max_bytes} bytes")
     fmt = sniff_format(data)
-    if fmt == "heif":
-        image = _open_heif(data, limits)
-        raw_width, raw_height = image.size
-    else:
-        image, (raw_width, raw_height) = _open_pillow(data, fmt, limits)
-    orientation = _orientation(image)
-    try:
-        if orientation != 1:
-            image = ImageOps.exif_transpose(image)
-        rgb = _to_rgb(image)
-    except (OSError, SyntaxError, ValueError, zlib.error) as exc:
-        raise CorruptImage("the photo is damaged or incomplete") from exc
-    if orientation in _TRANSPOSING_ORIENTATIONS:
-        raw_width, raw_height = raw_height, raw_width
-    if min(raw_width, raw_height) < limits.min_side:
-        raise ImageTooSmall(f"the photo is smaller than {limits.min_side} pixels on a side")
-    pixels = _shrink(np.asarray(rgb, dtype=np.uint8), limits.working_max_side)
+    with _slots.turn():
+        if fmt == "heif":
+            image = _open_heif(data, limits)
+            raw_width, raw_height = image.size
+        else:
+            image, (raw_width, raw_height) = _open_pillow(data, fmt, limits)
+        orientation = _orientation(image)
+        try:
+            if orientation != 1:
+                image = ImageOps.exif_transpose(image)
+            rgb = _to_rgb(image)
+        except (OSError, SyntaxError, ValueError, zlib.error) as exc:
+            raise CorruptImage("the photo is damaged or incomplete") from exc
+        if orientation in _TRANSPOSING_ORIENTATIONS:
+            raw_width, raw_height = raw_height, raw_width
+        if min(raw_width, raw_height) < limits.min_side:
+            raise ImageTooSmall(f"the photo is smaller than {limits.min_side} pixels on a side")
+        pixels = _shrink(np.asarray(rgb, dtype=np.uint8), limits.working_max_side)
     return DecodedImage(
         pixels=np.ascontiguousarray(pixels),
         format=fmt,
@@ -151,9 +199,50 @@ def _refuse_gif(data: bytes) -> None:
     raise UnsupportedFormat("GIF pictures are not accepted; send a JPEG, PNG, WebP or HEIC photo")
 
 
+def inspect_image(data: bytes, *, limits: DecodeLimits) -> tuple[ImageFormat, int, int]:
+    """Format, width and height from the header alone, after every check decode_image makes
+    before decoding (bytes, format, pixels, density); nothing is decoded."""
+    if not data:
+        raise EmptyFile("the file is empty")
+    if len(data) > limits.max_bytes:
+        raise FileTooLarge(f"the file is larger than {limits.max_bytes} bytes")
+    fmt = sniff_format(data)
+    if fmt == "heif":
+        import pillow_heif
+
+        try:
+            width, height = pillow_heif.open_heif(data, convert_hdr_to_8bit=True).size
+        except (ValueError, RuntimeError, OSError, EOFError, SyntaxError) as exc:
+            raise CorruptImage("the HEIC photo is damaged or incomplete") from exc
+    else:
+        try:
+            with Image.open(io.BytesIO(data), formats=[_PIL_FORMAT[fmt]]) as image:
+                width, height = image.size
+        except Image.DecompressionBombError as exc:
+            raise ImageTooLarge("the photo has far too many pixels") from exc
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+            raise CorruptImage("the photo is damaged or not what its header says") from exc
+    # The bomb is named as such first: that is the more useful diagnosis than "too large".
+    _check_density(width, height, size=len(data), limits=limits)
+    _check_pixels(width, height, limit=limits.max_pixels)
+    if fmt != "jpeg":
+        _check_pixels(width, height, limit=limits.max_full_decode_pixels)
+    return fmt, width, height
+
+
 def _check_pixels(width: int, height: int, *, limit: int) -> None:
     if width * height > limit:
         raise ImageTooLarge(f"the photo has {width}x{height} pixels, more than {limit} allowed")
+
+
+def _check_density(width: int, height: int, *, size: int, limits: DecodeLimits) -> None:
+    pixels = width * height
+    if pixels > limits.density_floor_pixels and pixels > limits.max_pixels_per_byte * size:
+        raise ImageTooDense(
+            f"the file declares {width}x{height} pixels in only {size} bytes "
+            f"({pixels / max(size, 1):.0f} pixels per byte, at most "
+            f"{limits.max_pixels_per_byte:.0f} allowed); send an ordinary photo"
+        )
 
 
 def _open_pillow(
@@ -182,6 +271,7 @@ def _open_pillow(
         _check_pixels(drafted_w, drafted_h, limit=limits.max_full_decode_pixels)
     else:
         _check_pixels(width, height, limit=limits.max_full_decode_pixels)
+    _check_density(width, height, size=len(data), limits=limits)
     try:
         image.load()
     except Image.DecompressionBombError as exc:
@@ -202,6 +292,7 @@ def _open_heif(data: bytes, limits: DecodeLimits) -> Image.Image:
             raise AnimatedImage("HEIC files with several pictures are not accepted")
         width, height = heif.size
         _check_pixels(width, height, limit=limits.max_full_decode_pixels)
+        _check_density(width, height, size=len(data), limits=limits)
         # libheif applies the container's rotation itself and resets the EXIF tag to 1.
         return heif.to_pillow()
     except (ValueError, RuntimeError, OSError, EOFError, SyntaxError) as exc:

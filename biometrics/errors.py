@@ -41,6 +41,19 @@ class ImageTooLarge(ImageError):
     code = "image_too_large"
 
 
+class ImageTooDense(ImageTooLarge):
+    """Far more pixels than the file's size can honestly hold (a decompression bomb): refused
+    from the header, before anything is decoded."""
+
+    code = "image_too_dense"
+
+
+class DecoderBusy(BiometricsError):
+    """Every decoding slot of this process stayed busy for the whole wait."""
+
+    code = "decoder_busy"
+
+
 class ImageTooSmall(ImageError):
     code = "image_too_small"
 

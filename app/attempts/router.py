@@ -24,7 +24,8 @@ from app.deps import (
 )
 from app.pensioners.dependencies import EnrollablePensioner
 from app.reviews.service import staff_operator
-from biometrics import read_limited
+from biometrics import DecodeLimits, read_limited
+from biometrics.decode import inspect_image
 from models.attempt import CertificationAttempt
 from models.pensioner import Pensioner
 
@@ -80,8 +81,20 @@ def selfie_check(
 ) -> SelfieCheck:
     attempt = service.get_own(session=session, pensioner=pensioner, attempt_id=attempt_id)
     photo = read_limited(selfie.file, max_bytes=settings.max_photo_bytes)
+    # A preview is a downscaled camera frame: anything bigger is refused from its header.
+    inspect_image(photo, limits=preview_limits(settings))
     return service.check_selfie(
         settings=settings, limiter=limiter, engine=engine, attempt=attempt, photo=photo
+    )
+
+
+def preview_limits(settings: Settings) -> DecodeLimits:
+    pixels = settings.preview_max_pixels
+    return DecodeLimits(
+        max_bytes=settings.max_photo_bytes,
+        max_pixels=pixels,
+        max_full_decode_pixels=min(pixels, DecodeLimits.max_full_decode_pixels),
+        max_pixels_per_byte=settings.max_pixels_per_byte,
     )
 
 
