@@ -36,6 +36,7 @@ from app.feeds.router import router as feeds_router
 from app.health.router import router as health_router
 from app.limits import BodySizeLimit
 from app.matching.router import router as matching_router
+from app.middleware import SecurityHeaders, TrustedProxyHeaders
 from app.overpayments.router import router as overpayments_router
 from app.pensioners.router import me_router
 from app.pensioners.router import router as pensioners_router
@@ -123,6 +124,11 @@ def create_app(
             + 64 * 1024,
         },
     )
+
+    # Added last, so they run first: every response (413s too) carries the headers, and
+    # everything below sees the client address a trusted proxy forwarded.
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(TrustedProxyHeaders, trusted=settings.trusted_proxies)
 
     api = APIRouter(prefix=API_PREFIX)
     # Public: login and health. Everything else requires a staff or pensioner token.

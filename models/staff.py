@@ -32,6 +32,11 @@ class StaffUser(SQLModel, table=True):
     region_scope: str = Field(default="", max_length=6)
     is_active: bool = True
     created_at: datetime = Field(default_factory=utcnow, sa_type=tz_datetime())
+    # Wrong passwords in a row (reset by a successful login or an unlock); past a threshold
+    # each try waits longer, and at the lock threshold only an administrator can unlock.
+    failed_logins: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    last_failed_login_at: datetime | None = Field(default=None, sa_type=tz_datetime())
+    locked_at: datetime | None = Field(default=None, sa_type=tz_datetime())
 
     def has_role(self, role: Role) -> bool:
         return role.value in self.roles

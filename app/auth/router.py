@@ -27,12 +27,14 @@ router = APIRouter(prefix="/auth", tags=["auth"])
 def staff_token(
     session: SessionDep,
     settings: SettingsDep,
+    limiter: RateLimiterDep,
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
     address: ClientAddress,
 ) -> TokenPair:
     return service.login_staff(
         session=session,
         settings=settings,
+        limiter=limiter,
         username=form.username,
         password=form.password,
         actor=Actor("anonymous", "-", address),

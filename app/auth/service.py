@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
+from fastapi.encoders import jsonable_encoder
 from limits import parse
 from limits.strategies import RateLimiter
 from sqlmodel import Session, col, select, update
@@ -16,8 +17,10 @@ from app.config import Settings
 from app.errors import (
     InvalidCredentials,
     InvalidRefreshToken,
+    LoginBackoff,
     OtpInvalid,
     RateLimited,
+    StaffAccountLocked,
 )
 from app.security import (
     create_access_token,
@@ -60,14 +63,51 @@ def _issue_pair(
     )
 
 
+def backoff_seconds(*, settings: Settings, failures: int) -> int:
+    """How long after the last wrong password the next try must wait."""
+    if failures < settings.staff_login_backoff_after:
+        return 0
+    exponent = min(failures - settings.staff_login_backoff_after, 30)
+    return int(min(2**exponent, settings.staff_login_backoff_max_seconds))
+
+
 def login_staff(
-    *, session: Session, settings: Settings, username: str, password: str, actor: audit.Actor
+    *,
+    session: Session,
+    settings: Settings,
+    limiter: RateLimiter,
+    username: str,
+    password: str,
+    actor: audit.Actor,
 ) -> TokenPair:
-    staff = session.exec(select(StaffUser).where(StaffUser.username == username)).first()
+    client = actor.client_address or "unknown"
+    if not limiter.hit(parse(settings.staff_login_rate_per_client), "staff-login", client):
+        raise RateLimited("Too many login tries from this device; wait a minute.")
+    # Logins of one account take turns (a row lock; SQLite's writers take turns anyway), so
+    # a burst of parallel guesses meets the backoff like guesses one after another.
+    staff = session.exec(
+        select(StaffUser).where(StaffUser.username == username).with_for_update()
+    ).first()
+    now = datetime.now(UTC)
+    if staff is not None:
+        if staff.locked_at is not None:
+            raise StaffAccountLocked()
+        wait = backoff_seconds(settings=settings, failures=staff.failed_logins)
+        if wait and staff.last_failed_login_at is not None:
+            remaining = (_aware(staff.last_failed_login_at) + timedelta(seconds=wait)) - now
+            if remaining > timedelta(0):
+                # The password is not even checked: guessing gets no faster by trying more.
+                raise LoginBackoff(retry_after=max(1, int(remaining.total_seconds() + 0.999)))
     if not verify_password(password, staff.password_hash if staff else None) or staff is None:
-        raise InvalidCredentials()
+        if staff is not None:
+            _count_failure(session=session, settings=settings, staff=staff, now=now, actor=actor)
+        raise InvalidCredentials(persist_changes=True)
     if not staff.is_active:
         raise InvalidCredentials("This staff account has been deactivated.")
+    if staff.failed_logins:
+        staff.failed_logins = 0
+        staff.last_failed_login_at = None
+        session.add(staff)
     audit.record(
         session=session,
         actor=audit.Actor("staff", str(staff.id), actor.client_address),
@@ -77,6 +117,68 @@ def login_staff(
         region_code=staff.region_scope or None,
     )
     return _issue_pair(session=session, settings=settings, staff=staff, family_id=uuid.uuid4())
+
+
+def _count_failure(
+    *, session: Session, settings: Settings, staff: StaffUser, now: datetime, actor: audit.Actor
+) -> None:
+    """One more wrong password, counted atomically (parallel guesses all count); the one that
+    reaches the threshold locks the account."""
+    failures = session.execute(
+        update(StaffUser)
+        .where(col(StaffUser.id) == staff.id)
+        .values(failed_logins=col(StaffUser.failed_logins) + 1, last_failed_login_at=now)
+        .returning(col(StaffUser.failed_logins))
+        .execution_options(synchronize_session=False)
+    ).scalar_one()
+    locked = failures >= settings.staff_login_lock_after
+    if locked:
+        session.execute(
+            update(StaffUser)
+            .where(col(StaffUser.id) == staff.id, col(StaffUser.locked_at).is_(None))
+            .values(locked_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    audit.record(
+        session=session,
+        actor=actor,
+        action="staff.locked" if locked else "staff.login_failed",
+        entity_type="staff_user",
+        entity_id=staff.id,
+        region_code=staff.region_scope or None,
+        after={"failed_logins": failures},
+    )
+
+
+def unlock_staff(*, session: Session, staff: StaffUser, actor: audit.Actor) -> StaffUser:
+    """An administrator lifts a lockout (and forgives the failures counted so far)."""
+    before = {"locked_at": staff.locked_at, "failed_logins": staff.failed_logins}
+    staff.locked_at = None
+    staff.failed_logins = 0
+    staff.last_failed_login_at = None
+    session.add(staff)
+    session.flush()
+    audit.record(
+        session=session,
+        actor=actor,
+        action="staff.unlock",
+        entity_type="staff_user",
+        entity_id=staff.id,
+        region_code=staff.region_scope or None,
+        before=jsonable_encoder(before),
+        after={"locked_at": None, "failed_logins": 0},
+    )
+    return staff
+
+
+def revoke_all_refresh_tokens(*, session: Session, staff_id: uuid.UUID) -> None:
+    """End every login of a staff member (their access tokens lapse within minutes)."""
+    session.execute(
+        update(RefreshToken)
+        .where(col(RefreshToken.staff_id) == staff_id, col(RefreshToken.revoked_at).is_(None))
+        .values(revoked_at=datetime.now(UTC))
+        .execution_options(synchronize_session=False)
+    )
 
 
 def refresh_staff(*, session: Session, settings: Settings, refresh_token: str) -> TokenPair:

@@ -6,6 +6,7 @@ import uuid
 
 from fastapi import APIRouter, status
 
+from app.auth import service as auth_service
 from app.db import SessionDep
 from app.deps import CurrentStaff, RequireAdmin, StaffActor
 from app.staff import service
@@ -47,3 +48,15 @@ def update_staff(
 ) -> StaffUser:
     staff = service.get_in_scope(session=session, admin=admin, staff_id=staff_id)
     return service.update(session=session, admin=admin, actor=actor, staff=staff, changes=body)
+
+
+@router.post(
+    "/{staff_id}/unlock",
+    response_model=StaffRead,
+    summary="Unlock an account locked after repeated wrong passwords",
+)
+def unlock_staff(
+    staff_id: uuid.UUID, session: SessionDep, admin: RequireAdmin, actor: StaffActor
+) -> StaffUser:
+    staff = service.get_in_scope(session=session, admin=admin, staff_id=staff_id)
+    return auth_service.unlock_staff(session=session, staff=staff, actor=actor)

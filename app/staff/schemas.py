@@ -58,3 +58,5 @@ class StaffRead(BaseModel):
     region_scope: str
     is_active: bool
     created_at: datetime
+    locked_at: datetime | None = None  # locked after repeated wrong passwords
+    failed_logins: int = 0

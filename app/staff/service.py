@@ -8,6 +8,7 @@ from sqlmodel import Session, col, select
 
 from app.audit import service as audit
 from app.audit.service import Actor
+from app.auth.service import revoke_all_refresh_tokens
 from app.errors import DuplicateUsername, OutOfScope, PermissionDenied, StaffNotFound
 from app.security import hash_password
 from app.staff.schemas import StaffCreate, StaffUpdate
@@ -105,6 +106,11 @@ def update(
     old, new = audit.diff(before, audit.snapshot(staff, exclude=_HIDDEN))
     if changes.password is not None:
         new["password"] = "changed"
+    if changes.password is not None or {"roles", "region_scope", "is_active"} & set(new):
+        # Whoever holds a refresh token of this account got it under the old password, roles
+        # or scope: those logins end now (access tokens lapse within minutes).
+        revoke_all_refresh_tokens(session=session, staff_id=staff.id)
+        new["logins_revoked"] = True
     audit.record(
         session=session,
         actor=actor,
