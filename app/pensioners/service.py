@@ -413,14 +413,16 @@ def import_csv(
     for row in valid:
         assert row.data is not None
         data, problem = row.data, None
+        # Scope first: whether an ID number is registered is nobody's business outside the
+        # region it would be imported into (a dry run must not become a register lookup).
         if data.national_id in seen:
             problem = ("duplicate_in_file", f"Same ID number as line {seen[data.national_id]}.")
-        elif data.national_id in already:
-            problem = ("duplicate_national_id", "This ID number is already registered.")
         elif not staff.covers_region(data.region_code):
             problem = ("region_out_of_scope", "The region is outside your region scope.")
         elif data.region_code not in regions:
             problem = ("unknown_region", f"Region {data.region_code} is not a known region.")
+        elif data.national_id in already:
+            problem = ("duplicate_national_id", "This ID number is already registered.")
         seen.setdefault(data.national_id, row.line)
         if problem:
             errors.append(

@@ -3,8 +3,6 @@ deaths found, overpayment claimed and recovered."""
 
 from __future__ import annotations
 
-import csv
-import io
 from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -13,6 +11,7 @@ import sqlalchemy as sa
 from pydantic import BaseModel, Field
 from sqlmodel import Session, col, func, or_, select
 
+from app import csv_export
 from app.certifications.service import add_months
 from models.certification import (
     Certification,
@@ -175,12 +174,7 @@ def monthly(
 
 
 def to_csv(rows: list[RegionMonth]) -> str:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(RegionMonth.model_fields))
-    writer.writeheader()
-    for r in rows:
-        writer.writerow(r.model_dump())
-    return out.getvalue()
+    return csv_export.to_csv(list(RegionMonth.model_fields), (r.model_dump() for r in rows))
 
 
 class MonthMethods(BaseModel):

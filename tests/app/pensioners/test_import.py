@@ -185,3 +185,23 @@ async def test_oversized_import_is_refused_before_reading(
     assert response.status_code == 413
     assert response.json()["error"] == "PayloadTooLarge"
     assert "50.0 MB" in response.json()["detail"]
+
+
+async def test_a_dry_run_does_not_tell_whether_an_out_of_scope_id_is_registered(
+    client: httpx.AsyncClient, factory: Factory
+) -> None:
+    registered = factory.pensioner("310115")  # another province's pensioner
+    unregistered = _nid(7, "310115")
+    factory.region("110105")
+    admin = factory.auth(factory.staff("admin", scope="11"))
+    reports = []
+    for nid in (registered.national_id, unregistered):
+        csv = HEADER + _row(1, national_id=nid, region_code="310115")
+        response = await _post(client, admin, csv.encode(), dry_run="true")
+        assert response.status_code == 422
+        reports.append(response.json()["report"]["errors"])
+    # Both rows get the same scope refusal: nothing says which of the two is registered.
+    assert [e["code"] for e in reports[0]] == ["region_out_of_scope"]
+    assert [{**e, "national_id": None} for e in reports[0]] == [
+        {**e, "national_id": None} for e in reports[1]
+    ]
