@@ -18,6 +18,18 @@ from biometrics.decode import RGBImage
 from biometrics.engine import FaceEngine
 from biometrics.face import DetectedFace, FaceBox, FaceEmbedding, FloatArray, stack_vectors
 from biometrics.matching import cohort_distances
+from biometrics.pad import (  # moire_peak and bezel_sides were defined here first
+    PadCue,
+    PadPolicy,
+    PictureCues,
+    picture_cues,
+)
+from biometrics.pad import (
+    bezel_sides as bezel_sides,
+)
+from biometrics.pad import (
+    moire_peak as moire_peak,
+)
 from biometrics.quality import eye_aspect_ratio, head_pose
 from biometrics.video import (
     VideoFrame,
@@ -47,7 +59,24 @@ class LivenessReason(StrEnum):
     STILL_IMAGE = "still_image"
     PLANAR_MOTION = "planar_motion"
     SCREEN_REPLAY = "screen_replay"
+    PRINTED_PHOTO = "printed_photo"
     INJECTED_OR_EDITED = "injected_or_edited"
+    # Not an attack by itself: repeated frames or holes in the timeline are what slow phones,
+    # variable frame rates and messaging apps' re-encoding leave. A person looks at the clip.
+    IRREGULAR_TIMING = "irregular_timing"
+
+
+# Reasons that are evidence of a presentation attack or an injected clip, measured passively
+# (whatever the challenge), as opposed to a missing action or a capture problem.
+PASSIVE_ATTACK_REASONS = frozenset(
+    {
+        LivenessReason.STILL_IMAGE,
+        LivenessReason.PLANAR_MOTION,
+        LivenessReason.SCREEN_REPLAY,
+        LivenessReason.PRINTED_PHOTO,
+        LivenessReason.INJECTED_OR_EDITED,
+    }
+)
 
 
 # Substrings (lower case) of container tags written by screen recorders, virtual cameras and
@@ -151,6 +180,18 @@ class LivenessPolicy:
     # lips and a real head's relief leave several pixels.
     min_nonrigid_residual: float = 0.02
     planar_quantile: float = 0.95
+    # ... but a print tilted far (to fake a turn), bent, blurred by motion and compressed by a
+    # webcam leaves more than that in its worst pairs, which is how real hand-held prints got
+    # through. Hence a second, scale-free test: the median residual over the median motion of
+    # the tracked points. Tracking a moved plane errs by a small fraction of the displacement
+    # (blur, interpolation, the bend of the sheet): 0.06-0.16 on generated bent, tilted prints
+    # seen by a 640x480 12 fps webcam. A live face's relief, eyelids and lips leave residuals of
+    # the order of its motion: 0.54-1.6 on every fixture live clip and its re-encodings that
+    # moves enough to judge. The operating point sits near the geometric middle.
+    min_residual_per_motion: float = 0.3
+    # Median motion per pair (over the eye distance) below which the ratio is not judged: a
+    # face held nearly still tells nothing about its shape (the still-image check covers it).
+    planar_min_motion: float = 0.03
     planar_offset_s: float = 0.3
     planar_every_frames: int = 3
     planar_min_pairs: int = 5
@@ -163,6 +204,11 @@ class LivenessPolicy:
     bezel_min_length: float = 0.35
     # Share of the face region blown out by a reflection on glass.
     max_glare_share: float = 0.08
+    # The picture cues of biometrics.pad (flat tone of a print; glare and contrast of a
+    # screen) must fire on at least this share of the detail frames (one a second): a single
+    # frame caught against a lamp is not a screen.
+    picture_cue_share: float = 0.5
+    pad: PadPolicy = field(default_factory=PadPolicy)
     # injected_or_edited
     # 24->30 fps conversion duplicates 1 frame in 5 and 25->30 (as in transcoded clips) 1 in 6;
     # a 15 fps capture played at 30 duplicates every other one.
@@ -173,6 +219,9 @@ class LivenessPolicy:
     duplicate_ratio: float = 0.5
     # Phones in low light slow to 15 fps (67 ms); a longer gap means frames were removed.
     max_frame_gap_s: float = 0.25
+    # A splice only counts where the timestamps step regularly (at most this many typical
+    # steps): a change across a hole in the timeline is dropped frames during motion.
+    cut_max_step_ratio: float = 1.5
     # A splice: one frame-to-frame change (mean grey level of the whole picture) this many
     # times the larger of its neighbours, and at least cut_min_change levels.
     cut_jump_ratio: float = 5.0
@@ -250,6 +299,14 @@ class LivenessResult:
     metadata: VideoMetadata
     timeline: VideoTimeline
     observations: tuple[FrameObservation, ...]
+    # The passive checks' values over their own thresholds, the most attack-like of them:
+    # 1.0 is the operating point (a passive reason fires at or above it).
+    attack_score: float = 0.0
+
+    @property
+    def passive_reasons(self) -> tuple[LivenessReason, ...]:
+        """Attack reasons found on the clip's own evidence, not from a missing action."""
+        return tuple(r for r in self.reasons if r in PASSIVE_ATTACK_REASONS)
 
     def actions_as_dicts(self) -> list[dict[str, float | str]]:
         return [{"action": e.action.value, "t": round(e.t, 3)} for e in self.actions]
@@ -276,7 +333,7 @@ def analyze_liveness(
         raise ValueError("the challenge names no action")
     started = time.perf_counter()
     tracker = _Tracker(engine=engine, policy=policy)
-    screen = _ScreenCues(policy=policy)
+    screen = _PictureProbe(policy=policy)
     picker = _EmbeddingPicker(every_s=1.0)
     planar = _PlanarProbe(policy=policy)
     with open_video(video, limits=limits) as reader:
@@ -329,16 +386,20 @@ def analyze_liveness(
             reasons.append(LivenessReason.WRONG_ORDER)
         checks["still_image"] = still_image_check(present, policy=policy)
         checks["planar_motion"] = planar.check()
-        checks["screen_replay"] = screen.check()
+        checks["screen_replay"] = screen.screen_check()
+        checks["printed_photo"] = screen.print_check()
         span = (matched[0].t, matched[-1].t) if matched else None
         checks["injected_or_edited"] = injected_or_edited_check(
             timeline=timeline, metadata=metadata, action_span=span, policy=policy
         )
+        checks["irregular_timing"] = irregular_timing_check(timeline=timeline, policy=policy)
         for name, reason in (
             ("still_image", LivenessReason.STILL_IMAGE),
             ("planar_motion", LivenessReason.PLANAR_MOTION),
             ("screen_replay", LivenessReason.SCREEN_REPLAY),
+            ("printed_photo", LivenessReason.PRINTED_PHOTO),
             ("injected_or_edited", LivenessReason.INJECTED_OR_EDITED),
+            ("irregular_timing", LivenessReason.IRREGULAR_TIMING),
         ):
             if not checks[name].passed:
                 reasons.append(reason)
@@ -348,6 +409,7 @@ def analyze_liveness(
     return LivenessResult(
         live=not reasons,
         score=round(score, 4),
+        attack_score=round(attack_score(checks), 4),
         actions=tuple(events),
         matched=tuple(matched),
         reasons=tuple(reasons),
@@ -800,13 +862,37 @@ def nonrigid_residual(
 ) -> float | None:
     """How far tracked face texture moves apart from the best plane-to-plane mapping.
 
-    Corners inside the face box are followed with pyramidal Lucas-Kanade (kept only when
+    The first value of planar_pair; None when too little texture could be tracked.
+    """
+    pair = planar_pair(earlier, later, box=box, eye_distance=eye_distance, min_points=min_points)
+    return None if pair is None else pair.residual
+
+
+@dataclass(frozen=True)
+class PlanarPair:
+    """One pair of frames: how far the tracked face texture is from one plane, and how far it
+    moved, both over the eye distance."""
+
+    residual: float
+    median_residual: float
+    motion: float
+
+
+def planar_pair(
+    earlier: NDArray[np.uint8],
+    later: NDArray[np.uint8],
+    *,
+    box: FaceBox,
+    eye_distance: float,
+    min_points: int = 12,
+) -> PlanarPair | None:
+    """Corners inside the face box are followed with pyramidal Lucas-Kanade (kept only when
     tracking back lands within half a pixel), a homography is fitted with RANSAC, and the
-    90th percentile of the points' distance from it is returned over the eye distance. A photo,
-    however it is moved or tilted, maps onto itself by a homography, so only tracking noise
-    (a few tenths of a pixel) remains; eyelids, lips and the 3-D nose and jaw of a real head do
-    not. Landmarks are not used: the 68-point model bends a tilted flat face into a turned 3-D
-    one and so hides exactly this. None when too little texture could be tracked.
+    points' distance from it is measured. A photo, however it is moved or tilted, maps onto
+    itself by a homography, so only tracking noise remains; eyelids, lips and the 3-D nose and
+    jaw of a real head do not. Landmarks are not used: the 68-point model bends a tilted flat
+    face into a turned 3-D one and so hides exactly this. None when too little texture could
+    be tracked.
     """
     height, width = earlier.shape
     grow = 0.2 * box.width
@@ -836,17 +922,26 @@ def nonrigid_residual(
         return None
     mapped = cv2.perspectiveTransform(src.reshape(-1, 1, 2), homography).reshape(-1, 2)
     errors = np.linalg.norm(mapped - dst, axis=1)
-    return float(np.quantile(errors, 0.9)) / max(eye_distance, 1.0)
+    scale = max(eye_distance, 1.0)
+    return PlanarPair(
+        residual=float(np.quantile(errors, 0.9)) / scale,
+        median_residual=float(np.median(errors)) / scale,
+        motion=float(np.median(np.linalg.norm(dst - src, axis=1))) / scale,
+    )
 
 
 class _PlanarProbe:
-    """Pairs of grey frames planar_offset_s apart, fed to nonrigid_residual now and then."""
+    """Pairs of grey frames planar_offset_s apart, fed to planar_pair now and then."""
 
     def __init__(self, *, policy: LivenessPolicy) -> None:
         self.policy = policy
-        self.residuals: list[float] = []
+        self.pairs: list[PlanarPair] = []
         self._history: deque[tuple[float, NDArray[np.uint8], FaceBox]] = deque()
         self._count = 0
+
+    @property
+    def residuals(self) -> list[float]:
+        return [pair.residual for pair in self.pairs]
 
     def add(self, frame: VideoFrame, seen: FrameObservation) -> None:
         assert seen.box is not None
@@ -857,33 +952,45 @@ class _PlanarProbe:
             target = frame.t - p.planar_offset_s
             best = min(self._history, key=lambda h: abs(h[0] - target), default=None)
             if best is not None and abs(best[0] - target) <= 0.4 * p.planar_offset_s:
-                residual = nonrigid_residual(
-                    best[1], grey, box=best[2], eye_distance=seen.eye_distance
-                )
-                if residual is not None:
-                    self.residuals.append(residual)
+                pair = planar_pair(best[1], grey, box=best[2], eye_distance=seen.eye_distance)
+                if pair is not None:
+                    self.pairs.append(pair)
         self._history.append((frame.t, grey, seen.box))
         while self._history and frame.t - self._history[0][0] > 1.5 * p.planar_offset_s:
             self._history.popleft()
 
     def check(self) -> CheckResult:
+        """Fails when the face texture stays on one plane: the worst pairs within tracking
+        noise, or the typical pair's residual a small fraction of how far the face moved.
+
+        The value is the smaller of the two measures over their own thresholds: below 1.0 the
+        clip is planar."""
         p = self.policy
-        if len(self.residuals) < p.planar_min_pairs:
+        if len(self.pairs) < p.planar_min_pairs:
             # Too little texture or tracking to judge: the other checks decide.
             return CheckResult(
                 value=math.nan,
-                threshold=p.min_nonrigid_residual,
+                threshold=1.0,
                 passed=True,
-                details={"pairs": float(len(self.residuals))},
+                details={"pairs": float(len(self.pairs))},
             )
-        value = float(np.quantile(self.residuals, p.planar_quantile))
+        worst = float(np.quantile(self.residuals, p.planar_quantile))
+        typical = float(np.median([pair.residual for pair in self.pairs]))
+        motion = float(np.median([pair.motion for pair in self.pairs]))
+        per_motion = typical / motion if motion > 0 else math.inf
+        value = worst / p.min_nonrigid_residual
+        if motion >= p.planar_min_motion:
+            value = min(value, per_motion / p.min_residual_per_motion)
         return CheckResult(
             value=value,
-            threshold=p.min_nonrigid_residual,
-            passed=value >= p.min_nonrigid_residual,
+            threshold=1.0,
+            passed=value >= 1.0,
             details={
-                "pairs": float(len(self.residuals)),
-                "median": float(np.median(self.residuals)),
+                "pairs": float(len(self.pairs)),
+                "worst_residual": worst,
+                "median": typical,
+                "median_motion": motion,
+                "residual_per_motion": per_motion,
             },
         )
 
@@ -897,128 +1004,116 @@ def _inner(box: FaceBox, fraction: float, *, width: int, height: int) -> tuple[i
     return left, top, right, bottom
 
 
-def moire_peak(gray: NDArray[np.float32], *, block_period: float = 8.0, tile: int = 64) -> float:
-    """Strongest narrow spectral line in the picture, in natural-log units over its surroundings.
-
-    A screen filmed by a camera adds a periodic pattern (its pixel grid beating with the
-    sensor's): a sharp line in the spectrum. Natural skin and hair have smooth spectra. Tiles
-    are averaged (Welch) to steady the noise floor; the axes and the codec's block grid
-    (`block_period` pixels) are left out, because compression itself puts lines there.
-    """
-    height, width = gray.shape
-    # Fewer than 2 x 2 tiles leaves the noise floor too rough to tell a line from chance.
-    if min(height, width) < tile + tile // 2:
-        return 0.0
-    window = np.outer(np.hanning(tile), np.hanning(tile)).astype(np.float32)
-    stride = tile // 2
-    power = np.zeros((tile, tile), dtype=np.float64)
-    count = 0
-    for y in range(0, height - tile + 1, stride):
-        for x in range(0, width - tile + 1, stride):
-            patch = gray[y : y + tile, x : x + tile]
-            patch = (patch - patch.mean()) * window
-            power += np.abs(np.fft.fft2(patch)) ** 2
-            count += 1
-    log_power = np.log(np.fft.fftshift(power / count) + 1e-6).astype(np.float32)
-    excess = log_power - cv2.medianBlur(log_power, 5)
-    freq = np.fft.fftshift(np.fft.fftfreq(tile))
-    fx, fy = np.meshgrid(freq, freq)
-    radius = np.hypot(fx, fy)
-    bin_width = 1.0 / tile
-    mask = (radius >= 0.12) & (np.abs(fx) > 1.5 * bin_width) & (np.abs(fy) > 1.5 * bin_width)
-    step = 1.0 / block_period
-    on_grid_x = np.abs(fx / step - np.round(fx / step)) * step <= 1.01 * bin_width
-    on_grid_y = np.abs(fy / step - np.round(fy / step)) * step <= 1.01 * bin_width
-    mask &= ~(on_grid_x & on_grid_y)
-    return float(excess[mask].max()) if mask.any() else 0.0
-
-
-def bezel_sides(gray: NDArray[np.uint8], box: FaceBox, *, min_length: float) -> int:
-    """On how many sides of the face a long straight edge runs: a screen's border or bezel."""
-    height, width = gray.shape
-    edges = cv2.Canny(gray, 50, 150)
-    length = min_length * min(height, width)
-    lines = cv2.HoughLinesP(
-        edges, 1, math.pi / 180, threshold=60, minLineLength=length, maxLineGap=4
-    )
-    if lines is None:
-        return 0
-    sides = set()
-    for x1, y1, x2, y2 in lines.reshape(-1, 4).astype(float):
-        angle = abs(math.degrees(math.atan2(y2 - y1, x2 - x1))) % 180
-        if angle < 10 or angle > 170:
-            span = (min(x1, x2), max(x1, x2))
-            if _overlap(span, (box.left, box.right)) < 0.5 * box.width:
-                continue
-            y = (y1 + y2) / 2
-            if y < box.top - 0.05 * box.height:
-                sides.add("top")
-            elif y > box.bottom + 0.05 * box.height:
-                sides.add("bottom")
-        elif 80 < angle < 100:
-            span = (min(y1, y2), max(y1, y2))
-            if _overlap(span, (box.top, box.bottom)) < 0.5 * box.height:
-                continue
-            x = (x1 + x2) / 2
-            if x < box.left - 0.05 * box.width:
-                sides.add("left")
-            elif x > box.right + 0.05 * box.width:
-                sides.add("right")
-    return len(sides)
-
-
-def _overlap(a: tuple[float, float], b: tuple[float, float]) -> float:
-    return max(0.0, min(a[1], b[1]) - max(a[0], b[0]))
-
-
-class _ScreenCues:
-    """Texture and geometry cues of a screen, measured on the detail frames."""
+class _PictureProbe:
+    """The picture cues of biometrics.pad on each detail frame (one a second), and the glare of
+    a reflection on glass."""
 
     def __init__(self, *, policy: LivenessPolicy) -> None:
         self.policy = policy
-        self.moire: list[float] = []
-        self.sides: list[int] = []
+        self.frames: list[PictureCues] = []
         self.glare: list[float] = []
 
     def add(self, frame: VideoFrame, box: FaceBox) -> None:
         assert frame.detail is not None
-        detail = frame.detail
-        factor = detail.shape[1] / frame.width
-        grey = cv2.cvtColor(detail, cv2.COLOR_RGB2GRAY)
-        height, width = grey.shape
-        left, top, right, bottom = _inner(box.scaled(factor), 0.15, width=width, height=height)
-        face = grey[top:bottom, left:right].astype(np.float32)
         # The codec's 8-px blocks, in detail-frame pixels.
-        block = 8.0 * detail.shape[1] / (frame.width * frame.scale)
-        self.moire.append(moire_peak(face, block_period=block))
-        small = np.asarray(cv2.cvtColor(frame.pixels, cv2.COLOR_RGB2GRAY), dtype=np.uint8)
-        self.sides.append(bezel_sides(small, box, min_length=self.policy.bezel_min_length))
-        h, w = small.shape
+        block = 8.0 * frame.detail.shape[1] / (frame.width * frame.scale)
+        self.frames.append(
+            picture_cues(
+                frame.pixels,
+                box,
+                policy=self.policy.pad,
+                detail=frame.detail,
+                block_period=block,
+            )
+        )
+        h, w = frame.pixels.shape[:2]
         l2, t2, r2, b2 = _inner(box, 0.1, width=w, height=h)
         region = frame.pixels[t2:b2, l2:r2]
         blown = (region.min(axis=2) >= 245).mean() if region.size else 0.0
         self.glare.append(float(blown))
 
-    def check(self) -> CheckResult:
+    def _share(self, cue: PadCue) -> float:
+        fired = [cue in f.fired for f in self.frames if f.cues]
+        return sum(fired) / len(fired) if fired else 0.0
+
+    def _median(self, cue: PadCue) -> float:
+        values = [f.cues[cue].value for f in self.frames if cue in f.cues]
+        return float(np.median(values)) if values else 0.0
+
+    def screen_check(self) -> CheckResult:
+        """A screen: moire, bezel, washed-out glare or a screen's contrast on half the frames,
+        or a reflection blowing out part of the face."""
         p = self.policy
-        if not self.moire:
+        if not self.frames:
             return CheckResult(value=0.0, threshold=1.0, passed=True)
-        moire = float(np.median(self.moire))
-        bezel = sum(s >= p.bezel_sides for s in self.sides) / len(self.sides)
+        shares = {
+            cue: self._share(cue)
+            for cue in (PadCue.MOIRE, PadCue.BEZEL, PadCue.SCREEN_GLARE, PadCue.SCREEN_CONTRAST)
+        }
         glare = float(np.median(self.glare))
-        # Each cue over its own limit; the check fails when any reaches 1.
-        value = max(moire / p.max_moire_peak, bezel / 0.5, glare / p.max_glare_share)
+        value = max(
+            max(shares.values()) / p.picture_cue_share,
+            glare / p.max_glare_share,
+        )
         return CheckResult(
             value=value,
             threshold=1.0,
             passed=value < 1.0,
             details={
-                "moire_peak": moire,
-                "bezel_share": bezel,
+                "moire_peak": self._median(PadCue.MOIRE),
+                "bezel_share": shares[PadCue.BEZEL],
                 "glare_share": glare,
-                "frames": float(len(self.moire)),
+                "washed_out_share": shares[PadCue.SCREEN_GLARE],
+                "face_contrast": self._median(PadCue.SCREEN_CONTRAST),
+                "screen_contrast_share": shares[PadCue.SCREEN_CONTRAST],
+                "frames": float(len(self.frames)),
             },
         )
+
+    def print_check(self) -> CheckResult:
+        """A print: no true black and no clipped white anywhere in the picture on half the
+        frames (a sheet of paper reflecting room light fills it)."""
+        p = self.policy
+        if not self.frames:
+            return CheckResult(value=0.0, threshold=1.0, passed=True)
+        share = self._share(PadCue.FLAT_TONE)
+        value = share / p.picture_cue_share
+        return CheckResult(
+            value=value,
+            threshold=1.0,
+            passed=value < 1.0,
+            details={
+                "flat_tone_share": share,
+                "tone_extremes": self._median(PadCue.FLAT_TONE),
+                "frames": float(len(self.frames)),
+            },
+        )
+
+
+# The passive checks and which way they point: True when a value at or above the threshold
+# is the attack, False when a value below it is.
+_PASSIVE_CHECKS: dict[str, bool] = {
+    "still_image": False,
+    "planar_motion": False,
+    "screen_replay": True,
+    "printed_photo": True,
+    "injected_or_edited": True,
+}
+
+
+def attack_score(checks: Mapping[str, CheckResult]) -> float:
+    """The most attack-like passive check over its own threshold; 1.0 is the operating point."""
+    best = 0.0
+    for name, high_is_attack in _PASSIVE_CHECKS.items():
+        check = checks.get(name)
+        if check is None or math.isnan(check.value) or check.threshold <= 0:
+            continue
+        if high_is_attack:
+            ratio = check.value / check.threshold
+        else:
+            ratio = check.threshold / max(check.value, 1e-9)
+        best = max(best, min(ratio, 10.0))
+    return best
 
 
 def injected_or_edited_check(
@@ -1028,17 +1123,14 @@ def injected_or_edited_check(
     action_span: tuple[float, float] | None,
     policy: LivenessPolicy,
 ) -> CheckResult:
-    """Signs that the clip is not straight from a camera: a recorder or editor tag,
-    duplicated or missing frames, timestamps running backwards, or a splice where the
-    challenge was performed."""
+    """Evidence that the clip is not straight from a camera: a recorder or editor tag,
+    timestamps running backwards, or a splice where the challenge was performed.
+
+    Repeated frames and holes in the timeline are not here: slow phones, variable frame rates
+    and re-encoding make them too (irregular_timing_check)."""
     p = policy
-    diffs = _frame_differences(timeline)
-    duplicates = duplicate_share(diffs, policy=p)
     steps = np.diff(timeline.timestamps)
-    backwards = float((steps <= 0).sum())
-    typical = float(np.median(steps[steps > 0])) if (steps > 0).any() else 0.0
-    gap_limit = max(p.max_frame_gap_s, 3.0 * typical)
-    largest_gap = float(steps.max()) if steps.size else 0.0
+    backwards = float((steps < -1e-6).sum())
     tags = " ".join(f"{k}={v}" for k, v in metadata.tags.items()).lower()
     marked = float(any(marker in tags for marker in p.editing_markers))
     cuts = find_cuts(timeline, policy=p)
@@ -1048,13 +1140,31 @@ def injected_or_edited_check(
         spliced = float(
             sum(first - p.cut_near_action_s <= c <= last + p.cut_near_action_s for c in cuts)
         )
-    value = max(
-        duplicates / p.max_duplicate_share,
-        largest_gap / gap_limit,
-        backwards,
-        marked,
-        spliced,
+    value = max(backwards, marked, spliced)
+    return CheckResult(
+        value=value,
+        threshold=1.0,
+        passed=value < 1.0,
+        details={
+            "backwards_steps": backwards,
+            "editing_tag": marked,
+            "cuts": float(len(cuts)),
+            "cuts_near_actions": spliced,
+        },
     )
+
+
+def irregular_timing_check(*, timeline: VideoTimeline, policy: LivenessPolicy) -> CheckResult:
+    """Repeated frames or a hole in the timeline: what an encoder, a slow phone or an editor's
+    trim leaves. Not evidence of an attack on its own; a person looks at the clip."""
+    p = policy
+    diffs = _frame_differences(timeline)
+    duplicates = duplicate_share(diffs, policy=p)
+    steps = np.diff(timeline.timestamps)
+    typical = float(np.median(steps[steps > 0])) if (steps > 0).any() else 0.0
+    gap_limit = max(p.max_frame_gap_s, 3.0 * typical)
+    largest_gap = float(steps.max()) if steps.size else 0.0
+    value = max(duplicates / p.max_duplicate_share, largest_gap / gap_limit)
     return CheckResult(
         value=value,
         threshold=1.0,
@@ -1062,10 +1172,7 @@ def injected_or_edited_check(
         details={
             "duplicate_share": duplicates,
             "largest_gap_s": largest_gap,
-            "backwards_steps": backwards,
-            "editing_tag": marked,
-            "cuts": float(len(cuts)),
-            "cuts_near_actions": spliced,
+            "same_timestamp_steps": float((np.abs(steps) <= 1e-6).sum()),
         },
     )
 
@@ -1101,9 +1208,14 @@ def find_cuts(timeline: VideoTimeline, *, policy: LivenessPolicy) -> list[float]
     in one step between two quiet ones.
     """
     diffs = _frame_differences(timeline)
+    steps = np.diff(timeline.timestamps)
+    typical = float(np.median(steps[steps > 0])) if (steps > 0).any() else 0.0
     cuts = []
     for i in range(1, len(diffs) - 1):
         around = max(diffs[i - 1], diffs[i + 1], policy.cut_noise_floor)
         if diffs[i] >= policy.cut_min_change and diffs[i] >= policy.cut_jump_ratio * around:
+            # A jump across a hole in the timestamps is frames dropped during motion.
+            if typical > 0 and steps[i] > policy.cut_max_step_ratio * typical:
+                continue
             cuts.append(float(timeline.timestamps[i + 1]))
     return cuts

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import csv
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +17,25 @@ from biometrics.face import FaceBox
 from biometrics.liveness import LivenessPolicy, analyze_liveness
 from biometrics.video import VideoLimits, open_video
 
+# ISO/IEC 30107-3 reports APCER per presentation-attack instrument species; these are ours.
+ATTACK_TYPES = ("print", "replay", "mask", "injection")
 
-def read_labels(directory: Path) -> list[tuple[Path, str, list[str]]]:
-    """Rows of DIR/labels.csv: (clip path, "live" or "attack", challenge actions)."""
+
+@dataclass(frozen=True)
+class LabelledClip:
+    path: Path
+    label: str  # "live" or "attack"
+    challenge: list[str]
+    attack_type: str | None = None  # one of ATTACK_TYPES for an attack, when given
+
+    def __iter__(self) -> Iterator[Any]:
+        # (path, label, challenge), as rows were before attack types were added.
+        return iter((self.path, self.label, self.challenge))
+
+
+def read_labels(directory: Path) -> list[LabelledClip]:
+    """Rows of DIR/labels.csv: file, label ("live" or "attack"), challenge actions, and an
+    optional attack_type column (print, replay, mask, injection; empty for live clips)."""
     rows = []
     with (directory / "labels.csv").open(newline="") as handle:
         for row in csv.DictReader(handle):
@@ -26,7 +43,12 @@ def read_labels(directory: Path) -> list[tuple[Path, str, list[str]]]:
             if label not in ("live", "attack"):
                 raise ValueError(f"label must be live or attack, not {label!r}")
             actions = [a.strip() for a in row["challenge"].split(",") if a.strip()]
-            rows.append((directory / row["file"].strip(), label, actions))
+            kind = (row.get("attack_type") or "").strip() or None
+            if kind is not None and kind not in ATTACK_TYPES:
+                raise ValueError(f"attack_type must be one of {ATTACK_TYPES}, not {kind!r}")
+            if kind is not None and label == "live":
+                raise ValueError(f"{row['file']}: a live clip has no attack_type")
+            rows.append(LabelledClip(directory / row["file"].strip(), label, actions, kind))
     return rows
 
 
@@ -52,15 +74,25 @@ def run_liveness_bench(
     per_file: list[dict[str, Any]] = []
     video_seconds = cpu_seconds = 0.0
     seconds_per_clip: dict[Path, tuple[float, float]] = {}
-    for path, label, challenge in rows:
+    for row in rows:
+        path, label, challenge = row.path, row.label, row.challenge
         cpu = time.process_time()
         entry: dict[str, Any] = {"file": _name(path, directory), "label": label}
+        if row.attack_type is not None:
+            entry["attack_type"] = row.attack_type
         try:
             result = analyze_liveness(
                 path, challenge=challenge, engine=engine, limits=limits, policy=policy
             )
         except VideoError as exc:
-            entry.update(decision="refused", live=False, reasons=[exc.code], detail=exc.message)
+            entry.update(
+                decision="refused",
+                live=False,
+                reasons=[exc.code],
+                detail=exc.message,
+                passive_reasons=[],
+                passive_flag=False,
+            )
         else:
             used = time.process_time() - cpu
             duration = result.timeline.duration_s
@@ -71,6 +103,10 @@ def run_liveness_bench(
                 decision="live" if result.live else "not_live",
                 live=result.live,
                 reasons=[r.value for r in result.reasons],
+                # Did the clip's own evidence (not a missing action) point at an attack?
+                passive_reasons=[r.value for r in result.passive_reasons],
+                passive_flag=bool(result.passive_reasons),
+                attack_score=result.attack_score,
                 actions=result.actions_as_dicts(),
                 score=result.score,
                 checks={
@@ -93,6 +129,9 @@ def run_liveness_bench(
         "lives": len(lives),
         "apcer": _share(sum(e["live"] for e in attacks), len(attacks)),
         "bpcer": _share(sum(not e["live"] for e in lives), len(lives)),
+        **_per_type(attacks),
+        # Live clips given an attack reason (refused outright, not asked to retry).
+        "live_with_attack_reason": sum(bool(e["passive_reasons"]) for e in lives),
         "video_seconds_per_cpu_second": round(video_seconds / cpu_seconds, 3)
         if cpu_seconds
         else None,
@@ -130,21 +169,42 @@ def naive_seconds_per_video_second(path: Path, *, seconds: float, limits: VideoL
     return used / max(covered, 1e-3)
 
 
-def _largest_live_clip(
-    rows: Sequence[tuple[Path, str, list[str]]], limits: VideoLimits
-) -> Path | None:
+def _largest_live_clip(rows: Sequence[LabelledClip], limits: VideoLimits) -> Path | None:
     best: tuple[int, Path] | None = None
-    for path, label, _ in rows:
-        if label != "live":
+    for row in rows:
+        if row.label != "live":
             continue
         try:
-            with open_video(path, limits=limits) as reader:
+            with open_video(row.path, limits=limits) as reader:
                 pixels = reader.metadata.coded_width * reader.metadata.coded_height
         except VideoError:
             continue
         if best is None or pixels > best[0]:
-            best = (pixels, path)
+            best = (pixels, row.path)
     return None if best is None else best[1]
+
+
+def _per_type(attacks: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """APCER of each attack type present, the worst of them, and how many attacks of each
+    type a passive reason caught (the clip's own evidence, not a missing action)."""
+    per: dict[str, Any] = {}
+    for kind in ATTACK_TYPES:
+        chosen = [e for e in attacks if e.get("attack_type") == kind]
+        if chosen:
+            per[kind] = {
+                "attacks": len(chosen),
+                "judged_live": sum(e["live"] for e in chosen),
+                "apcer": _share(sum(e["live"] for e in chosen), len(chosen)),
+                "passive_flagged": sum(e["passive_flag"] for e in chosen),
+            }
+    untyped = [e for e in attacks if "attack_type" not in e]
+    rates = [v["apcer"] for v in per.values()]
+    return {
+        "apcer_per_type": per,
+        "apcer_worst_type": max(rates) if rates else None,
+        "attacks_without_type": len(untyped),
+        "passive_flagged": sum(e["passive_flag"] for e in attacks),
+    }
 
 
 def _share(count: int, total: int) -> float | None:

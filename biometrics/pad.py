@@ -52,6 +52,10 @@ class PadPolicy:
     black_level: int = 20
     white_level: int = 246
     min_tone_share: float = 0.005
+    # ... judged only when the picture shows the surroundings too (at least this many times
+    # the face box's area): a crop of the face alone has neither hair, clothes nor lamps to
+    # hold the extremes, so their absence says nothing there.
+    min_context_area: float = 4.0
     # screen_glare: share of the inner face (the box less 15 % on each side) that is nearly
     # white and colourless (HSV value > 220, saturation < 40). Skin stays coloured even
     # in strong light; genuine fixture selfies and clips stay under 0.05, a few over-exposed
@@ -126,11 +130,14 @@ def picture_cues(
     *,
     policy: PadPolicy,
     detail: RGBImage | None = None,
+    block_period: float | None = None,
 ) -> PictureCues:
     """Measure every cue of one picture around its face `box` (in `pixels` coordinates).
 
     `detail` is the same picture at a higher resolution for the moire spectrum (which needs
     pixels a working-size copy has thrown away); without it the moire is measured on `pixels`.
+    `block_period` is the codec's 8-pixel block grid in the moire picture's pixels (8 when it
+    is at the original resolution).
     """
     p = policy
     height, width = pixels.shape[:2]
@@ -160,6 +167,8 @@ def picture_cues(
     dark = float((grey <= p.black_level).mean())
     bright = float((grey >= p.white_level).mean())
     tone = max(dark, bright)
+    context = (width * height) / max(box.width * box.height, 1.0)
+    judged = context >= p.min_context_area
     sides = bezel_sides(grey, box.scaled(factor), min_length=p.bezel_min_length)
 
     source = detail if detail is not None else pixels
@@ -169,9 +178,10 @@ def picture_cues(
     if d_inner is not None:
         dl, dt, dr, db = d_inner
         crop = cv2.cvtColor(np.ascontiguousarray(source[dt:db, dl:dr]), cv2.COLOR_RGB2GRAY)
-        moire = moire_peak(crop.astype(np.float32), block_period=8.0 * ratio)
+        block = block_period if block_period is not None else 8.0
+        moire = moire_peak(crop.astype(np.float32), block_period=block)
     cues = {
-        PadCue.FLAT_TONE: CueResult(tone, p.min_tone_share, tone < p.min_tone_share),
+        PadCue.FLAT_TONE: CueResult(tone, p.min_tone_share, judged and tone < p.min_tone_share),
         PadCue.SCREEN_GLARE: CueResult(glare, p.max_glare_share, glare > p.max_glare_share),
         PadCue.SCREEN_CONTRAST: CueResult(
             contrast, p.max_face_contrast, contrast > p.max_face_contrast
