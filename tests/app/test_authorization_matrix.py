@@ -223,6 +223,10 @@ MATRIX: dict[tuple[str, str], tuple[Request, dict[str, tuple[int, int]]]] = {
         lambda w, i: ("PATCH", f"/api/v1/staff/{_s(w, i)}", {"json": {"full_name": "X"}}),
         _expect(admin=(200, 404)),
     ),
+    ("POST", "/api/v1/staff/{staff_id}/unlock"): (
+        lambda w, i: ("POST", f"/api/v1/staff/{_s(w, i)}/unlock", {}),
+        _expect(admin=(200, 404)),
+    ),
     ("GET", "/api/v1/regions"): (
         lambda w, i: ("GET", "/api/v1/regions", {}),
         _expect(**dict.fromkeys(ROLES + ("national_auditor",), (200, 200))),
@@ -295,6 +299,20 @@ MATRIX: dict[tuple[str, str], tuple[Request, dict[str, tuple[int, int]]]] = {
     ("GET", "/api/v1/reports/dashboard"): (
         lambda w, i: ("GET", "/api/v1/reports/dashboard", {}),
         _expect(admin=(200, 200), auditor=(200, 200), national_auditor=(200, 200)),
+    ),
+    # Face thresholds are national: a provincial admin may read them (none exist here, so
+    # 404) but not make or audit them.
+    ("GET", "/api/v1/faces/calibrations/current"): (
+        lambda w, i: ("GET", "/api/v1/faces/calibrations/current", {}),
+        _expect(admin=(404, 404)),
+    ),
+    ("POST", "/api/v1/faces/calibrations"): (
+        lambda w, i: ("POST", "/api/v1/faces/calibrations", {"json": {}}),
+        _expect(admin=(403, 403)),
+    ),
+    ("GET", "/api/v1/faces/calibrations/report"): (
+        lambda w, i: ("GET", "/api/v1/faces/calibrations/report", {}),
+        _expect(admin=(403, 403)),
     ),
 }
 
