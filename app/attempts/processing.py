@@ -28,9 +28,10 @@ from app.config import Settings
 from app.errors import NotEnrolled
 from app.faces import service as faces
 from biometrics import FaceEngine, ImageError, PhotoAnalysis
-from biometrics.decode import RGBImage
+from biometrics.decode import RGBImage, decode_image
 from biometrics.errors import VideoError
 from biometrics.liveness import LivenessPolicy, LivenessReason, LivenessResult, analyze_liveness
+from biometrics.pad import PadPolicy, PictureCues, picture_cues
 from biometrics.video import VideoLimits
 from models.attempt import AttemptStatus, CertificationAttempt, ReviewCase
 from models.certification import CertificationMethod
@@ -43,10 +44,14 @@ ATTACK_REASONS = frozenset(
         LivenessReason.STILL_IMAGE,
         LivenessReason.PLANAR_MOTION,
         LivenessReason.SCREEN_REPLAY,
+        LivenessReason.PRINTED_PHOTO,
         LivenessReason.INJECTED_OR_EDITED,
         LivenessReason.IDENTITY_CHANGED,
     }
 )
+# Reasons that are neither an attack nor something the person can do better: repeated frames
+# and holes in the timeline come from the phone's encoder. A person looks at the clip.
+REVIEW_REASONS = frozenset({LivenessReason.IRREGULAR_TIMING})
 ACTION_WORDS = {
     "blink": ("眨眼", "blink"),
     "turn_left": ("向左转头", "turn your head to your left"),
@@ -93,11 +98,27 @@ def liveness_summary(result: LivenessResult) -> dict[str, Any]:
             name: {"value": round(c.value, 4), "threshold": c.threshold, "passed": c.passed}
             for name, c in result.checks.items()
         },
+        "attack_score": result.attack_score,
+        "passive_reasons": [r.value for r in result.passive_reasons],
         "frames_analyzed": result.frames_analyzed,
         "ms": round(result.ms),
         "codec": result.metadata.codec,
         "size": [result.metadata.coded_width, result.metadata.coded_height],
     }
+
+
+def selfie_presentation_cues(
+    selfie: bytes, *, analysis: PhotoAnalysis, settings: Settings
+) -> PictureCues | None:
+    """The print and screen cues of biometrics.pad on the selfie's main face."""
+    main = analysis.quality.main_face
+    if main is None:
+        return None
+    image = decode_image(selfie, limits=faces.decode_limits(settings))
+    # The codec's 8-pixel blocks in the working picture.
+    return picture_cues(
+        image.pixels, main.box, policy=PadPolicy(), block_period=8.0 / max(image.scale, 1e-6)
+    )
 
 
 def save_key_frames(*, frames: list[RGBImage], settings: Settings, base: str) -> list[str]:
@@ -165,6 +186,9 @@ def decide(
         return Outcome(
             AttemptStatus.retry, [f"selfie_{f.issue.value}" for f in findings], record, None
         )
+    selfie_pad = selfie_presentation_cues(selfie, analysis=analysis, settings=settings)
+    if selfie_pad is not None:
+        record["selfie_pad"] = {"score": round(selfie_pad.score, 4), **selfie_pad.as_dict()}
     try:
         liveness = analyze_liveness(
             video,
@@ -203,7 +227,17 @@ def decide(
         if {LivenessReason.MISSING_ACTION, LivenessReason.WRONG_ORDER} & set(liveness.reasons):
             instructions.append(_challenge_instruction(attempt.challenge_actions))
         record["instructions"] = instructions[:2]
+        if set(liveness.reasons) <= REVIEW_REASONS:
+            return Outcome(AttemptStatus.needs_review, reasons, record, analysis)
         return Outcome(AttemptStatus.retry, reasons, record, analysis)
+    if selfie_pad is not None and selfie_pad.fired:
+        # A printed or on-screen photo held up for the selfie, or a genuine photo that looks
+        # like one (the cues are weak evidence on one picture): a person decides.
+        record["low_score"] = True
+        cues = [f"selfie_{cue.value}" for cue in selfie_pad.fired]
+        return Outcome(
+            AttemptStatus.needs_review, ["selfie_presentation_attack", *cues], record, analysis
+        )
     selfie_check = faces.verify(
         session=session,
         settings=settings,
