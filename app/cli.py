@@ -474,8 +474,64 @@ def bench_liveness(
         f"{report['video_seconds_per_cpu_second']} video s per CPU s, "
         f"{report.get('speedup_vs_naive')}x faster than naive"
     )
+    for kind, rates in report["apcer_per_type"].items():
+        typer.echo(
+            f"  {kind}: APCER {rates['apcer']} ({rates['judged_live']}/{rates['attacks']} "
+            f"judged live), {rates['passive_flagged']} caught by a passive reason"
+        )
+    typer.echo(
+        f"  worst-case APCER {report['apcer_worst_type']}; live clips with an attack reason: "
+        f"{report['live_with_attack_reason']}"
+    )
     for entry in report["per_file"]:
-        typer.echo(f"  {entry['file']}: {entry.get('decision')} {entry.get('reasons', '')}")
+        passive = " passive" if entry.get("passive_flag") else ""
+        typer.echo(
+            f"  {entry['file']}: {entry.get('decision')}{passive} {entry.get('reasons', '')}"
+        )
+
+
+@cli.command("gen-attacks")
+def gen_attacks(
+    source: Annotated[
+        Path, typer.Argument(exists=True, help="A genuine clip or photo, or a folder of them")
+    ],
+    out: Annotated[Path, typer.Argument(file_okay=False, help="Folder for the attack clips")],
+    challenge: Annotated[
+        str, typer.Option(help="The challenge each clip is labelled with for the bench")
+    ] = "turn_left,turn_right",
+    seed: Annotated[int, typer.Option(help="Seed of the hand's motion and the noise")] = 1,
+) -> None:
+    """Make attack clips (bent and tilted print, phone and tablet replay, spliced clip) from
+    genuine clips or photos, with OUT/labels.csv (file,label,challenge,attack_type) for
+    `lifecert bench liveness`. For tests and benches only."""
+    import csv
+
+    from biometrics import attacks
+
+    media = {".mp4", ".mov", ".webm", ".jpg", ".jpeg", ".png"}
+    sources = (
+        sorted(p for p in source.iterdir() if p.suffix.lower() in media)
+        if source.is_dir()
+        else [source]
+    )
+    if not sources:
+        _fail("NothingToDo", f"{source}: no clip or photo found", 2)
+    rows = []
+    for i, path in enumerate(sources):
+        try:
+            made = attacks.generate(path, out, challenge=challenge, seed=seed + 10 * i)
+        except (ValueError, OSError) as exc:
+            _fail("UnreadableSource", f"{path}: {exc}")
+            return
+        rows.extend(made)
+        for name, kind, _ in made:
+            typer.echo(f"{kind}: {out / name}")
+    labels = out / "labels.csv"
+    with labels.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["file", "label", "challenge", "attack_type"])
+        writer.writerows((name, "attack", wanted, kind) for name, kind, wanted in rows)
+    typer.echo(f"{len(rows)} attack clips; labels in {labels}")
 
 
 @cli.command("run-schedule")
