@@ -178,7 +178,7 @@ class SheetPose:
     roll_deg: float = 0.0
     x_m: float = 0.0
     y_m: float = 0.0
-    distance_m: float = 0.35
+    distance_m: float = 0.3
 
 
 def _rotation(yaw: float, pitch: float, roll: float) -> NDArray[np.float64]:
@@ -299,7 +299,7 @@ def print_motion(t: float, kind: Literal["turn", "sway"], seed: int) -> SheetPos
         roll_deg=2 * math.sin(0.9 * t + ph[2]),
         x_m=0.01 * math.sin(0.8 * t + ph[3]),
         y_m=0.008 * math.sin(1.2 * t + ph[4]),
-        distance_m=0.35 + 0.015 * math.sin(0.7 * t + ph[5]),
+        distance_m=0.3 + 0.015 * math.sin(0.7 * t + ph[5]),
     )
     if kind == "sway":
         return sway
@@ -342,6 +342,40 @@ def bent_print(
         for t in _clock(seconds, camera.fps):
             pose = print_motion(t, motion, seed)
             yield t, render_sheet(printed, back, pose, bend=bend)
+
+    return write_clip(path, through_webcam(frames(), camera, seed=seed), crf=camera.crf)
+
+
+def recaptured_still(
+    picture: Image,
+    path: Path,
+    *,
+    motion: Literal["turn", "sway"] = "sway",
+    seconds: float = 5.0,
+    camera: Webcam | None = None,
+    seed: int = 1,
+) -> Path:
+    """A still that is itself a camera's view of a print or a screen (an attack still), moved
+    as the hand holding that print or screen moves: it fills the picture, as such attacks do."""
+    camera = camera or Webcam()
+    back = room(camera.width, camera.height, seed=seed)
+    sheet = _fit(picture, (camera.width, camera.height))
+    # Wide enough to fill the webcam's view at the sheet's distance, with room to tilt.
+    width_m = 1.25 * camera.width / (0.9 * camera.width) * 0.3
+
+    def frames() -> Iterator[Timed]:
+        for t in _clock(seconds, camera.fps):
+            pose = print_motion(t, motion, seed)
+            if motion == "turn":
+                pose = SheetPose(
+                    yaw_deg=0.6 * pose.yaw_deg,
+                    pitch_deg=pose.pitch_deg,
+                    roll_deg=pose.roll_deg,
+                    x_m=pose.x_m,
+                    y_m=pose.y_m,
+                    distance_m=pose.distance_m,
+                )
+            yield t, render_sheet(sheet, back, pose, width_m=width_m, bend=0.03, hand=False)
 
     return write_clip(path, through_webcam(frames(), camera, seed=seed), crf=camera.crf)
 
