@@ -271,8 +271,13 @@ def verify(
         Path | None,
         typer.Option(
             help="Folder of photos of other people to normalise scores against; "
-            "default: the faces enrolled in the database"
+            "default: the faces enrolled in the database. Photos in one sub-folder are one "
+            "person; the decision bars are calibrated on the folder's own impostor pairs"
         ),
+    ] = None,
+    target_fmr: Annotated[
+        float | None,
+        typer.Option(help="With --cohort: false-match rate to calibrate for (default: setting)"),
     ] = None,
 ) -> None:
     """Decide whether two photos show the same person: match, review or no_match."""
@@ -280,9 +285,13 @@ def verify(
 
     from app.errors import AppError
     from app.faces import service
-    from biometrics import DlibFaceEngine, ImageError, read_limited
+    from biometrics import DlibFaceEngine, ImageError, Thresholds, read_limited
 
     settings = get_settings()
+    if target_fmr is not None:
+        if not 0.0 < target_fmr < 0.5:
+            _fail("InvalidTarget", f"--target-fmr must be between 0 and 0.5, got {target_fmr}", 2)
+        settings = settings.model_copy(update={"face_target_fmr": target_fmr})
     engine = DlibFaceEngine()
     try:
         data = []
@@ -292,10 +301,12 @@ def verify(
             with path.open("rb") as stream:
                 data.append(read_limited(stream, max_bytes=settings.max_photo_bytes))
         if cohort is not None:
-            matrix = service.embed_folder(cohort, engine=engine, settings=settings)
+            matrix, owners = service.embed_folder(cohort, engine=engine, settings=settings)
+            thresholds = service.thresholds_from_folder(matrix, owners=owners, settings=settings)
             source = str(cohort)
         else:
             matrix, source = np.zeros((0, 128)), "database"
+            thresholds = Thresholds(match=None, no_match=None, reasons=("no_calibration",))
             with _session() as session:
                 if _has_faces_table(session):
                     matrix = service.cohort_matrix(
@@ -305,8 +316,19 @@ def verify(
                         model_version=engine.model_version,
                         limit=settings.face_cohort_max,
                     )
+                    thresholds = service.overall_thresholds(
+                        session=session,
+                        settings=settings,
+                        model_name=engine.model_name,
+                        model_version=engine.model_version,
+                    )
         result = service.compare_photos(
-            enrolled=data[0], selfie=data[1], engine=engine, settings=settings, cohort=matrix
+            enrolled=data[0],
+            selfie=data[1],
+            engine=engine,
+            settings=settings,
+            cohort=matrix,
+            thresholds=thresholds,
         )
     except ImageError as exc:
         _fail(type(exc).__name__, f"{exc.message}")
@@ -348,15 +370,48 @@ def bench_faces(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
     plot: Annotated[Path | None, typer.Option(help="Write the DET curve to this PNG")] = None,
     naive_sample: Annotated[int, typer.Option(help="Photos timed the naive way")] = 3,
+    attempt: Annotated[
+        int,
+        typer.Option(
+            min=1, max=10, help="Photos per attempt (a selfie and its frames), fused into one score"
+        ),
+    ] = 1,
+    target_fmr: Annotated[
+        float | None, typer.Option(help="False-match rate to calibrate for (default: setting)")
+    ] = None,
+    second_pass_jitters: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            max=100,
+            help="With --attempt: embed the probes of attempts just below the bar again with "
+            "this many jitters, as production does (0: only report how many would be)",
+        ),
+    ] = 0,
 ) -> None:
-    """Every genuine and impostor pair in DIR: error rates per group, speed against naive use."""
+    """Every genuine and impostor pair in DIR: error rates per group, speed against naive use.
+
+    Thresholds are calibrated on one half of DIR's identities and used on the other half,
+    then the halves swap, as production calibrates on its own register.
+    """
     from app.faces.service import match_policy
     from biometrics import DlibFaceEngine
     from biometrics.bench import plot_det, run_face_bench
 
     settings = get_settings()
+    target = settings.face_target_fmr if target_fmr is None else target_fmr
+    if not 0.0 < target < 1.0:
+        _fail("InvalidTarget", f"--target-fmr must be between 0 and 1, got {target}", 2)
     result = run_face_bench(
-        root, engine=DlibFaceEngine(), match=match_policy(settings), naive_sample=naive_sample
+        root,
+        engine=DlibFaceEngine(),
+        match=match_policy(settings),
+        naive_sample=naive_sample,
+        attempt=attempt,
+        target_fmr=target,
+        second_pass_jitters=second_pass_jitters,
+        second_pass_margin=settings.face_second_pass_margin,
+        no_match_quantile=settings.face_no_match_quantile,
     )
     if plot is not None:
         plot_det(result, plot)
@@ -613,6 +668,87 @@ def faces_refresh_cohort() -> None:
         count = refresh_all_galleries(session=session, settings=settings)
         session.commit()
     typer.echo(f"Refreshed {count} galleries.")
+
+
+@faces_cli.command("calibrate")
+def faces_calibrate(
+    as_user: Annotated[
+        str | None, typer.Option("--as", help="National admin recorded in the audit")
+    ] = None,
+    target_fmr: Annotated[
+        float | None,
+        typer.Option(help="False-match rate to calibrate for (default LIFECERT_FACE_TARGET_FMR)"),
+    ] = None,
+    report: Annotated[
+        bool, typer.Option("--report", help="Only measure: live rates, labels and drift")
+    ] = False,
+) -> None:
+    """Decision thresholds from a target false-match rate, measured on the enrolled register.
+
+    Stores a new calibration (audited, before and after) that verification uses at once; a
+    register too small for the target keeps auto-accept off and says how many people are
+    needed. With --report nothing is stored: the false-match rate at the current bar on
+    today's register, the rates measured from reviewers' verdicts, and drift warnings
+    (exit code 3 when there is a warning).
+    """
+    from app.audit.service import Actor
+    from app.errors import AppError, PermissionDenied
+    from app.faces import calibration as cal
+    from app.faces.service import CohortCache
+    from biometrics import DLIB_MODEL_NAME, DLIB_MODEL_VERSION
+    from models.staff import Role, StaffUser
+
+    settings = get_settings()
+    target = settings.face_target_fmr if target_fmr is None else target_fmr
+    if not 0.0 < target < 0.5:
+        _fail("InvalidTarget", f"--target-fmr must be between 0 and 0.5, got {target}", 2)
+    with _session() as session:
+        cohort, owners = CohortCache().get(
+            session=session,
+            model_name=DLIB_MODEL_NAME,
+            model_version=DLIB_MODEL_VERSION,
+            limit=settings.face_cohort_max,
+        )
+        if report:
+            result = cal.report(
+                session=session,
+                settings=settings,
+                model_name=DLIB_MODEL_NAME,
+                model_version=DLIB_MODEL_VERSION,
+                cohort=cohort,
+                owners=owners,
+            )
+            typer.echo(json.dumps(result, indent=2, ensure_ascii=False, default=str))
+            if result["warnings"]:
+                raise typer.Exit(3)
+            return
+        if as_user is None:
+            _fail("MissingActor", "name the national admin making the change with --as", 2)
+        staff = session.exec(select(StaffUser).where(StaffUser.username == as_user)).first()
+        if (
+            staff is None
+            or not staff.is_active
+            or not staff.has_role(Role.admin)
+            or staff.region_scope != ""
+        ):
+            _fail(PermissionDenied.code, f"{as_user!r} is not an active national admin account.")
+            return
+        try:
+            made = cal.calibrate(
+                session=session,
+                settings=settings,
+                actor=Actor("staff", str(staff.id), "cli"),
+                model_name=DLIB_MODEL_NAME,
+                model_version=DLIB_MODEL_VERSION,
+                target_fmr=target,
+                cohort=cohort,
+                owners=owners,
+            )
+            session.commit()
+        except AppError as exc:
+            _fail(exc.code, exc.message)
+            return
+        typer.echo(json.dumps(cal.summary(made), indent=2, ensure_ascii=False))
 
 
 def main() -> None:

@@ -7,7 +7,7 @@ import secrets
 from enum import StrEnum
 from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Self
+from typing import Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, Field, field_validator, model_validator
@@ -41,6 +41,10 @@ class IceServer(BaseModel):
     credential: str | None = None
 
 
+SliceDimension = Literal["region", "age_band", "sex"]
+SLICE_DIMENSIONS: tuple[SliceDimension, ...] = ("region", "age_band", "sex")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LIFECERT_", env_file=None, extra="ignore")
 
@@ -66,15 +70,28 @@ class Settings(BaseSettings):
     # Overdue this many days, payment is suspended pending certification.
     overdue_grace_days: int = Field(default=60, ge=0, le=365)
 
-    # Face matching (see biometrics/matching.py for what the numbers mean).
-    face_match_score: float = 4.0  # impostor standard deviations
-    face_review_score: float = 2.0
-    face_match_max_distance: float = 0.55
-    face_review_max_distance: float = 0.65
+    # Face matching (biometrics/matching.py: the score; biometrics/calibration.py: the bars).
+    # The match bar is calibrated on the register (`lifecert faces calibrate`) for this
+    # false-match rate, with this confidence in its upper bound; no score constant is set here.
+    face_target_fmr: float = Field(default=0.001, gt=0.0, lt=0.5)
+    face_calibration_confidence: float = Field(default=0.95, ge=0.5, lt=1.0)
+    # `no_match` when a probe is no closer than this share of strangers (impostor quantile).
+    face_no_match_quantile: float = Field(default=0.8, gt=0.0, lt=1.0)
+    # Slices of the register calibrated on their own (each person gets the strictest bar).
+    face_calibration_slices: list[SliceDimension] = Field(
+        default_factory=lambda: list(SLICE_DIMENSIONS)
+    )
+    face_calibration_max_people: int = Field(default=3000, ge=20)  # sampled at scale
+    face_tail_fraction: float = Field(default=0.1, gt=0.0, le=1.0)
     face_cohort_min: int = Field(default=20, ge=2)
     face_cohort_max: int = Field(default=5000, ge=20)  # sampled cohort size at national scale
+    # Attempts this close below the match bar (impostor standard deviations) are embedded
+    # again with this many jitters before they are decided.
+    face_second_pass_margin: float = Field(default=1.0, ge=0.0)
+    face_second_pass_jitters: int = Field(default=10, ge=1, le=100)
     face_gallery_max_certification: int = Field(default=3, ge=0, le=20)
-    face_gallery_min_score: float = 5.0  # a selfie this confident may join the gallery
+    # A selfie this far above the match bar (impostor standard deviations) may join the gallery.
+    face_gallery_margin: float = Field(default=1.0, ge=0.0)
     max_photo_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
     max_video_bytes: int = Field(default=60 * 1024 * 1024, ge=1024)
 

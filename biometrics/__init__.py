@@ -1,5 +1,13 @@
 """Face processing for proof-of-life: decoding, quality gate, embeddings and matching."""
 
+from biometrics.calibration import (
+    Decision,
+    SliceThreshold,
+    Thresholds,
+    combine,
+    decide_score,
+    threshold_for_fmr,
+)
 from biometrics.decode import DecodedImage, DecodeLimits, decode_image, read_limited, sniff_format
 from biometrics.engine import (
     DLIB_MODEL_NAME,
@@ -28,7 +36,6 @@ from biometrics.errors import (
 from biometrics.face import DetectedFace, FaceBox, FaceEmbedding
 from biometrics.matching import (
     CohortStats,
-    Decision,
     FaceTemplate,
     MatchPolicy,
     MatchResult,
@@ -36,8 +43,7 @@ from biometrics.matching import (
     cohort_distances,
     compute_cohort_stats,
     decide,
-    decide_scores,
-    decide_without_cohort,
+    snorm,
     verify,
 )
 from biometrics.quality import (
@@ -90,8 +96,12 @@ __all__ = [
     "cohort_distances",
     "compute_cohort_stats",
     "decide",
-    "decide_scores",
-    "decide_without_cohort",
+    "decide_score",
+    "snorm",
+    "combine",
+    "threshold_for_fmr",
+    "SliceThreshold",
+    "Thresholds",
     "decode_image",
     "read_limited",
     "sniff_format",

@@ -38,7 +38,10 @@ class FaceEngine(Protocol):
         """A (68, 2) array of x, y points in iBUG 300-W order."""
         ...
 
-    def embed(self, pixels: RGBImage, *, face: DetectedFace) -> FaceEmbedding: ...
+    def embed(self, pixels: RGBImage, *, face: DetectedFace, jitters: int = 1) -> FaceEmbedding:
+        """The face's embedding; jitters > 1 averages that many perturbed crops (costlier,
+        steadier: for comparisons close to a decision bar)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -138,12 +141,14 @@ class DlibFaceEngine:
             shape = models.landmarks68(pixels, _rectangle(box))
         return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)
 
-    def embed(self, pixels: RGBImage, *, face: DetectedFace) -> FaceEmbedding:
+    def embed(self, pixels: RGBImage, *, face: DetectedFace, jitters: int = 1) -> FaceEmbedding:
         models = _dlib_models()
         # face_recognition's default alignment: 5-point landmarks, 150 px chip.
         with models.lock:
             shape = models.landmarks5(pixels, _rectangle(face.box))
-            vector = models.recogniser.compute_face_descriptor(pixels, shape, self.num_jitters)
+            vector = models.recogniser.compute_face_descriptor(
+                pixels, shape, max(self.num_jitters, jitters)
+            )
         return FaceEmbedding(
             vector=np.asarray(vector, dtype=np.float64),
             model_name=self.model_name,
@@ -230,7 +235,8 @@ class FakeFaceEngine:
         origin = np.array([box.left, box.top])
         return np.asarray(origin + _CANONICAL * np.array([box.width, box.height]), np.float64)
 
-    def embed(self, pixels: RGBImage, *, face: DetectedFace) -> FaceEmbedding:
+    def embed(self, pixels: RGBImage, *, face: DetectedFace, jitters: int = 1) -> FaceEmbedding:
+        # jitters change nothing here: the fake's embedding has no crop to perturb.
         h, w = pixels.shape[:2]
         box = face.box
         region = pixels[

@@ -1,4 +1,4 @@
-"""Cohort-normalised face verification: match, review or no_match, with the numbers behind it.
+"""Cohort-normalised face verification scores, decided against calibrated thresholds.
 
 Why not one distance threshold: how close two different people's embeddings lie depends on
 the population. Among East-Asian faces dlib puts strangers far closer together than
@@ -10,12 +10,12 @@ For the claimed template we keep the distribution of its distances to a cohort o
 enrolled people (Z-norm, stored as CohortStats so verification stays one subtraction); for
 the probe we do the same at verification time when the cohort is at hand (T-norm). The
 score is the mean of both (S-norm): how many impostor standard deviations closer than
-impostors the probe is. Only the nearer part of the cohort (tail_fraction) is used, fitted
-as the lower tail of a normal distribution: far-away groups in a mixed cohort then cannot
-inflate the spread, and the score keeps the meaning "z impostor standard deviations", so
-z = 3.09 is a 0.1% false-match rate for a normal impostor tail. Real tails are heavier
-(lookalikes, and relatives: the expected impostor for a pension), so the default match
-score is well above that and a raw-distance ceiling stays as a safety net.
+impostors the probe is. Only the nearest part of the cohort (tail_fraction, 10%) is used,
+fitted as the lower tail of a normal distribution: the people a face could be mistaken for
+are its near neighbours, and far-away groups in a mixed cohort must not inflate the spread.
+
+Which score is high enough is not decided here: biometrics.calibration turns a target
+false-match rate on the enrolled population into the bars (no hand-set score constant).
 """
 
 from __future__ import annotations
@@ -23,33 +23,21 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from statistics import NormalDist
 
 import numpy as np
-from numpy.typing import NDArray
 
+from biometrics.calibration import Decision, Thresholds, decide_score
 from biometrics.errors import CohortTooSmall, IncompatibleEmbeddings
 from biometrics.face import FaceEmbedding, FloatArray, stack_vectors
 
 
-class Decision(StrEnum):
-    MATCH = "match"
-    REVIEW = "review"
-    NO_MATCH = "no_match"
-
-
 @dataclass(frozen=True)
 class MatchPolicy:
-    """Thresholds of the verification decision; scores are in impostor standard deviations."""
+    """How scores are normalised; the decision bars come from a calibration."""
 
-    match_score: float = 4.0
-    review_score: float = 2.0
-    # Raw Euclidean distance limits (dlib 128-d space) that no normalisation can override.
-    match_max_distance: float = 0.55
-    review_max_distance: float = 0.65
     # Nearest share of the cohort used to estimate the impostor distribution.
-    tail_fraction: float = 0.5
+    tail_fraction: float = 0.1
     min_cohort_size: int = 20
     # Floor on the fitted spread: a tight or tiny cohort must not blow scores up.
     min_std: float = 0.02
@@ -57,10 +45,6 @@ class MatchPolicy:
     def __post_init__(self) -> None:
         if not 0.0 < self.tail_fraction <= 1.0:
             raise ValueError("tail_fraction must be in (0, 1]")
-        if self.review_score > self.match_score:
-            raise ValueError("review_score cannot exceed match_score")
-        if self.review_max_distance < self.match_max_distance:
-            raise ValueError("review_max_distance cannot be below match_max_distance")
         if self.min_cohort_size < 2:
             raise ValueError("min_cohort_size must be at least 2")
 
@@ -104,7 +88,7 @@ class MatchResult:
     probe_score: float | None
     template_stats: CohortStats
     probe_stats: CohortStats | None
-    policy: MatchPolicy
+    thresholds: Thresholds
 
 
 def cohort_distances(reference: FloatArray, *, cohort: FloatArray) -> FloatArray:
@@ -204,28 +188,14 @@ def build_template(
     )
 
 
-def decide_scores(
-    *, distances: FloatArray, scores: FloatArray, policy: MatchPolicy
-) -> NDArray[np.str_]:
-    """The decision rule over arrays of raw distances and normalised scores."""
-    distances = np.asarray(distances, dtype=np.float64)
-    scores = np.asarray(scores, dtype=np.float64)
-    rejected = (distances > policy.review_max_distance) | (scores < policy.review_score)
-    accepted = (distances <= policy.match_max_distance) & (scores >= policy.match_score)
-    return np.where(
-        rejected,
-        Decision.NO_MATCH.value,
-        np.where(accepted, Decision.MATCH.value, Decision.REVIEW.value),
-    )
-
-
-def decide_without_cohort(*, distance: float, policy: MatchPolicy) -> Decision:
-    """Before enough people are enrolled to estimate impostor scores, the raw distance alone
-    is not trusted to accept anyone: `review` at best, `no_match` beyond the distance limit."""
-    code = decide_scores(
-        distances=np.array([distance]), scores=np.array([policy.review_score]), policy=policy
-    )
-    return Decision(str(code[0]))
+def snorm(
+    distance: float, *, template_stats: CohortStats, probe_stats: CohortStats | None
+) -> tuple[float, float, float | None]:
+    """(score, template score, probe score): S-norm, or Z-norm without probe statistics."""
+    template_score = template_stats.z(distance)
+    probe_score = None if probe_stats is None else probe_stats.z(distance)
+    score = template_score if probe_score is None else (template_score + probe_score) / 2.0
+    return score, template_score, probe_score
 
 
 def decide(
@@ -233,22 +203,21 @@ def decide(
     distance: float,
     template_stats: CohortStats,
     probe_stats: CohortStats | None,
-    policy: MatchPolicy,
+    thresholds: Thresholds,
 ) -> MatchResult:
-    """Score one distance (S-norm, or Z-norm without probe statistics) and decide."""
-    template_score = template_stats.z(distance)
-    probe_score = None if probe_stats is None else probe_stats.z(distance)
-    score = template_score if probe_score is None else (template_score + probe_score) / 2.0
-    code = decide_scores(distances=np.array([distance]), scores=np.array([score]), policy=policy)
+    """Score one distance and decide it against calibrated thresholds."""
+    score, template_score, probe_score = snorm(
+        distance, template_stats=template_stats, probe_stats=probe_stats
+    )
     return MatchResult(
-        decision=Decision(str(code[0])),
+        decision=decide_score(score, thresholds=thresholds),
         distance=distance,
         score=score,
         template_score=template_score,
         probe_score=probe_score,
         template_stats=template_stats,
         probe_stats=probe_stats,
-        policy=policy,
+        thresholds=thresholds,
     )
 
 
@@ -257,6 +226,7 @@ def verify(
     *,
     template: FaceTemplate,
     policy: MatchPolicy,
+    thresholds: Thresholds,
     cohort: FloatArray | None = None,
 ) -> MatchResult:
     """Compare one or more probe embeddings (photos or video frames) with a claimed template.
@@ -285,5 +255,8 @@ def verify(
             model_version=first.model_version,
         )
     return decide(
-        distance=distance, template_stats=template.cohort, probe_stats=probe_stats, policy=policy
+        distance=distance,
+        template_stats=template.cohort,
+        probe_stats=probe_stats,
+        thresholds=thresholds,
     )

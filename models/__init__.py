@@ -9,7 +9,7 @@ from models.certification import (
     SuspensionReason,
 )
 from models.consular import ConsularDocument, DocumentStatus
-from models.face import EnrolledFace, FaceGallery, FaceSource
+from models.face import EnrolledFace, FaceCalibration, FaceGallery, FaceLabel, FaceSource
 from models.matching import (
     CandidateKind,
     CandidateStatus,
@@ -78,7 +78,9 @@ __all__ = [
     "PaymentSuspension",
     "SuspensionReason",
     "EnrolledFace",
+    "FaceCalibration",
     "FaceGallery",
+    "FaceLabel",
     "FaceSource",
     "Language",
     "OtpCode",

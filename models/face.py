@@ -59,3 +59,53 @@ class FaceGallery(SQLModel, table=True):
     cohort_size: int = 0
     tail_fraction: float | None = None
     computed_at: datetime = Field(default_factory=utcnow, sa_type=tz_datetime())
+
+
+class FaceCalibration(SQLModel, table=True):
+    """Decision thresholds measured on the enrolled population for a target false-match rate.
+
+    Versioned: each calibration is kept; the newest active one of the running model (and
+    score normalisation) is the one verification uses. Made by an admin, audited.
+    """
+
+    __tablename__ = "face_calibration"
+
+    id: int | None = Field(default=None, primary_key=True)
+    model_name: str = Field(max_length=64)
+    model_version: str = Field(max_length=64)
+    tail_fraction: float
+    target_fmr: float
+    confidence: float
+    population: int  # enrolled people scored
+    impostor_pairs: int
+    relative_pairs: int  # same surname and phone or district: counted apart
+    auto_accept: bool  # False: too few pairs to support the target; review at best
+    reason: str | None = Field(default=None, max_length=500)
+    # {"overall": SliceThreshold.as_dict(), "slices": {"region:11": {...}, ...}}
+    thresholds: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+    # Impostor score quantiles and relatives' figures, for the drift report.
+    figures: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+    active: bool = Field(default=True)
+    created_by: str = Field(max_length=100)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=tz_datetime())
+
+
+class FaceLabel(SQLModel, table=True):
+    """A reviewer's verdict on a face comparison: ground truth for live error rates."""
+
+    __tablename__ = "face_label"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    attempt_id: uuid.UUID = Field(foreign_key="certification_attempt.id", unique=True)
+    pensioner_id: uuid.UUID = Field(foreign_key="pensioner.id", index=True)
+    genuine: bool  # approved: the same person; rejected as another person: an impostor
+    score: float | None = None  # the fused score the attempt was decided on
+    components: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+    model_name: str = Field(max_length=64)
+    model_version: str = Field(max_length=64)
+    calibration_id: int | None = None
+    region_code: str = Field(max_length=6)
+    age_band: str = Field(max_length=8)
+    sex: str = Field(max_length=8)
+    decided_by: str = Field(max_length=64)
+    decided_at: datetime = Field(default_factory=utcnow, sa_type=tz_datetime())

@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import time
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,7 +27,7 @@ from app.certifications.service import certify
 from app.config import Settings
 from app.errors import NotEnrolled
 from app.faces import service as faces
-from biometrics import FaceEngine, ImageError, PhotoAnalysis
+from biometrics import DetectedFace, FaceEmbedding, FaceEngine, ImageError, PhotoAnalysis
 from biometrics.decode import RGBImage, decode_image
 from biometrics.errors import VideoError
 from biometrics.liveness import LivenessPolicy, LivenessReason, LivenessResult, analyze_liveness
@@ -135,16 +135,7 @@ def save_key_frames(*, frames: list[RGBImage], settings: Settings, base: str) ->
     return saved
 
 
-def verification_summary(v: faces.Verification) -> dict[str, Any]:
-    data = asdict(v)
-    data["policy"] = {
-        "match_score": v.policy.match_score,
-        "review_score": v.policy.review_score,
-        "match_max_distance": v.policy.match_max_distance,
-        "review_max_distance": v.policy.review_max_distance,
-    }
-    data["reasons"] = list(v.reasons)
-    return data
+verification_summary = faces.verification_summary
 
 
 @dataclass(frozen=True)
@@ -238,38 +229,57 @@ def decide(
         return Outcome(
             AttemptStatus.needs_review, ["selfie_presentation_attack", *cues], record, analysis
         )
-    selfie_check = faces.verify(
+    frames = [f.embedding for f in liveness.embeddings]
+    face = faces.verify_attempt(
         session=session,
         settings=settings,
         cohort_cache=cohort_cache,
         pensioner_id=attempt.pensioner_id,
-        probes=[analysis.embedding],
+        selfie=analysis.embedding,
+        frames=frames,
+        rescore=lambda: _rescore(
+            engine=engine, settings=settings, selfie=selfie, analysis=analysis, liveness=liveness
+        ),
     )
-    frames = [f.embedding for f in liveness.embeddings]
-    video_check = (
-        faces.verify(
-            session=session,
-            settings=settings,
-            cohort_cache=cohort_cache,
-            pensioner_id=attempt.pensioner_id,
-            probes=frames,
-        )
-        if frames
-        else None
-    )
-    record["face_selfie"] = verification_summary(selfie_check)
-    record["face_video"] = verification_summary(video_check) if video_check else None
-    checks = [c for c in (selfie_check, video_check) if c is not None]
-    decisions = {c.decision for c in checks}
-    if "no_match" in decisions:
+    record["face"] = face.summary()
+    record["face_selfie"] = face.component(face.selfie_score)
+    record["face_video"] = face.component(face.video_score) if frames else None
+    if face.decision == "no_match":
         return Outcome(AttemptStatus.rejected, ["face_no_match"], record, analysis)
-    if decisions == {"match"} and video_check is not None:
-        return Outcome(AttemptStatus.certified, [], record, analysis, selfie_check)
-    scores = [c.score for c in checks]
-    low = any(s is None or s < settings.face_match_score - 1.0 for s in scores)
-    record["low_score"] = low
-    reasons = ["face_review"] + [r for c in checks for r in c.reasons]
-    return Outcome(AttemptStatus.needs_review, reasons, record, analysis)
+    if face.decision == "match":
+        return Outcome(AttemptStatus.certified, [], record, analysis, face.fused)
+    bar, score = face.fused.thresholds.match, face.fused.score
+    # Far below the bar (or no bar at all): approving takes two reviewers.
+    record["low_score"] = (
+        score is None or bar is None or score < bar - settings.face_second_pass_margin
+    )
+    return Outcome(AttemptStatus.needs_review, ["face_review", *face.reasons], record, analysis)
+
+
+def _rescore(
+    *,
+    engine: FaceEngine,
+    settings: Settings,
+    selfie: bytes,
+    analysis: PhotoAnalysis,
+    liveness: LivenessResult,
+) -> tuple[FaceEmbedding, list[FaceEmbedding]]:
+    """The costlier look at an attempt near the bar: every face embedded with jitters."""
+    jitters = settings.face_second_pass_jitters
+    image = decode_image(selfie, limits=faces.decode_limits(settings))
+    main = analysis.quality.main_face
+    assert main is not None and analysis.embedding is not None
+    again = engine.embed(image.pixels, face=main, jitters=jitters)
+    frames: list[FaceEmbedding] = []
+    for frame in liveness.embeddings:
+        boxes = engine.detect(frame.pixels)
+        if not boxes:
+            frames.append(frame.embedding)
+            continue
+        box = max(boxes, key=lambda b: b.width)
+        found = DetectedFace(box=box, landmarks=engine.landmarks(frame.pixels, box=box))
+        frames.append(engine.embed(frame.pixels, face=found, jitters=jitters))
+    return again, frames
 
 
 def process_attempt(
@@ -355,6 +365,7 @@ def _record_decision(
             method=CertificationMethod.remote_self_service,
             evidence={
                 "attempt_id": str(attempt.id),
+                "face": record.get("face"),
                 "face_selfie": record.get("face_selfie"),
                 "face_video": record.get("face_video"),
                 "liveness_score": record.get("video", {}).get("score"),

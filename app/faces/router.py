@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, File, UploadFile, status
 from fastapi.responses import FileResponse
 
 from app.db import SessionDep
 from app.deps import (
+    CohortCacheDep,
     FaceEngineDep,
+    RequireAdmin,
     SettingsDep,
     StaffActor,
 )
-from app.faces import service
-from app.faces.schemas import EnrolledFaceRead, GalleryRead
+from app.errors import NotFound, PermissionDenied
+from app.faces import calibration, service
+from app.faces.schemas import CalibrationRead, CalibrationRequest, EnrolledFaceRead, GalleryRead
 from app.pensioners.dependencies import (
     EditablePensioner,
     EnrollablePensioner,
@@ -24,6 +27,7 @@ from app.pensioners.dependencies import (
 )
 from biometrics import read_limited
 from models.face import EnrolledFace
+from models.staff import StaffUser
 
 router = APIRouter(prefix="/pensioners/{pensioner_id}/faces", tags=["faces"])
 
@@ -108,4 +112,103 @@ def retire_face(
         face=face,
         actor=actor,
         reason="retired_by_staff",
+    )
+
+
+calibration_router = APIRouter(prefix="/faces/calibrations", tags=["faces"])
+
+
+def _national_admin(staff: StaffUser) -> StaffUser:
+    if staff.region_scope != "":
+        raise PermissionDenied(
+            "Face thresholds apply to the whole register: only a national admin may change them."
+        )
+    return staff
+
+
+@calibration_router.get(
+    "/current",
+    response_model=CalibrationRead,
+    summary="The calibration face decisions use now (404 when there is none)",
+)
+def current_calibration(
+    session: SessionDep, settings: SettingsDep, engine: FaceEngineDep, _: RequireAdmin
+) -> CalibrationRead:
+    current = calibration.current_calibration(
+        session=session,
+        model_name=engine.model_name,
+        model_version=engine.model_version,
+        tail_fraction=settings.face_tail_fraction,
+    )
+    if current is None:
+        raise NotFound(
+            "No calibration for the running face model: auto-accept is off until a national "
+            "admin runs one (POST /faces/calibrations or `lifecert faces calibrate`)."
+        )
+    return CalibrationRead.from_model(current)
+
+
+@calibration_router.post(
+    "",
+    response_model=CalibrationRead,
+    status_code=status.HTTP_201_CREATED,
+    summary="Calibrate the face decision on the enrolled register (national admin, audited)",
+    description="Scores impostor pairs among enrolled pensioners and sets the bars that give "
+    "the target false-match rate with a 95% upper bound, overall and per province, age band "
+    "and sex. Too few people: stored with `auto_accept` false and the number needed.",
+)
+def make_calibration(
+    session: SessionDep,
+    settings: SettingsDep,
+    engine: FaceEngineDep,
+    cohort_cache: CohortCacheDep,
+    actor: StaffActor,
+    staff: RequireAdmin,
+    body: CalibrationRequest,
+) -> CalibrationRead:
+    _national_admin(staff)
+    cohort, owners = cohort_cache.get(
+        session=session,
+        model_name=engine.model_name,
+        model_version=engine.model_version,
+        limit=settings.face_cohort_max,
+    )
+    made = calibration.calibrate(
+        session=session,
+        settings=settings,
+        actor=actor,
+        model_name=engine.model_name,
+        model_version=engine.model_version,
+        target_fmr=body.target_fmr or settings.face_target_fmr,
+        cohort=cohort,
+        owners=owners,
+    )
+    return CalibrationRead.from_model(made)
+
+
+@calibration_router.get(
+    "/report",
+    summary="Live false-match and false-non-match rates, reviewers' labels and drift warnings",
+)
+def calibration_report(
+    session: SessionDep,
+    settings: SettingsDep,
+    engine: FaceEngineDep,
+    cohort_cache: CohortCacheDep,
+    staff: RequireAdmin,
+) -> dict[str, Any]:
+    _national_admin(staff)
+    cohort, owners = cohort_cache.get(
+        session=session,
+        model_name=engine.model_name,
+        model_version=engine.model_version,
+        limit=settings.face_cohort_max,
+    )
+    return calibration.report(
+        session=session,
+        settings=settings,
+        model_name=engine.model_name,
+        model_version=engine.model_version,
+        cohort=cohort,
+        owners=owners,
     )

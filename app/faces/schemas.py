@@ -6,9 +6,9 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
-from models.face import FaceSource
+from models.face import FaceCalibration, FaceSource
 
 
 class QualityFindingRead(BaseModel):
@@ -47,10 +47,8 @@ class GalleryRead(BaseModel):
 
 
 class MatchThresholds(BaseModel):
-    match_score: float
-    review_score: float
-    match_max_distance: float
-    review_max_distance: float
+    match: float | None = Field(description="Calibrated bar for `match`; null: auto-accept off")
+    no_match: float | None = Field(description="Below this (a typical stranger): `no_match`")
 
 
 class VerificationRead(BaseModel):
@@ -68,3 +66,46 @@ class VerificationRead(BaseModel):
     enrolled_faces: int
     probe_images: int
     reasons: list[str]
+
+
+class CalibrationRequest(BaseModel):
+    target_fmr: float | None = Field(
+        default=None, gt=0.0, lt=0.5, description="Default: LIFECERT_FACE_TARGET_FMR (0.001)"
+    )
+
+
+class CalibrationRead(BaseModel):
+    id: int
+    model_name: str
+    model_version: str
+    target_fmr: float
+    confidence: float
+    population: int
+    impostor_pairs: int
+    relative_pairs: int
+    auto_accept: bool
+    reason: str | None
+    thresholds: dict[str, Any]
+    figures: dict[str, Any]
+    created_by: str
+    created_at: datetime
+
+    @classmethod
+    def from_model(cls, c: FaceCalibration) -> CalibrationRead:
+        assert c.id is not None
+        return cls(
+            id=c.id,
+            model_name=c.model_name,
+            model_version=c.model_version,
+            target_fmr=c.target_fmr,
+            confidence=c.confidence,
+            population=c.population,
+            impostor_pairs=c.impostor_pairs,
+            relative_pairs=c.relative_pairs,
+            auto_accept=c.auto_accept,
+            reason=c.reason,
+            thresholds=c.thresholds,
+            figures=c.figures,
+            created_by=c.created_by,
+            created_at=c.created_at,
+        )

@@ -6,9 +6,10 @@ import hashlib
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from sqlmodel import Session, col, select
@@ -18,6 +19,7 @@ from app.audit import service as audit
 from app.audit.service import Actor
 from app.config import Settings
 from app.errors import FaceNotFound, NotEnrolled, NoUsableFace, PhotoQualityFailed
+from app.faces import calibration
 from biometrics import (
     CohortStats,
     DecodeLimits,
@@ -27,10 +29,14 @@ from biometrics import (
     MatchPolicy,
     PhotoAnalysis,
     QualityPolicy,
+    SliceThreshold,
+    Thresholds,
     analyze_photo,
+    combine,
     compute_cohort_stats,
-    decide,
-    decide_without_cohort,
+    decide_score,
+    snorm,
+    threshold_for_fmr,
 )
 from models.base import utcnow
 from models.face import EnrolledFace, FaceGallery, FaceSource
@@ -46,11 +52,7 @@ def decode_limits(settings: Settings) -> DecodeLimits:
 
 def match_policy(settings: Settings) -> MatchPolicy:
     return MatchPolicy(
-        match_score=settings.face_match_score,
-        review_score=settings.face_review_score,
-        match_max_distance=settings.face_match_max_distance,
-        review_max_distance=settings.face_review_max_distance,
-        min_cohort_size=settings.face_cohort_min,
+        tail_fraction=settings.face_tail_fraction, min_cohort_size=settings.face_cohort_min
     )
 
 
@@ -330,18 +332,86 @@ class CohortCache:
 
 @dataclass(frozen=True)
 class Verification:
+    """One face decision and every number behind it.
+
+    score is the fused score: the mean of the probes' own normalised scores (a selfie and
+    video frames are several looks at one person, so they add evidence instead of each
+    having to pass alone). probe_scores keeps each of them.
+    """
+
     decision: str
-    distance: float
+    distance: float  # of the mean probe to the gallery centroid, for the reviewer
     score: float | None
     template_score: float | None
     probe_score: float | None
-    policy: MatchPolicy
+    probe_scores: tuple[float, ...]
+    thresholds: Thresholds
+    calibration_id: int | None
     model_name: str
     model_version: str
     cohort_size: int
     enrolled_faces: int
     probe_images: int
     reasons: tuple[str, ...]
+
+
+def verification_summary(v: Verification) -> dict[str, Any]:
+    """The JSON kept with an attempt, a call frame or a review case."""
+    data = asdict(v)
+    data.pop("thresholds")
+    data["policy"] = {
+        k: round(x, 4)
+        for k, x in (("match", v.thresholds.match), ("no_match", v.thresholds.no_match))
+        if x is not None
+    }
+    data["probe_scores"] = [round(x, 4) for x in v.probe_scores]
+    data["reasons"] = list(v.reasons)
+    return data
+
+
+@dataclass(frozen=True)
+class _Gallery:
+    template: np.ndarray
+    stats: CohortStats | None
+    cohort_size: int
+    model_name: str
+    model_version: str
+
+
+def _gallery(*, session: Session, settings: Settings, pensioner_id: uuid.UUID) -> _Gallery:
+    faces = active_faces(session=session, pensioner_id=pensioner_id)
+    if not faces:
+        raise NotEnrolled()
+    model_name, model_version = faces[-1].model_name, faces[-1].model_version
+    policy = match_policy(settings)
+    template = np.stack([_vector(f) for f in faces if f.model_version == model_version])
+    gallery = session.get(FaceGallery, pensioner_id)
+    stale = (
+        gallery is None
+        or gallery.cohort_mean is None
+        or gallery.model_version != model_version
+        or gallery.tail_fraction is None
+        or abs(gallery.tail_fraction - policy.tail_fraction) > 1e-9
+    )
+    if stale:
+        gallery = refresh_gallery(session=session, settings=settings, pensioner_id=pensioner_id)
+    stats = None
+    if gallery is not None and gallery.cohort_mean is not None and gallery.cohort_std is not None:
+        stats = CohortStats(
+            mean=gallery.cohort_mean,
+            std=gallery.cohort_std,
+            cohort_size=gallery.cohort_size,
+            tail_fraction=gallery.tail_fraction or policy.tail_fraction,
+            model_name=model_name,
+            model_version=model_version,
+        )
+    return _Gallery(
+        template=template,
+        stats=stats,
+        cohort_size=gallery.cohort_size if gallery else 0,
+        model_name=model_name,
+        model_version=model_version,
+    )
 
 
 def verify(
@@ -354,16 +424,15 @@ def verify(
 ) -> Verification:
     """Compare probe embeddings (a selfie, video frames) with the pensioner's gallery.
 
-    The score is cohort-normalised on both sides (S-norm): against the stored statistics of
-    the gallery and against the enrolled cohort for the probe. Until the cohort is large
-    enough to estimate impostor scores, no decision is better than `review`.
+    Each probe is scored cohort-normalised on both sides (S-norm: the gallery's stored
+    statistics and the probe against the enrolled cohort) and the scores are averaged. The
+    bars come from the calibration of the register for this pensioner's slices; without a
+    usable calibration or cohort, no decision is better than `review`.
     """
-    faces = active_faces(session=session, pensioner_id=pensioner_id)
-    if not faces:
-        raise NotEnrolled()
     if not probes:
         raise ValueError("no probe embeddings")
-    model_name, model_version = faces[-1].model_name, faces[-1].model_version
+    gallery = _gallery(session=session, settings=settings, pensioner_id=pensioner_id)
+    model_name, model_version = gallery.model_name, gallery.model_version
     for probe in probes:
         if (probe.model_name, probe.model_version) != (model_name, model_version):
             raise ValueError(
@@ -371,67 +440,173 @@ def verify(
                 f"from {model_name} {model_version}: re-enrol with this model"
             )
     policy = match_policy(settings)
-    template = np.stack([_vector(f) for f in faces if f.model_version == model_version])
-    probe = np.stack([np.asarray(p.vector, dtype=np.float64) for p in probes]).mean(axis=0)
-    distance = float(np.linalg.norm(probe - template.mean(axis=0)))
-    gallery = session.get(FaceGallery, pensioner_id)
-    if gallery is None or gallery.cohort_mean is None:
-        gallery = refresh_gallery(session=session, settings=settings, pensioner_id=pensioner_id)
-    reasons: list[str] = []
+    pensioner = session.get(Pensioner, pensioner_id)
+    assert pensioner is not None
+    thresholds, calibration_id = calibration.thresholds_for(
+        session=session,
+        settings=settings,
+        pensioner=pensioner,
+        model_name=model_name,
+        model_version=model_version,
+    )
+    vectors = np.stack([np.asarray(p.vector, dtype=np.float64) for p in probes])
+    centroid = gallery.template.mean(axis=0)
+    distance = float(np.linalg.norm(vectors.mean(axis=0) - centroid))
+    reasons: list[str] = list(thresholds.reasons)
     score: float | None = None
     template_score: float | None = None
     probe_score: float | None = None
-    cohort_size = gallery.cohort_size if gallery else 0
-    if gallery is None or gallery.cohort_mean is None or gallery.cohort_std is None:
-        decision = decide_without_cohort(distance=distance, policy=policy).value
+    probe_scores: list[float] = []
+    if gallery.stats is None:
         reasons.append("cohort_too_small")
     else:
-        template_stats = CohortStats(
-            mean=gallery.cohort_mean,
-            std=gallery.cohort_std,
-            cohort_size=gallery.cohort_size,
-            tail_fraction=gallery.tail_fraction or policy.tail_fraction,
-            model_name=model_name,
-            model_version=model_version,
-        )
-        vectors, owners = cohort_cache.get(
+        cohort, owners = cohort_cache.get(
             session=session,
             model_name=model_name,
             model_version=model_version,
             limit=settings.face_cohort_max,
         )
-        others = vectors[owners != str(pensioner_id)][: settings.face_cohort_max]
-        probe_stats = None
+        others = cohort[owners != str(pensioner_id)][: settings.face_cohort_max]
+        probe_stats: list[CohortStats | None] = [None] * len(vectors)
         if len(others) >= policy.min_cohort_size:
-            probe_stats = compute_cohort_stats(
-                probe,
-                cohort=others,
-                policy=policy,
-                model_name=model_name,
-                model_version=model_version,
-            )
+            probe_stats = [
+                compute_cohort_stats(
+                    v,
+                    cohort=others,
+                    policy=policy,
+                    model_name=model_name,
+                    model_version=model_version,
+                )
+                for v in vectors
+            ]
         else:
             reasons.append("probe_not_normalised")
-        result = decide(
-            distance=distance, template_stats=template_stats, probe_stats=probe_stats, policy=policy
-        )
-        decision = result.decision.value
-        score, template_score = result.score, result.template_score
-        probe_score = result.probe_score
-    if distance > policy.review_max_distance:
-        reasons.append("distance_above_limit")
+        parts = [
+            snorm(
+                float(np.linalg.norm(v - centroid)),
+                template_stats=gallery.stats,
+                probe_stats=stats,
+            )
+            for v, stats in zip(vectors, probe_stats, strict=True)
+        ]
+        probe_scores = [p[0] for p in parts]
+        score = float(np.mean(probe_scores))
+        template_score = float(np.mean([p[1] for p in parts]))
+        probe_only = [p[2] for p in parts if p[2] is not None]
+        probe_score = float(np.mean(probe_only)) if probe_only else None
+    decision = decide_score(score, thresholds=thresholds).value
     return Verification(
         decision=decision,
         distance=distance,
         score=score,
         template_score=template_score,
         probe_score=probe_score,
-        policy=policy,
+        probe_scores=tuple(probe_scores),
+        thresholds=thresholds,
+        calibration_id=calibration_id,
         model_name=model_name,
         model_version=model_version,
-        cohort_size=cohort_size,
-        enrolled_faces=len(template),
+        cohort_size=gallery.cohort_size,
+        enrolled_faces=len(gallery.template),
         probe_images=len(probes),
+        reasons=tuple(reasons),
+    )
+
+
+@dataclass(frozen=True)
+class AttemptFaceCheck:
+    """The face decision of a whole attempt: the selfie and the video frames fused."""
+
+    decision: str
+    fused: Verification
+    selfie_score: float | None
+    video_score: float | None
+    second_pass: bool
+    reasons: tuple[str, ...]
+
+    def component(self, score: float | None) -> dict[str, Any]:
+        t = self.fused.thresholds
+        return {
+            "score": None if score is None else round(score, 4),
+            "decision": decide_score(score, thresholds=t).value,
+            "policy": verification_summary(self.fused)["policy"],
+        }
+
+    def summary(self) -> dict[str, Any]:
+        return verification_summary(self.fused) | {
+            "decision": self.decision,
+            "selfie": self.component(self.selfie_score),
+            "video": self.component(self.video_score),
+            "second_pass": self.second_pass,
+            "reasons": list(self.reasons),
+        }
+
+
+Rescore = Callable[[], tuple[FaceEmbedding, list[FaceEmbedding]]]
+
+
+def verify_attempt(
+    *,
+    session: Session,
+    settings: Settings,
+    cohort_cache: CohortCache,
+    pensioner_id: uuid.UUID,
+    selfie: FaceEmbedding,
+    frames: list[FaceEmbedding],
+    rescore: Rescore | None = None,
+) -> AttemptFaceCheck:
+    """One decision from the selfie and every video frame against every enrolled photo.
+
+    The fused score is the mean of all probes' normalised scores: each extra look is more
+    evidence, not one more chance to fall short. An attempt just below the match bar (within
+    face_second_pass_margin) is embedded again the costlier way (`rescore`, e.g. jittered
+    crops) before it is decided, so CPU goes where it can change the outcome. A selfie and a
+    video that disagree (one a clear match, the other no closer than a typical stranger:
+    someone else's live video with a stolen photo, or the reverse) go to review with
+    their own reason, whatever the mean says.
+    """
+
+    def check(s: FaceEmbedding, f: list[FaceEmbedding]) -> Verification:
+        return verify(
+            session=session,
+            settings=settings,
+            cohort_cache=cohort_cache,
+            pensioner_id=pensioner_id,
+            probes=[s, *f],
+        )
+
+    fused = check(selfie, frames)
+    second_pass = False
+    bars = fused.thresholds
+    near = (
+        fused.decision == "review"
+        and fused.score is not None
+        and bars.match is not None
+        and fused.score >= bars.match - settings.face_second_pass_margin
+    )
+    if near and rescore is not None:
+        selfie, frames = rescore()
+        fused, second_pass = check(selfie, frames), True
+    scores = fused.probe_scores
+    selfie_score = scores[0] if scores else None
+    video_score = float(np.mean(scores[1:])) if len(scores) > 1 else None
+    decision = fused.decision
+    reasons = list(fused.reasons)
+    if not frames:
+        reasons.append("no_video_frames")
+        decision = "review" if decision == "match" else decision
+    parts = [x for x in (selfie_score, video_score) if x is not None]
+    if bars.match is not None and bars.no_match is not None and len(parts) == 2:
+        high, low = max(parts), min(parts)
+        if high >= bars.match and low < bars.no_match:
+            reasons.append("face_selfie_video_disagree")
+            decision = "review"
+    return AttemptFaceCheck(
+        decision=decision,
+        fused=fused,
+        selfie_score=selfie_score,
+        video_score=video_score,
+        second_pass=second_pass,
         reasons=tuple(reasons),
     )
 
@@ -451,10 +626,12 @@ def add_certification_selfie(
     Bounded: at most face_gallery_max_certification such faces stay active; the oldest is
     retired (kept as history). Enrolment photos taken by staff are never retired this way.
     """
+    bar = verification.thresholds.match
     confident = (
         verification.decision == "match"
         and verification.score is not None
-        and verification.score >= settings.face_gallery_min_score
+        and bar is not None
+        and verification.score >= bar + settings.face_gallery_margin
         and analysis.ok
     )
     if not confident or settings.face_gallery_max_certification == 0:
@@ -530,6 +707,7 @@ def compare_photos(
     engine: FaceEngine,
     settings: Settings,
     cohort: np.ndarray,
+    thresholds: Thresholds,
 ) -> dict[str, object]:
     """Decide whether two photos show the same person, normalised against `cohort`.
 
@@ -556,40 +734,30 @@ def compare_photos(
     a = np.asarray(reference.embedding.vector, dtype=np.float64)
     b = np.asarray(probe.embedding.vector, dtype=np.float64)
     distance = float(np.linalg.norm(a - b))
-    reasons: list[str] = []
+    reasons: list[str] = list(thresholds.reasons)
     score: float | None = None
     template_score: float | None = None
     probe_score: float | None = None
     if len(cohort) >= policy.min_cohort_size:
-        result = decide(
-            distance=distance,
+        score, template_score, probe_score = snorm(
+            distance,
             template_stats=compute_cohort_stats(
                 a, cohort=cohort, policy=policy, model_name=model[0], model_version=model[1]
             ),
             probe_stats=compute_cohort_stats(
                 b, cohort=cohort, policy=policy, model_name=model[0], model_version=model[1]
             ),
-            policy=policy,
         )
-        decision, score = result.decision.value, result.score
-        template_score, probe_score = result.template_score, result.probe_score
     else:
         reasons.append("cohort_too_small")
-        decision = decide_without_cohort(distance=distance, policy=policy).value
-    if distance > policy.review_max_distance:
-        reasons.append("distance_above_limit")
+    decision = decide_score(score, thresholds=thresholds).value
     return {
         "decision": decision,
         "distance": round(distance, 4),
         "score": None if score is None else round(score, 3),
         "template_score": None if template_score is None else round(template_score, 3),
         "probe_score": None if probe_score is None else round(probe_score, 3),
-        "thresholds": {
-            "match_score": policy.match_score,
-            "review_score": policy.review_score,
-            "match_max_distance": policy.match_max_distance,
-            "review_max_distance": policy.review_max_distance,
-        },
+        "thresholds": {"match": thresholds.match, "no_match": thresholds.no_match},
         "model": {"name": model[0], "version": model[1]},
         "cohort_size": int(len(cohort)),
         "reasons": reasons,
@@ -599,9 +767,12 @@ def compare_photos(
     }
 
 
-def embed_folder(root: Path, *, engine: FaceEngine, settings: Settings) -> np.ndarray:
-    """Embeddings of every photo under root with one usable face (a cohort for the CLI)."""
-    vectors = []
+def embed_folder(
+    root: Path, *, engine: FaceEngine, settings: Settings
+) -> tuple[np.ndarray, list[str]]:
+    """Embeddings of every photo under root with one usable face (a cohort for the CLI),
+    with the folder each came from (photos in one folder are taken as one person)."""
+    vectors, owners = [], []
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
         try:
             analysis = analyze(path.read_bytes(), engine=engine, settings=settings, gate="selfie")
@@ -609,4 +780,38 @@ def embed_folder(root: Path, *, engine: FaceEngine, settings: Settings) -> np.nd
             continue
         if analysis.embedding is not None:
             vectors.append(np.asarray(analysis.embedding.vector, dtype=np.float64))
-    return np.stack(vectors) if vectors else np.zeros((0, 128))
+            owners.append(str(path.parent.relative_to(root)) if path.parent != root else path.name)
+    return (np.stack(vectors) if vectors else np.zeros((0, 128))), owners
+
+
+def overall_thresholds(
+    *, session: Session, settings: Settings, model_name: str, model_version: str
+) -> Thresholds:
+    """The register-wide bars of the active calibration (no pensioner, so no slice)."""
+    current = calibration.current_calibration(
+        session=session,
+        model_name=model_name,
+        model_version=model_version,
+        tail_fraction=settings.face_tail_fraction,
+    )
+    if current is None:
+        return Thresholds(match=None, no_match=None, reasons=("no_calibration",))
+    return combine(SliceThreshold.from_dict(current.thresholds.get("overall", {})), {})
+
+
+def thresholds_from_folder(
+    vectors: np.ndarray, *, owners: list[str], settings: Settings
+) -> Thresholds:
+    """Bars calibrated on a cohort folder's own impostor pairs (the CLI's stand-in for the
+    register): photos in different sub-folders, or loose photos, are different people."""
+    from biometrics.bench import score_pairs
+
+    pairs = score_pairs(vectors, identities=np.array(owners), policy=match_policy(settings))
+    impostor = pairs.score[~pairs.genuine]
+    part = threshold_for_fmr(
+        impostor[np.isfinite(impostor)],
+        target_fmr=settings.face_target_fmr,
+        confidence=settings.face_calibration_confidence,
+        no_match_quantile=settings.face_no_match_quantile,
+    )
+    return combine(part, {})

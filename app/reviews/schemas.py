@@ -45,9 +45,17 @@ class Verdict(enum.StrEnum):
 class ReviewDecision(BaseModel):
     verdict: Verdict
     reason: str | None = Field(default=None, max_length=500)
+    same_person: bool | None = Field(
+        default=None,
+        description="Rejecting: false when the selfie or video shows someone other than the "
+        "enrolled person (kept as a labelled impostor comparison for the face calibration); "
+        "an approval counts as the same person.",
+    )
 
     @model_validator(mode="after")
     def _reason_for_refusals(self) -> ReviewDecision:
         if self.verdict is not Verdict.approve and not (self.reason and self.reason.strip()):
             raise ValueError("give a reason when rejecting or asking for a new attempt")
+        if self.verdict is Verdict.approve and self.same_person is False:
+            raise ValueError("an approval is for the enrolled person: same_person cannot be false")
         return self

@@ -13,6 +13,7 @@ from app.audit.service import Actor
 from app.certifications.service import certify
 from app.config import Settings
 from app.errors import AppError, NotFound, PermissionDenied
+from app.faces import calibration
 from app.reviews.schemas import ReviewCaseRead, ReviewDecision, ReviewSummary, Verdict
 from models.attempt import AttemptStatus, CertificationAttempt, ReviewCase, ReviewStatus
 from models.certification import CertificationMethod
@@ -172,8 +173,25 @@ def decide(
             operated_by=attempt.operated_by,
         )
         attempt.certification_id = certification.id
+        calibration.record_label(
+            session=session,
+            attempt_id=attempt.id,
+            pensioner=pensioner,
+            genuine=True,
+            decision=attempt.decision,
+            decided_by=str(staff.id),
+        )
     elif body.verdict is Verdict.reject:
         case.status, attempt.status = ReviewStatus.rejected, AttemptStatus.rejected
+        if body.same_person is False:
+            calibration.record_label(
+                session=session,
+                attempt_id=attempt.id,
+                pensioner=pensioner,
+                genuine=False,
+                decision=attempt.decision,
+                decided_by=str(staff.id),
+            )
     else:
         case.status, attempt.status = ReviewStatus.new_attempt_requested, AttemptStatus.retry
         attempt.decision = {

@@ -194,7 +194,7 @@ async function showReview(id) {
   $("review-enrolled").replaceChildren(...(enrolled.length ? enrolled : [el("p", { class: "hint", text: t("review.no_media") })]));
   $("review-selfie").replaceChildren(selfie || el("p", { class: "hint", text: t("review.no_media") }));
   $("review-frames").replaceChildren(...(frames.length ? frames : [el("p", { class: "hint", text: t("review.no_media") })]));
-  const scoreRows = [...flatScores("selfie", d.face_selfie), ...flatScores("video", d.face_video)];
+  const scoreRows = [...flatScores(t("review.fused"), d.face), ...flatScores("selfie", d.face_selfie), ...flatScores("video", d.face_video)];
   $("review-scores").replaceChildren(scoreRows.length ? table(["", t("review.check"), t("review.value")], scoreRows) : el("p", { text: "—" }));
   const checks = Object.entries((d.video && d.video.checks) || {});
   $("review-liveness").replaceChildren(checks.length
@@ -220,7 +220,8 @@ $("form-decision").addEventListener("submit", async (e) => {
   setError("");
   $("decision-submit").disabled = true;
   try {
-    const result = await api("POST", `/reviews/${form.dataset.caseId}/decision`, { json: { verdict: verdict.value, reason: reason || null } });
+    const otherPerson = verdict.value === "reject" && $("decision-other-person").checked;
+    const result = await api("POST", `/reviews/${form.dataset.caseId}/decision`, { json: { verdict: verdict.value, reason: reason || null, same_person: otherPerson ? false : null } });
     setStatus(t("review.done", { status: result.status }) + (result.status === "awaiting_second_review" ? ` ${t("review.second")}` : ""));
     for (const input of form.querySelectorAll("input, textarea, button")) input.disabled = true;
   } catch (err) { fail(err); $("decision-submit").disabled = false; }

@@ -300,6 +300,20 @@ MATRIX: dict[tuple[str, str], tuple[Request, dict[str, tuple[int, int]]]] = {
         lambda w, i: ("GET", "/api/v1/reports/dashboard", {}),
         _expect(admin=(200, 200), auditor=(200, 200), national_auditor=(200, 200)),
     ),
+    # Face thresholds are national: a provincial admin may read them (none exist here, so
+    # 404) but not make or audit them.
+    ("GET", "/api/v1/faces/calibrations/current"): (
+        lambda w, i: ("GET", "/api/v1/faces/calibrations/current", {}),
+        _expect(admin=(404, 404)),
+    ),
+    ("POST", "/api/v1/faces/calibrations"): (
+        lambda w, i: ("POST", "/api/v1/faces/calibrations", {"json": {}}),
+        _expect(admin=(403, 403)),
+    ),
+    ("GET", "/api/v1/faces/calibrations/report"): (
+        lambda w, i: ("GET", "/api/v1/faces/calibrations/report", {}),
+        _expect(admin=(403, 403)),
+    ),
 }
 
 MATRIX.update(DATAMATCH_MATRIX)

@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from app.cli import cli
+from tests.app.attempts.clips import COHORT_PHOTOS
 from tests.conftest import FIXTURES
 
 FACES = FIXTURES / "faces"
@@ -20,27 +21,52 @@ def _verify(*args: str) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
+def _cohort_folder(root: Path) -> Path:
+    """One sub-folder per person: the 60 people the app tests calibrate on."""
+    for photo in COHORT_PHOTOS:
+        (root / photo.parent.name).mkdir(parents=True, exist_ok=True)
+        (root / photo.parent.name / photo.name).write_bytes(photo.read_bytes())
+    return root
+
+
 def test_verify_with_a_cohort_folder(tmp_path: Path) -> None:
-    cohort = tmp_path / "cohort"
-    cohort.mkdir()
-    for photo in sorted(FACES.glob("dlibjohns_*/*.jpg"))[:24]:
-        (cohort / f"{photo.parent.name}_{photo.name}").write_bytes(photo.read_bytes())
+    cohort = str(_cohort_folder(tmp_path / "cohort"))
     enrolled = str(FACES / "deepface_c01" / "1.jpg")
-    code, out, _ = _verify(
-        enrolled, str(FACES / "deepface_c01" / "3.jpg"), "--json", "--cohort", str(cohort)
-    )
+    args = ("--json", "--cohort", cohort, "--target-fmr", "0.01")
+    code, out, _ = _verify(enrolled, str(FACES / "deepface_c01" / "3.jpg"), *args)
     assert code == 0, out
     result = json.loads(out)
-    assert result["decision"] == "match"
-    assert result["cohort_size"] == 24
-    assert result["score"] >= result["thresholds"]["match_score"]
+    assert result["decision"] == "match", result
+    assert result["cohort_size"] == 60
+    assert result["score"] >= result["thresholds"]["match"]
     assert result["model"]["name"] == "dlib_face_recognition_resnet_model_v1"
     assert result["selfie"]["faces"] == 1
 
+    code, out, _ = _verify(enrolled, str(FACES / "deepface_c03" / "1.jpg"), *args)
+    assert code == 0 and json.loads(out)["decision"] != "match"
+
+    # 60 people give 1770 pairs: too few for the default 0.1% (2995 needed), so nobody is
+    # accepted automatically and the reason says so.
     code, out, _ = _verify(
-        enrolled, str(FACES / "deepface_c03" / "1.jpg"), "--json", "--cohort", str(cohort)
+        enrolled, str(FACES / "deepface_c01" / "3.jpg"), "--json", "--cohort", cohort
     )
-    assert code == 0 and json.loads(out)["decision"] == "no_match"
+    assert code == 0
+    result = json.loads(out)
+    assert result["decision"] == "review"
+    assert result["reasons"] == ["calibration_too_few_pairs"]
+    assert result["thresholds"]["match"] is None
+
+
+def test_verify_refuses_an_impossible_target(tmp_path: Path) -> None:
+    code, _, err = _verify(
+        str(FACES / "fr_obama" / "1.jpg"),
+        str(FACES / "fr_obama" / "2.jpg"),
+        "--cohort",
+        str(tmp_path),
+        "--target-fmr",
+        "1.5",
+    )
+    assert code == 2 and json.loads(err)["error"] == "InvalidTarget"
 
 
 def test_verify_reports_quality_findings(tmp_path: Path) -> None:
@@ -122,9 +148,13 @@ def test_bench_faces_prints_every_key_and_plots(tmp_path: Path) -> None:
     ):
         assert key in report, key
     assert (report["images"], report["identities"]) == (6, 3)
-    assert (report["genuine_pairs"], report["impostor_pairs"]) == (3, 12)
-    # Six photos leave no cohort of 20: nothing may be accepted without one.
+    # fr_obama is in one fold, the other two in the other: impostor pairs across the folds
+    # (4 of obama's with each other person's 2 photos) are left out.
+    assert (report["genuine_pairs"], report["impostor_pairs"]) == (3, 4)
+    assert report["left_out_cross_fold"] == 8
+    # Six photos leave no cohort of 20 and no pairs to calibrate on: nothing is accepted.
     assert report["fmr_accept"] == 0.0 and report["fnmr_accept"] == 1.0
+    assert report["calibration"]["folds"][0]["match_threshold"] is None
     assert plot.read_bytes().startswith(b"\x89PNG")
 
 

@@ -1,0 +1,587 @@
+"""Face decision thresholds calibrated on the enrolled register, and their drift report.
+
+`calibrate` scores impostor pairs among enrolled pensioners exactly as a verification would
+score one of them claiming to be the other (the newest photo as the probe, the other's
+gallery centroid with its stored cohort statistics), keeps the higher of the two directions
+per pair, and asks biometrics.calibration for the bars that give the target false-match
+rate with an upper confidence bound, overall and per slice of the register (province, age
+band, sex). Pairs that may be relatives (same surname, and the same phone or district) are
+counted apart: they are the expected impostor in a pension fraud, but not strangers.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import numpy as np
+from sqlmodel import Session, col, select
+
+from app.audit import service as audit
+from app.audit.service import Actor
+from app.config import Settings
+from app.faces.errors import CalibrationRefused
+from biometrics import (
+    SliceThreshold,
+    Thresholds,
+    cohort_distances,
+    combine,
+    threshold_for_fmr,
+)
+from biometrics.matching import MatchPolicy, fit_impostor_tail
+from models.face import EnrolledFace, FaceCalibration, FaceGallery, FaceLabel
+from models.pensioner import Pensioner
+
+SLICE_DIMENSIONS = ("region", "age_band", "sex")
+
+
+def age_band(date_of_birth: date, *, today: date | None = None) -> str:
+    today = today or date.today()
+    age = (
+        today.year
+        - date_of_birth.year
+        - ((today.month, today.day) < (date_of_birth.month, date_of_birth.day))
+    )
+    if age < 60:
+        return "<60"
+    if age >= 90:
+        return "90+"
+    decade = age // 10 * 10
+    return f"{decade}-{decade + 9}"
+
+
+def slices_of(
+    *, region_code: str, date_of_birth: date, sex: str, dimensions: Iterable[str]
+) -> dict[str, str]:
+    """The slice names a person belongs to, e.g. {"region": "region:11", ...}."""
+    values = {
+        "region": region_code[:2],  # province: districts are too small to calibrate on
+        "age_band": age_band(date_of_birth),
+        "sex": sex,
+    }
+    return {d: f"{d}:{values[d]}" for d in dimensions}
+
+
+@dataclass
+class Population:
+    """The enrolled people scored: one probe photo and one gallery each."""
+
+    ids: list[uuid.UUID]
+    probes: np.ndarray  # newest active face of each person
+    centroids: np.ndarray  # gallery centroid
+    template_mean: np.ndarray
+    template_std: np.ndarray
+    slices: list[dict[str, str]]
+    surnames: list[str]
+    phones: list[str]
+    regions: list[str]
+
+
+def load_population(
+    *,
+    session: Session,
+    settings: Settings,
+    model_name: str,
+    model_version: str,
+    limit: int,
+) -> Population:
+    """Up to `limit` enrolled people (a stable sample by id), galleries refreshed if stale."""
+    from app.faces.service import refresh_gallery
+
+    policy = MatchPolicy(
+        tail_fraction=settings.face_tail_fraction, min_cohort_size=settings.face_cohort_min
+    )
+    people = session.exec(
+        select(Pensioner)
+        .where(
+            col(Pensioner.id).in_(
+                select(EnrolledFace.pensioner_id).where(
+                    col(EnrolledFace.active),
+                    EnrolledFace.model_name == model_name,
+                    EnrolledFace.model_version == model_version,
+                )
+            )
+        )
+        .order_by(col(Pensioner.id))
+        .limit(limit)
+    ).all()
+    ids, probes, centroids, means, stds = [], [], [], [], []
+    slices, surnames, phones, regions = [], [], [], []
+    for person in people:
+        faces = session.exec(
+            select(EnrolledFace)
+            .where(
+                EnrolledFace.pensioner_id == person.id,
+                col(EnrolledFace.active),
+                EnrolledFace.model_version == model_version,
+            )
+            .order_by(col(EnrolledFace.created_at))
+        ).all()
+        gallery = session.get(FaceGallery, person.id)
+        if (
+            gallery is None
+            or gallery.cohort_mean is None
+            or gallery.tail_fraction != policy.tail_fraction
+            or gallery.model_version != model_version
+        ):
+            gallery = refresh_gallery(session=session, settings=settings, pensioner_id=person.id)
+        if gallery is None or gallery.cohort_mean is None or gallery.cohort_std is None:
+            continue
+        vectors = np.stack([np.frombuffer(f.embedding, dtype="<f8") for f in faces])
+        ids.append(person.id)
+        probes.append(vectors[-1])
+        centroids.append(vectors.mean(axis=0))
+        means.append(gallery.cohort_mean)
+        stds.append(gallery.cohort_std)
+        slices.append(
+            slices_of(
+                region_code=person.region_code,
+                date_of_birth=person.date_of_birth,
+                sex=person.sex.value,
+                dimensions=settings.face_calibration_slices,
+            )
+        )
+        surnames.append(person.name.strip()[:1])
+        phones.append(person.phone)
+        regions.append(person.region_code)
+    width = 128 if not probes else len(probes[0])
+    return Population(
+        ids=ids,
+        probes=np.array(probes).reshape(len(probes), width),
+        centroids=np.array(centroids).reshape(len(centroids), width),
+        template_mean=np.array(means, dtype=np.float64),
+        template_std=np.array(stds, dtype=np.float64),
+        slices=slices,
+        surnames=surnames,
+        phones=phones,
+        regions=regions,
+    )
+
+
+def pair_scores(
+    population: Population, *, cohort: np.ndarray, owners: np.ndarray, policy: MatchPolicy
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(first, second, score) of every pair of different people, i < j.
+
+    The score is what verify() gives person i's probe claiming person j's gallery (S-norm:
+    j's stored statistics and i's probe against the cohort without i), the higher of the two
+    directions.
+    """
+    n = len(population.ids)
+    if n < 2:
+        empty = np.array([], dtype=np.intp)
+        return empty, empty, np.array([], dtype=np.float64)
+    probe_mean = np.empty(n)
+    probe_std = np.empty(n)
+    to_cohort = cohort_distances(population.probes, cohort=cohort)
+    for i, person in enumerate(population.ids):
+        others = owners != str(person)
+        mean, std = fit_impostor_tail(
+            to_cohort[i, others][None, :],
+            tail_fraction=policy.tail_fraction,
+            min_std=policy.min_std,
+        )
+        probe_mean[i], probe_std[i] = float(mean[0]), float(std[0])
+    d = cohort_distances(population.probes, cohort=population.centroids)  # probe i, gallery j
+    score = (
+        (population.template_mean[None, :] - d) / population.template_std[None, :]
+        + (probe_mean[:, None] - d) / probe_std[:, None]
+    ) / 2.0
+    both = np.maximum(score, score.T)
+    first, second = np.triu_indices(n, 1)
+    return first, second, both[first, second]
+
+
+def _relatives(population: Population, first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    surname = np.array(population.surnames)
+    phone = np.array(population.phones)
+    region = np.array(population.regions)
+    same: np.ndarray = (surname[first] == surname[second]) & (
+        (phone[first] == phone[second]) | (region[first] == region[second])
+    )
+    return same
+
+
+def _quantiles(scores: np.ndarray) -> dict[str, float]:
+    if not scores.size:
+        return {}
+    qs = (0.5, 0.9, 0.99, 0.999)
+    return {str(q): round(float(np.quantile(scores, q)), 4) for q in qs}
+
+
+def measure(
+    *,
+    session: Session,
+    settings: Settings,
+    model_name: str,
+    model_version: str,
+    target_fmr: float,
+    cohort: np.ndarray,
+    owners: np.ndarray,
+) -> dict[str, Any]:
+    """Calibrate on the register as it is now: the bars and the figures behind them."""
+    policy = MatchPolicy(
+        tail_fraction=settings.face_tail_fraction, min_cohort_size=settings.face_cohort_min
+    )
+    population = load_population(
+        session=session,
+        settings=settings,
+        model_name=model_name,
+        model_version=model_version,
+        limit=settings.face_calibration_max_people,
+    )
+    first, second, scores = pair_scores(population, cohort=cohort, owners=owners, policy=policy)
+    relatives = _relatives(population, first, second)
+    strangers = ~relatives
+    confidence = settings.face_calibration_confidence
+    quantile = settings.face_no_match_quantile
+    overall = threshold_for_fmr(
+        scores[strangers],
+        target_fmr=target_fmr,
+        confidence=confidence,
+        no_match_quantile=quantile,
+    )
+    slices: dict[str, SliceThreshold] = {}
+    for dimension in settings.face_calibration_slices:
+        names = np.array([s[dimension] for s in population.slices])
+        for name in sorted(set(names.tolist())):
+            inside = strangers & (names[first] == name) & (names[second] == name)
+            slices[name] = threshold_for_fmr(
+                scores[inside],
+                target_fmr=target_fmr,
+                confidence=confidence,
+                no_match_quantile=quantile,
+            )
+    relative_above = (
+        int(np.count_nonzero(scores[relatives] >= overall.match))
+        if overall.match is not None
+        else None
+    )
+    return {
+        "population": len(population.ids),
+        "impostor_pairs": int(np.count_nonzero(strangers)),
+        "relative_pairs": int(np.count_nonzero(relatives)),
+        "overall": overall,
+        "slices": slices,
+        "figures": {
+            "impostor_quantiles": _quantiles(scores[strangers]),
+            "relative_pairs_above_match": relative_above,
+            "cohort_size": int(len(cohort)),
+        },
+        "scores": scores[strangers],
+    }
+
+
+def calibrate(
+    *,
+    session: Session,
+    settings: Settings,
+    actor: Actor,
+    model_name: str,
+    model_version: str,
+    target_fmr: float,
+    cohort: np.ndarray,
+    owners: np.ndarray,
+) -> FaceCalibration:
+    """Measure, store and switch to a new calibration; audited with before and after.
+
+    A population too small for the target is stored too, with auto-accept off and the
+    number of enrolled people needed: verification then gives `review` at best.
+    """
+    if not 0.0 < target_fmr < 0.5:
+        raise CalibrationRefused(f"target false-match rate must be in (0, 0.5), got {target_fmr}")
+    result = measure(
+        session=session,
+        settings=settings,
+        model_name=model_name,
+        model_version=model_version,
+        target_fmr=target_fmr,
+        cohort=cohort,
+        owners=owners,
+    )
+    overall: SliceThreshold = result["overall"]
+    slices: dict[str, SliceThreshold] = result["slices"]
+    reason = None
+    if not overall.supported:
+        reason = (
+            f"{result['population']} enrolled people give {result['impostor_pairs']} impostor "
+            f"pairs; a false-match rate of {target_fmr} needs at least {overall.pairs_needed} "
+            f"pairs, about {overall.people_needed} enrolled people: auto-accept stays off"
+        )
+    thin = [name for name, s in slices.items() if not s.supported]
+    previous = current_calibration(
+        session=session,
+        model_name=model_name,
+        model_version=model_version,
+        tail_fraction=settings.face_tail_fraction,
+    )
+    for old in session.exec(select(FaceCalibration).where(col(FaceCalibration.active))).all():
+        old.active = False
+        session.add(old)
+    calibration = FaceCalibration(
+        model_name=model_name,
+        model_version=model_version,
+        tail_fraction=settings.face_tail_fraction,
+        target_fmr=target_fmr,
+        confidence=settings.face_calibration_confidence,
+        population=result["population"],
+        impostor_pairs=result["impostor_pairs"],
+        relative_pairs=result["relative_pairs"],
+        auto_accept=overall.supported,
+        reason=reason,
+        thresholds={
+            "overall": overall.as_dict(),
+            "slices": {name: s.as_dict() for name, s in slices.items()},
+            "dimensions": list(settings.face_calibration_slices),
+            "slices_too_few_pairs": thin,
+        },
+        figures=result["figures"],
+        active=True,
+        created_by=f"{actor.type}:{actor.id}",
+    )
+    session.add(calibration)
+    session.flush()
+    audit.record(
+        session=session,
+        actor=actor,
+        action="face.calibration",
+        entity_type="face_calibration",
+        entity_id=str(calibration.id),
+        region_code="",
+        before=None if previous is None else summary(previous),
+        after=summary(calibration),
+    )
+    return calibration
+
+
+def summary(c: FaceCalibration) -> dict[str, Any]:
+    overall = c.thresholds.get("overall", {})
+    return {
+        "calibration_id": c.id,
+        "model": f"{c.model_name} {c.model_version}",
+        "target_fmr": c.target_fmr,
+        "population": c.population,
+        "impostor_pairs": c.impostor_pairs,
+        "auto_accept": c.auto_accept,
+        "match": overall.get("match"),
+        "no_match": overall.get("no_match"),
+        "fmr_upper": overall.get("fmr_upper"),
+        "slices_too_few_pairs": c.thresholds.get("slices_too_few_pairs", []),
+        "reason": c.reason,
+    }
+
+
+def current_calibration(
+    *, session: Session, model_name: str, model_version: str, tail_fraction: float
+) -> FaceCalibration | None:
+    """The active calibration if it was made for this model and score normalisation."""
+    calibration = session.exec(
+        select(FaceCalibration)
+        .where(col(FaceCalibration.active))
+        .order_by(col(FaceCalibration.id).desc())
+        .limit(1)
+    ).first()
+    if calibration is None:
+        return None
+    if (calibration.model_name, calibration.model_version) != (model_name, model_version):
+        return None
+    if abs(calibration.tail_fraction - tail_fraction) > 1e-9:
+        return None
+    return calibration
+
+
+def thresholds_for(
+    *,
+    session: Session,
+    settings: Settings,
+    pensioner: Pensioner,
+    model_name: str,
+    model_version: str,
+) -> tuple[Thresholds, int | None]:
+    """The bars for one pensioner's decision, and the calibration they come from."""
+    calibration = current_calibration(
+        session=session,
+        model_name=model_name,
+        model_version=model_version,
+        tail_fraction=settings.face_tail_fraction,
+    )
+    if calibration is None:
+        latest = session.exec(
+            select(FaceCalibration).order_by(col(FaceCalibration.id).desc()).limit(1)
+        ).first()
+        reason = "no_calibration" if latest is None else "calibration_for_another_model"
+        return Thresholds(match=None, no_match=None, reasons=(reason,)), None
+    overall = SliceThreshold.from_dict(calibration.thresholds.get("overall", {}))
+    stored = calibration.thresholds.get("slices", {})
+    dimensions = calibration.thresholds.get("dimensions", [])
+    mine = slices_of(
+        region_code=pensioner.region_code,
+        date_of_birth=pensioner.date_of_birth,
+        sex=pensioner.sex.value,
+        dimensions=dimensions,
+    )
+    parts = {
+        name: (SliceThreshold.from_dict(stored[name]) if name in stored else None)
+        for name in mine.values()
+    }
+    return combine(overall, parts), calibration.id
+
+
+def record_label(
+    *,
+    session: Session,
+    attempt_id: uuid.UUID,
+    pensioner: Pensioner,
+    genuine: bool,
+    decision: dict[str, Any],
+    decided_by: str,
+) -> FaceLabel | None:
+    """Keep a reviewer's verdict on who is in the attempt as a labelled comparison."""
+    face = decision.get("face") or {}
+    if not face:
+        return None
+    existing = session.exec(select(FaceLabel).where(FaceLabel.attempt_id == attempt_id)).first()
+    if existing is not None:
+        return existing
+    label = FaceLabel(
+        attempt_id=attempt_id,
+        pensioner_id=pensioner.id,
+        genuine=genuine,
+        score=face.get("score"),
+        components={k: face.get(k) for k in ("selfie", "video", "second_pass")},
+        model_name=str(face.get("model_name", "")),
+        model_version=str(face.get("model_version", "")),
+        calibration_id=face.get("calibration_id"),
+        region_code=pensioner.region_code,
+        age_band=age_band(pensioner.date_of_birth),
+        sex=pensioner.sex.value,
+        decided_by=decided_by,
+    )
+    session.add(label)
+    session.flush()
+    return label
+
+
+def report(
+    *,
+    session: Session,
+    settings: Settings,
+    model_name: str,
+    model_version: str,
+    cohort: np.ndarray,
+    owners: np.ndarray,
+) -> dict[str, Any]:
+    """Live error rates against the calibrated ones, with drift warnings.
+
+    Two sources: the register as it is now (impostor pairs scored afresh at the stored bar,
+    which shows a population that changed since the calibration) and reviewers' verdicts
+    (labelled genuine and impostor attempts, per slice).
+    """
+    calibration = current_calibration(
+        session=session,
+        model_name=model_name,
+        model_version=model_version,
+        tail_fraction=settings.face_tail_fraction,
+    )
+    warnings: list[str] = []
+    out: dict[str, Any] = {"calibration": None if calibration is None else summary(calibration)}
+    if calibration is None:
+        warnings.append("no calibration for this model: auto-accept is off")
+        out["warnings"] = warnings
+        return out
+    target = calibration.target_fmr
+    bar = calibration.thresholds.get("overall", {}).get("match")
+    now = measure(
+        session=session,
+        settings=settings,
+        model_name=model_name,
+        model_version=model_version,
+        target_fmr=target,
+        cohort=cohort,
+        owners=owners,
+    )
+    scores: np.ndarray = now["scores"]
+    live: dict[str, Any] = {"population": now["population"], "impostor_pairs": int(scores.size)}
+    if bar is not None and scores.size:
+        above = int(np.count_nonzero(scores >= bar))
+        fmr = above / scores.size
+        from biometrics.calibration import fmr_upper_bound
+
+        live.update(
+            {
+                "false_matches_at_bar": above,
+                "fmr_at_bar": fmr,
+                "fmr_upper": fmr_upper_bound(above, int(scores.size)),
+            }
+        )
+        # Drift: the register's strangers now reach the bar clearly more often than the
+        # target allows (the lower edge of the estimate above the target, i.e. not noise).
+        lower = _fmr_lower_bound(above, int(scores.size))
+        if lower > target:
+            warnings.append(
+                f"register drift: {above} of {scores.size} impostor pairs reach the match bar "
+                f"({fmr:.4%}, at least {lower:.4%}) against a target of {target:.4%}; "
+                "recalibrate (`lifecert faces calibrate`)"
+            )
+    live["impostor_quantiles"] = now["figures"]["impostor_quantiles"]
+    calibrated_q = calibration.figures.get("impostor_quantiles", {})
+    if calibrated_q and live["impostor_quantiles"]:
+        shift = live["impostor_quantiles"]["0.99"] - calibrated_q.get("0.99", 0.0)
+        live["impostor_q99_shift"] = round(shift, 4)
+    out["register"] = live
+    labels = session.exec(
+        select(FaceLabel).where(
+            FaceLabel.model_name == model_name, FaceLabel.model_version == model_version
+        )
+    ).all()
+    out["labels"] = _label_rates(labels, bar=bar, target=target, warnings=warnings)
+    out["warnings"] = warnings
+    return out
+
+
+def _fmr_lower_bound(k: int, n: int, confidence: float = 0.95) -> float:
+    """One-sided lower confidence bound of a rate (Clopper-Pearson), 0 when nothing seen."""
+    if k <= 0 or n <= 0:
+        return 0.0
+    from biometrics.calibration import fmr_upper_bound
+
+    # The lower bound for k of n is 1 minus the upper bound for n - k of n.
+    return 1.0 - fmr_upper_bound(n - k, n, confidence=confidence)
+
+
+def _label_rates(
+    labels: Iterable[FaceLabel], *, bar: float | None, target: float, warnings: list[str]
+) -> dict[str, Any]:
+    groups: dict[str, list[FaceLabel]] = {"overall": []}
+    for label in labels:
+        groups["overall"].append(label)
+        for key in (
+            f"region:{label.region_code[:2]}",
+            f"age_band:{label.age_band}",
+            f"sex:{label.sex}",
+        ):
+            groups.setdefault(key, []).append(label)
+    out: dict[str, Any] = {}
+    for key, items in sorted(groups.items()):
+        impostors = [x for x in items if not x.genuine and x.score is not None]
+        genuine = [x for x in items if x.genuine and x.score is not None]
+        accepted = sum(
+            1 for x in impostors if bar is not None and x.score is not None and x.score >= bar
+        )
+        missed = sum(1 for x in genuine if bar is None or (x.score is not None and x.score < bar))
+        rates = {
+            "impostor_labels": len(impostors),
+            "genuine_labels": len(genuine),
+            "fmr": accepted / len(impostors) if impostors else None,
+            "fnmr": missed / len(genuine) if genuine else None,
+        }
+        if impostors and _fmr_lower_bound(accepted, len(impostors)) > target:
+            warnings.append(
+                f"{key}: {accepted} of {len(impostors)} impostors confirmed by reviewers scored "
+                "at or above the match bar"
+            )
+        out[key] = rates
+    return out
