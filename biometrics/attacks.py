@@ -446,16 +446,16 @@ def spliced(source: Path, path: Path, *, cut: tuple[float, float]) -> Path:
     """The clip with the stretch `cut` removed and the rest joined with no gap in time, as an
     editor leaves it: one action cut out (or another one brought closer)."""
     start, end = cut
-    removed = end - start
-
-    def frames() -> Iterator[Timed]:
-        for t, image in read_frames(source):
-            if t < start:
-                yield t, image
-            elif t > end:
-                yield t - removed, image
-
-    return write_clip(path, frames())
+    frames = list(read_frames(source))
+    steps = np.diff([t for t, _ in frames])
+    step = float(np.median(steps)) if steps.size else 1 / 30
+    before = [(t, im) for t, im in frames if t < start]
+    after = [(t, im) for t, im in frames if t > end]
+    if not before or not after:
+        raise ValueError(f"the cut {cut} leaves nothing on one side of the clip")
+    # The first frame after the cut follows the last one before it by one frame interval.
+    shift = after[0][0] - before[-1][0] - step
+    return write_clip(path, before + [(t - shift, im) for t, im in after])
 
 
 def reencoded(

@@ -219,9 +219,11 @@ class LivenessPolicy:
     duplicate_ratio: float = 0.5
     # Phones in low light slow to 15 fps (67 ms); a longer gap means frames were removed.
     max_frame_gap_s: float = 0.25
-    # A splice only counts where the timestamps step regularly (at most this many typical
-    # steps): a change across a hole in the timeline is dropped frames during motion.
-    cut_max_step_ratio: float = 1.5
+    # A splice only counts where the timestamps step nearly regularly (at most this many
+    # typical steps): a change across a hole of several frames is frames dropped during
+    # motion (and the hole itself is irregular_timing). One missing frame only doubles the
+    # change of real motion, far below cut_jump_ratio, so a splice that drops one is caught.
+    cut_max_step_ratio: float = 2.5
     # A splice: one frame-to-frame change (mean grey level of the whole picture) this many
     # times the larger of its neighbours, and at least cut_min_change levels.
     cut_jump_ratio: float = 5.0
@@ -1185,11 +1187,15 @@ def duplicate_share(diffs: FloatArray, *, policy: LivenessPolicy) -> float:
     """
     if diffs.size < 3:
         return 0.0
+    return float(_repeats(diffs, policy=policy).mean())
+
+
+def _repeats(diffs: FloatArray, *, policy: LivenessPolicy) -> NDArray[np.bool_]:
     neighbours = np.minimum(
         np.concatenate(([np.inf], diffs[:-1])), np.concatenate((diffs[1:], [np.inf]))
     )
-    repeats = (diffs < policy.duplicate_diff) | (diffs < policy.duplicate_ratio * neighbours)
-    return float(repeats.mean())
+    out = (diffs < policy.duplicate_diff) | (diffs < policy.duplicate_ratio * neighbours)
+    return np.asarray(out, dtype=np.bool_)
 
 
 def _frame_differences(timeline: VideoTimeline) -> FloatArray:
@@ -1207,15 +1213,23 @@ def find_cuts(timeline: VideoTimeline, *, policy: LivenessPolicy) -> list[float]
     head, builds up and dies down over several frames, while a splice changes the picture
     in one step between two quiet ones.
     """
-    diffs = _frame_differences(timeline)
+    all_diffs = _frame_differences(timeline)
+    if all_diffs.size < 3:
+        return []
+    # Repeated frames (a 15 fps camera in a 30 fps stream) are left out first: between two
+    # repeats every real change looks like a jump out of stillness.
+    kept = ~_repeats(all_diffs, policy=policy)
+    diffs = all_diffs[kept]
+    times = timeline.timestamps[1:][kept]
+    starts = timeline.timestamps[:-1][kept]
     steps = np.diff(timeline.timestamps)
     typical = float(np.median(steps[steps > 0])) if (steps > 0).any() else 0.0
     cuts = []
     for i in range(1, len(diffs) - 1):
         around = max(diffs[i - 1], diffs[i + 1], policy.cut_noise_floor)
         if diffs[i] >= policy.cut_min_change and diffs[i] >= policy.cut_jump_ratio * around:
-            # A jump across a hole in the timestamps is frames dropped during motion.
-            if typical > 0 and steps[i] > policy.cut_max_step_ratio * typical:
+            # A jump across a hole of several frames is frames dropped during motion.
+            if typical > 0 and times[i] - starts[i] > policy.cut_max_step_ratio * typical:
                 continue
-            cuts.append(float(timeline.timestamps[i + 1]))
+            cuts.append(float(times[i]))
     return cuts
