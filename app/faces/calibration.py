@@ -212,6 +212,26 @@ def _quantiles(scores: np.ndarray) -> dict[str, float]:
     return {str(q): round(float(np.quantile(scores, q)), 4) for q in qs}
 
 
+# The impostor score distribution is kept as its percentiles, enough to compare a later
+# population with it (a two-sample Kolmogorov-Smirnov distance).
+_PERCENTILES = np.linspace(0.0, 1.0, 201)
+
+
+def _distribution(scores: np.ndarray) -> list[float]:
+    return [round(float(x), 5) for x in np.quantile(scores, _PERCENTILES)] if scores.size else []
+
+
+def ks_distance(scores: np.ndarray, stored: list[float]) -> float:
+    """Largest gap between the CDF of `scores` and the stored percentile curve."""
+    if not scores.size or len(stored) < 2:
+        return 0.0
+    curve = np.asarray(stored, dtype=np.float64)
+    grid = np.unique(np.concatenate([curve, np.quantile(scores, _PERCENTILES)]))
+    live = np.searchsorted(np.sort(scores), grid, side="right") / scores.size
+    calibrated = np.interp(grid, curve, _PERCENTILES, left=0.0, right=1.0)
+    return float(np.max(np.abs(live - calibrated)))
+
+
 def measure(
     *,
     session: Session,
@@ -268,6 +288,7 @@ def measure(
         "slices": slices,
         "figures": {
             "impostor_quantiles": _quantiles(scores[strangers]),
+            "impostor_distribution": _distribution(scores[strangers]),
             "relative_pairs_above_match": relative_above,
             "cohort_size": int(len(cohort)),
         },
@@ -350,7 +371,7 @@ def calibrate(
         action="face.calibration",
         entity_type="face_calibration",
         entity_id=str(calibration.id),
-        region_code="",
+        region_code=None,
         before=None if previous is None else summary(previous),
         after=summary(calibration),
     )
@@ -531,6 +552,22 @@ def report(
     if calibrated_q and live["impostor_quantiles"]:
         shift = live["impostor_quantiles"]["0.99"] - calibrated_q.get("0.99", 0.0)
         live["impostor_q99_shift"] = round(shift, 4)
+    stored = calibration.figures.get("impostor_distribution", [])
+    if stored and scores.size:
+        # Population drift: the register's strangers no longer score as the calibrated ones
+        # did (another population joined, or a region's enrolment changed), whether or not
+        # the match bar is crossed yet. Two-sample KS at 0.1% with a floor on the effect.
+        d = ks_distance(scores, stored)
+        n, m = int(scores.size), int(calibration.impostor_pairs)
+        critical = 1.95 * float(np.sqrt((n + m) / (n * m))) if n and m else 1.0
+        live["ks_distance"] = round(d, 4)
+        live["ks_critical"] = round(critical, 4)
+        if d > max(critical, 0.1):
+            warnings.append(
+                f"population drift: the register's impostor scores differ from the "
+                f"calibrated ones (Kolmogorov-Smirnov distance {d:.3f} > {max(critical, 0.1):.3f}"
+                f"); recalibrate (`lifecert faces calibrate`)"
+            )
     out["register"] = live
     labels = session.exec(
         select(FaceLabel).where(

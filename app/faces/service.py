@@ -579,7 +579,7 @@ def verify_attempt(
     second_pass = False
     bars = fused.thresholds
     near = (
-        fused.decision == "review"
+        fused.decision != "match"
         and fused.score is not None
         and bars.match is not None
         and fused.score >= bars.match - settings.face_second_pass_margin

@@ -163,3 +163,42 @@ async def test_assisted_capture_records_the_staff_member(
     )
     assert response.status_code == 201, response.text
     assert response.json()["operated_by"] == f"staff:{worker.id}"  # type: ignore[attr-defined]
+
+
+async def test_reviewers_verdicts_become_labelled_face_comparisons(
+    client: httpx.AsyncClient, factory: Factory, settings: Settings, db: Session
+) -> None:
+    from models.face import FaceLabel
+
+    face = {"score": 2.2, "model_name": "m", "model_version": "1", "calibration_id": 7}
+    cases = [_case(factory, settings, low=False) for _ in range(3)]
+    for case in cases:
+        attempt = db.get(CertificationAttempt, case.attempt_id)
+        assert attempt is not None
+        attempt.decision = {**attempt.decision, "face": face}
+        db.add(attempt)
+    db.commit()
+    reviewer = factory.auth(factory.staff("reviewer", scope="11"))
+    bodies = [
+        {"verdict": "approve"},
+        {"verdict": "reject", "reason": "someone else", "same_person": False},
+        {"verdict": "reject", "reason": "too dark to tell"},  # not a verdict on identity
+    ]
+    for case, body in zip(cases, bodies, strict=True):
+        response = await client.post(f"{URL}/{case.id}/decision", json=body, headers=reviewer)
+        assert response.status_code == 200, response.text
+    labels = {label.attempt_id: label for label in db.exec(select(FaceLabel)).all()}
+    assert set(labels) == {cases[0].attempt_id, cases[1].attempt_id}
+    assert labels[cases[0].attempt_id].genuine is True
+    assert labels[cases[1].attempt_id].genuine is False
+    assert labels[cases[1].attempt_id].score == 2.2
+    assert labels[cases[1].attempt_id].calibration_id == 7
+    assert labels[cases[1].attempt_id].region_code == "110105"
+    # An approval cannot say it was another person.
+    other = _case(factory, settings, low=False)
+    refused = await client.post(
+        f"{URL}/{other.id}/decision",
+        json={"verdict": "approve", "same_person": False},
+        headers=reviewer,
+    )
+    assert refused.status_code == 422
