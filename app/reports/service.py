@@ -191,6 +191,92 @@ class Dashboard(BaseModel):
     )
     by_method: dict[str, int] = Field(description="Certifications of the last 12 months by method")
     months: list[MonthMethods] = Field(description="The last 12 months, oldest first")
+    remote_attempts: list[RemoteAttemptOutcomes] = Field(
+        default_factory=list,
+        description="Remote self-certification attempts decided in the last 12 months, per "
+        "month, region and age band: how many were certified automatically, sent to review or "
+        "refused outright (asked to retry are counted apart)",
+    )
+
+
+class RemoteAttemptOutcomes(BaseModel):
+    month: str
+    region_code: str
+    age_band: str
+    decided: int = Field(description="auto_certified + reviewed + refused")
+    auto_certified: int
+    reviewed: int
+    refused: int
+    retry: int
+    auto_certified_share: float | None
+    reviewed_share: float | None
+    refused_share: float | None
+
+
+def remote_attempt_outcomes(
+    *, session: Session, in_scope: Any, since: datetime
+) -> list[RemoteAttemptOutcomes]:
+    """Where remote certification works by itself and where it waits for people.
+
+    An attempt that reached a review case counts as reviewed whatever the reviewer decided.
+    """
+    from app.faces.calibration import age_band
+    from models.attempt import AttemptStatus, CertificationAttempt, ReviewCase
+
+    rows = session.execute(
+        sa.select(
+            col(Pensioner.region_code),
+            col(Pensioner.date_of_birth),
+            col(CertificationAttempt.decided_at),
+            col(CertificationAttempt.status),
+            col(ReviewCase.id),
+        )
+        .select_from(CertificationAttempt)
+        .join(Pensioner, col(Pensioner.id) == col(CertificationAttempt.pensioner_id))
+        .join(
+            ReviewCase,
+            col(ReviewCase.attempt_id) == col(CertificationAttempt.id),
+            isouter=True,
+        )
+        .where(in_scope, col(CertificationAttempt.decided_at) >= since)
+    ).all()
+    counts: dict[tuple[str, str, str], dict[str, int]] = {}
+    for region, born, decided_at, status, case_id in rows:
+        if decided_at is None:
+            continue
+        key = (f"{decided_at:%Y-%m}", region, age_band(born, today=decided_at.date()))
+        bucket = counts.setdefault(
+            key, {"auto_certified": 0, "reviewed": 0, "refused": 0, "retry": 0}
+        )
+        value = str(getattr(status, "value", status))
+        if case_id is not None:
+            bucket["reviewed"] += 1
+        elif value == AttemptStatus.certified.value:
+            bucket["auto_certified"] += 1
+        elif value == AttemptStatus.rejected.value:
+            bucket["refused"] += 1
+        elif value == AttemptStatus.retry.value:
+            bucket["retry"] += 1
+    out = []
+    for (month, region, band), c in sorted(counts.items()):
+        decided = c["auto_certified"] + c["reviewed"] + c["refused"]
+
+        def share(n: int, total: int = decided) -> float | None:
+            return round(n / total, 4) if total else None
+
+        out.append(
+            RemoteAttemptOutcomes(
+                month=month,
+                region_code=region,
+                age_band=band,
+                decided=decided,
+                auto_certified_share=share(c["auto_certified"]),
+                reviewed_share=share(c["reviewed"]),
+                refused_share=share(c["refused"]),
+                **c,
+            )
+        )
+    return out
 
 
 def dashboard(
@@ -249,10 +335,12 @@ def dashboard(
             counts[key] = n
             totals[key] += n
         months.append(MonthMethods(month=f"{start_day:%Y-%m}", by_method=counts))
+    since, _, _ = _bounds(first)
     return Dashboard(
         region_code=prefix if prefix is not None else region_prefix or "",
         as_of=today,
         by_status=by_status,
         by_method=totals,
         months=months,
+        remote_attempts=remote_attempt_outcomes(session=session, in_scope=in_scope, since=since),
     )

@@ -321,6 +321,13 @@ async function showDashboard() {
   $("dash-chart").replaceChildren(chart(d.months));
   $("dash-table").replaceChildren(table([t("dashboard.month"), ...METHODS.map((m) => t(`method.${m}`))],
     d.months.map((m) => [m.month, ...METHODS.map((k) => m.by_method[k] || 0)])));
+  const pct = (x) => (x === null || x === undefined ? "—" : `${Math.round(x * 1000) / 10}%`);
+  const remote = d.remote_attempts || [];
+  $("dash-remote").replaceChildren(remote.length
+    ? table([t("dashboard.month"), t("dashboard.region"), t("dashboard.age"), t("dashboard.decided"), t("dashboard.auto"), t("dashboard.reviewed"), t("dashboard.refused"), t("dashboard.retry")],
+      remote.map((r) => [r.month, r.region_code, r.age_band, r.decided, `${r.auto_certified} (${pct(r.auto_certified_share)})`,
+        `${r.reviewed} (${pct(r.reviewed_share)})`, `${r.refused} (${pct(r.refused_share)})`, r.retry]))
+    : el("p", { class: "hint", text: t("dashboard.none") }));
   if ($("view-dashboard").hidden) showView("view-dashboard");
 }
 

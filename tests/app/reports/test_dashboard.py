@@ -94,3 +94,49 @@ async def test_a_region_outside_scope_is_empty_not_an_error(
     assert board.status_code == 200, board.text
     assert board.json()["region_code"] == "31"
     assert sum(board.json()["by_status"].values()) == 0
+
+
+async def test_remote_attempt_outcomes_per_month_region_and_age_band(
+    client: httpx.AsyncClient, factory: Factory, db: Session
+) -> None:
+    from models.attempt import AttemptStatus, CertificationAttempt, ReviewCase
+
+    now = datetime.now(UTC)
+    seventies = date(now.year - 75, 3, 1)
+    eighties = date(now.year - 84, 3, 1)
+
+    def decided(region: str, born: date, status: AttemptStatus, *, review: bool = False) -> None:
+        pensioner = factory.pensioner(region)
+        pensioner.date_of_birth = born  # type: ignore[attr-defined]
+        db.add(pensioner)
+        attempt = factory.attempt(pensioner)
+        assert isinstance(attempt, CertificationAttempt)
+        attempt.status, attempt.decided_at = status, now
+        db.add(attempt)
+        if review:
+            db.add(
+                ReviewCase(
+                    attempt_id=attempt.id, pensioner_id=attempt.pensioner_id, region_code=region
+                )
+            )
+        db.commit()
+
+    decided("110105", seventies, AttemptStatus.certified)
+    decided("110105", seventies, AttemptStatus.certified)
+    decided("110105", seventies, AttemptStatus.certified, review=True)  # approved by a person
+    decided("110105", seventies, AttemptStatus.rejected)
+    decided("110105", seventies, AttemptStatus.retry)
+    decided("110105", eighties, AttemptStatus.needs_review, review=True)
+    decided("310115", seventies, AttemptStatus.certified)  # out of scope
+    factory.attempt(factory.pensioner("110105"))  # not decided yet: not counted
+
+    headers = factory.auth(factory.staff("admin", scope="11"))
+    body = (await client.get("/api/v1/reports/dashboard", headers=headers)).json()
+    rows = {(r["region_code"], r["age_band"]): r for r in body["remote_attempts"]}
+    assert set(rows) == {("110105", "70-79"), ("110105", "80-89")}
+    seventy = rows[("110105", "70-79")]
+    assert seventy["month"] == f"{now:%Y-%m}"
+    assert (seventy["auto_certified"], seventy["reviewed"], seventy["refused"]) == (2, 1, 1)
+    assert seventy["retry"] == 1 and seventy["decided"] == 4
+    assert seventy["auto_certified_share"] == 0.5 and seventy["refused_share"] == 0.25
+    assert rows[("110105", "80-89")]["reviewed_share"] == 1.0
