@@ -89,7 +89,13 @@ $("form-login").addEventListener("submit", async (e) => {
   const form = new URLSearchParams({ username: $("username").value.trim(), password: $("password").value });
   try {
     const response = await fetch("/api/v1/auth/token", { method: "POST", body: form });
-    if (!response.ok) { setError(t("login.failed")); $("password").focus(); return; }
+    if (!response.ok) {
+      const body = await response.json().catch(() => ({}));
+      const key = { LoginBackoff: "login.backoff", StaffAccountLocked: "login.locked", RateLimited: "login.rate" }[body.error] || "login.failed";
+      setError(t(key, { seconds: body.retry_after || 1 }));
+      $("password").focus();
+      return;
+    }
     sessionStorage.setItem(KEY, JSON.stringify(await response.json()));
     $("password").value = "";
     await loadMe();
