@@ -47,7 +47,11 @@ _EXTENSIONS = {"jpeg": "jpg", "png": "png", "webp": "webp", "heif": "heic"}
 
 
 def decode_limits(settings: Settings) -> DecodeLimits:
-    return DecodeLimits(max_bytes=settings.max_photo_bytes, max_pixels=settings.max_photo_pixels)
+    return DecodeLimits(
+        max_bytes=settings.max_photo_bytes,
+        max_pixels=settings.max_photo_pixels,
+        max_pixels_per_byte=settings.max_pixels_per_byte,
+    )
 
 
 def match_policy(settings: Settings) -> MatchPolicy:

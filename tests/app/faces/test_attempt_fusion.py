@@ -6,14 +6,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
 from sqlmodel import Session
 
 from app.config import Settings
 from app.faces import service
 from biometrics import DlibFaceEngine, FaceEmbedding
-from models.face import EnrolledFace, FaceSource
+from tests.app.attempts.clips import embedding_row
 from tests.app.faces.test_calibration import (
     EAST_ASIAN,
     _calibrate,
@@ -48,23 +47,7 @@ def claimant(
     # Web photos of 250 px: below the enrolment gate's size, so stored as a register import
     # would store them (the embedding of each photo on file).
     for photo in sorted(CLAIMANT.glob("*.jpg"))[:2]:
-        e = _embed(face_engine, photo)
-        db.add(
-            EnrolledFace(
-                pensioner_id=person.id,  # type: ignore[attr-defined]
-                source=FaceSource.enrolment,
-                photo_path="x",
-                photo_sha256="0" * 64,
-                photo_format="jpeg",
-                photo_width=1,
-                photo_height=1,
-                embedding=np.asarray(e.vector, dtype="<f8").tobytes(),
-                model_name=e.model_name,
-                model_version=e.model_version,
-                added_by_type="system",
-                added_by_id="test",
-            )
-        )
+        db.add(embedding_row(person, _embed(face_engine, photo)))
     db.commit()
     _calibrate(db, settings, 0.05)
     yield person

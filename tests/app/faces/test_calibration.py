@@ -7,18 +7,16 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
 from sqlmodel import Session, select
 from typer.testing import CliRunner
 
-from app.audit.service import SYSTEM
 from app.config import Settings
 from app.faces import calibration, service
 from biometrics import DlibFaceEngine, FaceEmbedding
 from models.audit import AuditEvent
-from models.face import EnrolledFace, FaceCalibration, FaceSource
-from tests.app.attempts.clips import SURNAMES
+from models.face import EnrolledFace, FaceCalibration
+from tests.app.attempts.clips import SURNAMES, calibrate_register, embedding_row
 from tests.conftest import FIXTURES, Factory
 
 FACES = FIXTURES / "faces"
@@ -49,49 +47,21 @@ def _enrol_people(
     db: Session, factory: Factory, photos: list[Path], embeddings: dict[Path, FaceEmbedding]
 ) -> list[object]:
     people = []
-    for index, path in enumerate(photos):
+    for path in photos:
         seq = len(db.exec(select(EnrolledFace)).all())
         person = factory.pensioner(
-            "110108", name=f"{SURNAMES[(seq + index) % len(SURNAMES)]}某", phone=f"137{seq:08d}"
+            "110108", name=f"{SURNAMES[seq % len(SURNAMES)]}某", phone=f"137{seq:08d}"
         )
-        e = embeddings[path]
-        db.add(
-            EnrolledFace(
-                pensioner_id=person.id,  # type: ignore[attr-defined]
-                source=FaceSource.enrolment,
-                photo_path="x",
-                photo_sha256="0" * 64,
-                photo_format="jpeg",
-                photo_width=1,
-                photo_height=1,
-                embedding=np.asarray(e.vector, dtype="<f8").tobytes(),
-                model_name=e.model_name,
-                model_version=e.model_version,
-                added_by_type="system",
-                added_by_id="test",
-            )
-        )
+        db.add(embedding_row(person, embeddings[path]))
         db.commit()
         people.append(person)
     return people
 
 
 def _calibrate(db: Session, settings: Settings, target: float) -> FaceCalibration:
-    cohort, owners = service.CohortCache().get(
-        session=db, model_name=DLIB[0], model_version=DLIB[1], limit=settings.face_cohort_max
+    return calibrate_register(
+        db, settings, model=DLIB, target_fmr=target, require_auto_accept=False
     )
-    made = calibration.calibrate(
-        session=db,
-        settings=settings,
-        actor=SYSTEM,
-        model_name=DLIB[0],
-        model_version=DLIB[1],
-        target_fmr=target,
-        cohort=cohort,
-        owners=owners,
-    )
-    db.commit()
-    return made
 
 
 def _report(db: Session, settings: Settings) -> dict[str, object]:
@@ -192,23 +162,7 @@ def test_possible_relatives_are_counted_apart(
     # Two more who share a surname and a phone with each other: possibly one household.
     for path in EAST_ASIAN[30:32]:
         person = factory.pensioner("110108", name="欧阳某", phone="13512345678")
-        e = embeddings[path]
-        db.add(
-            EnrolledFace(
-                pensioner_id=person.id,  # type: ignore[attr-defined]
-                source=FaceSource.enrolment,
-                photo_path="x",
-                photo_sha256="0" * 64,
-                photo_format="jpeg",
-                photo_width=1,
-                photo_height=1,
-                embedding=np.asarray(e.vector, dtype="<f8").tobytes(),
-                model_name=e.model_name,
-                model_version=e.model_version,
-                added_by_type="system",
-                added_by_id="test",
-            )
-        )
+        db.add(embedding_row(person, embeddings[path]))
     db.commit()
     made = _calibrate(db, settings, 0.05)
     assert made.relative_pairs == 1

@@ -21,7 +21,6 @@ from app.main import create_app
 from biometrics import DlibFaceEngine, FakeFaceEngine
 from models.audit import AuditEvent
 from models.certification import Certification, CertificationMethod
-from models.face import EnrolledFace, FaceSource
 from models.pensioner import Pensioner, Residence
 from models.verification import TaskKind, VerificationTask
 from models.video_call import CallFrame, VideoAppointment
@@ -32,6 +31,7 @@ from tests.app.attempts.clips import (
     calibrate_register,
     enrol_clip_person,
     enrol_cohort,
+    face_row,
     frame_jpeg,
 )
 from tests.conftest import Backend, Factory, RecordingQueue
@@ -80,22 +80,7 @@ def enrol(db: Session, factory: Factory, settings: Settings, pensioner: Any, per
     24 people cannot support less), then the pensioner's own photo."""
     for index, vector in enumerate(_cohort_vectors()):
         other = factory.pensioner("110108", name=f"{SURNAMES[index]}测试", phone=f"139{index:08d}")
-        db.add(
-            EnrolledFace(
-                pensioner_id=other.id,  # type: ignore[attr-defined]
-                source=FaceSource.enrolment,
-                photo_path="x",
-                photo_sha256="0" * 64,
-                photo_format="jpeg",
-                photo_width=1,
-                photo_height=1,
-                embedding=vector,
-                model_name=ENGINE.model_name,
-                model_version=ENGINE.model_version,
-                added_by_type="system",
-                added_by_id="test",
-            )
-        )
+        db.add(face_row(other, vector, (ENGINE.model_name, ENGINE.model_version)))
     db.commit()
     calibrate_register(
         db, settings, model=(ENGINE.model_name, ENGINE.model_version), target_fmr=0.05
