@@ -209,9 +209,10 @@ class LivenessPolicy:
     # frame caught against a lamp is not a screen.
     picture_cue_share: float = 0.5
     pad: PadPolicy = field(default_factory=PadPolicy)
-    # injected_or_edited
+    # injected_or_edited and irregular_timing
     # 24->30 fps conversion duplicates 1 frame in 5 and 25->30 (as in transcoded clips) 1 in 6;
-    # a 15 fps capture played at 30 duplicates every other one.
+    # a 15 fps capture played at 30 duplicates every other one. Reported, no longer refused:
+    # phones in low light do exactly that.
     max_duplicate_share: float = 0.3
     # Grey levels (of 255) of mean change: below it the frame is a repeat...
     duplicate_diff: float = 0.05
@@ -394,7 +395,9 @@ def analyze_liveness(
         checks["injected_or_edited"] = injected_or_edited_check(
             timeline=timeline, metadata=metadata, action_span=span, policy=policy
         )
-        checks["irregular_timing"] = irregular_timing_check(timeline=timeline, policy=policy)
+        checks["irregular_timing"] = irregular_timing_check(
+            timeline=timeline, action_span=span, policy=policy
+        )
         for name, reason in (
             ("still_image", LivenessReason.STILL_IMAGE),
             ("planar_motion", LivenessReason.PLANAR_MOTION),
@@ -1156,9 +1159,19 @@ def injected_or_edited_check(
     )
 
 
-def irregular_timing_check(*, timeline: VideoTimeline, policy: LivenessPolicy) -> CheckResult:
-    """Repeated frames or a hole in the timeline: what an encoder, a slow phone or an editor's
-    trim leaves. Not evidence of an attack on its own; a person looks at the clip."""
+def irregular_timing_check(
+    *,
+    timeline: VideoTimeline,
+    action_span: tuple[float, float] | None,
+    policy: LivenessPolicy,
+) -> CheckResult:
+    """A hole in the timeline where the challenge was performed: what a slow phone or an
+    editor's trim leaves, and where a splice could hide. Not evidence of an attack on its own;
+    a person looks at the clip.
+
+    Repeated frames are reported, not held against the clip: a camera slowed to 15 fps in low
+    light inside a 30 fps stream repeats every other frame, and repeats hide no action. Holes
+    far from the actions are reported too."""
     p = policy
     diffs = _frame_differences(timeline)
     duplicates = duplicate_share(diffs, policy=p)
@@ -1166,7 +1179,15 @@ def irregular_timing_check(*, timeline: VideoTimeline, policy: LivenessPolicy) -
     typical = float(np.median(steps[steps > 0])) if (steps > 0).any() else 0.0
     gap_limit = max(p.max_frame_gap_s, 3.0 * typical)
     largest_gap = float(steps.max()) if steps.size else 0.0
-    value = max(duplicates / p.max_duplicate_share, largest_gap / gap_limit)
+    near = steps
+    if action_span is not None and steps.size:
+        first, last = action_span
+        ends = timeline.timestamps[1:]
+        starts = timeline.timestamps[:-1]
+        close = (ends >= first - p.cut_near_action_s) & (starts <= last + p.cut_near_action_s)
+        near = steps[close]
+    largest_near = float(near.max()) if near.size else 0.0
+    value = largest_near / gap_limit if gap_limit > 0 else 0.0
     return CheckResult(
         value=value,
         threshold=1.0,
@@ -1174,6 +1195,7 @@ def irregular_timing_check(*, timeline: VideoTimeline, policy: LivenessPolicy) -
         details={
             "duplicate_share": duplicates,
             "largest_gap_s": largest_gap,
+            "largest_gap_near_actions_s": largest_near,
             "same_timestamp_steps": float((np.abs(steps) <= 1e-6).sum()),
         },
     )

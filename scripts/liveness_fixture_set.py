@@ -4,7 +4,8 @@
     .venv/bin/lifecert bench liveness OUT --json
 
 Live: the fixture clips with the action each performs, and each re-encoded as phones and
-messaging apps do (12 and 15 fps, dropped frames, heavy compression, rotation metadata).
+messaging apps do (12 and 15 fps, dropped frames, heavy compression, rotation metadata, every
+frame doubled).
 Attacks, each labelled with its attack_type:
 - print: photos of the permissively licensed `faces/` and `spoof/` sets printed, bent and held
   by hand, either tilted to each side to fake the turns or swaying for a blink challenge; and
@@ -68,6 +69,13 @@ def build(fixtures: Path, out: Path, *, msu_stills: int = 6) -> Path:
             rotation=180,
         )
         rows.append((f"{stem}_rotated.mp4", "live", action, ""))
+        # Every other frame shown twice at 30 fps: a 15 fps camera filling a 30 fps stream.
+        kept = list(attacks.read_frames(source))[::2]
+        attacks.write_clip(
+            out / f"{stem}_doubled.mp4",
+            ((k / 30.0, kept[k // 2][1]) for k in range(2 * len(kept))),
+        )
+        rows.append((f"{stem}_doubled.mp4", "live", action, ""))
         for device in ("phone", "tablet"):
             name = f"{stem}_{device}_replay.mp4"
             attacks.on_screen(source, out / name, device=device, seed=10 + i)  # type: ignore[arg-type]

@@ -182,16 +182,15 @@ def test_clip_replayed_on_a_phone_screen_is_not_live(
     assert details["bezel_share"] >= 0.5
 
 
-def test_duplicated_frames_are_irregular_not_an_attack(
+def test_duplicated_frames_are_reported_not_held_against_the_person(
     analyse: Analyse, live: Path, made: Path
 ) -> None:
-    """Each frame twice at 30 fps: a virtual camera, or a phone in low light at 15 fps whose
-    encoder fills a 30 fps stream. Not live without a look, but not an attack reason either."""
+    """Each frame twice at 30 fps: a phone in low light at 15 fps whose encoder fills a 30 fps
+    stream (or a virtual camera). Repeats hide no action, so the clip is judged on its
+    content; the share is kept in the checks."""
     path = attacks.duplicated_frames(live / "liveportrait_driving_d0.mp4", made / "dup.mp4")
     result = analyse(path, "open_mouth")
-    assert not result.live
-    assert result.reasons == (LivenessReason.IRREGULAR_TIMING,)
-    assert result.passive_reasons == ()
+    assert result.live, (result.reasons, result.checks)
     assert result.checks["irregular_timing"].details["duplicate_share"] > 0.4
 
 

@@ -134,11 +134,8 @@ def test_re_encoded_live_clip_gets_no_attack_reason(
         gen.write_clip(path, ((i / 30.0, pairs[i // 2][1]) for i in range(2 * len(pairs))))
     result = analyse(path, action)
     assert not set(result.reasons) & PASSIVE_ATTACK_REASONS, (result.reasons, result.checks)
-    if variant == "doubled":
-        assert result.reasons == (LivenessReason.IRREGULAR_TIMING,)
-    else:
-        assert result.live, (result.reasons, result.checks)
-        assert result.attack_score < 1.0
+    assert result.live, (result.reasons, result.checks)
+    assert result.attack_score < 1.0
 
 
 def test_splice_next_to_the_action_is_injected(analyse: Analyse, live: Path, made: Path) -> None:
