@@ -186,8 +186,9 @@ class LivenessPolicy:
     # the tracked points. Tracking a moved plane errs by a small fraction of the displacement
     # (blur, interpolation, the bend of the sheet): 0.06-0.16 on generated bent, tilted prints
     # seen by a 640x480 12 fps webcam. A live face's relief, eyelids and lips leave residuals of
-    # the order of its motion: 0.54-1.6 on every fixture live clip and its re-encodings that
-    # moves enough to judge. The operating point sits near the geometric middle.
+    # the order of its motion: 0.54-1.6 on the fixture live clips and re-encodings first
+    # measured. The operating point sits near the geometric middle (README, Presentation-attack
+    # detection, has the bench figures).
     min_residual_per_motion: float = 0.3
     # Median motion per pair (over the eye distance) below which the ratio is not judged: a
     # face held nearly still tells nothing about its shape (the still-image check covers it).
