@@ -31,6 +31,7 @@ from app.errors import (
     UnsupportedMediaType,
 )
 from app.faces.service import decode_limits
+from app.pensioners import scope
 from biometrics import ImageError, decode_image
 from models.certification import Certification, CertificationMethod
 from models.consular import ConsularDocument, DocumentStatus
@@ -146,7 +147,9 @@ def get_own(*, session: Session, pensioner: Pensioner, document_id: uuid.UUID) -
 
 def get_in_scope(*, session: Session, staff: StaffUser, document_id: uuid.UUID) -> ConsularDocument:
     document = session.get(ConsularDocument, document_id)
-    if document is None or not staff.covers_region(document.region_code):
+    if document is None or not scope.covers(
+        session=session, staff=staff, pensioner_id=document.pensioner_id
+    ):
         raise ConsularDocumentNotFound()
     return document
 
@@ -162,12 +165,12 @@ def search(
     query = (
         select(ConsularDocument, Pensioner)
         .join(Pensioner, col(Pensioner.id) == ConsularDocument.pensioner_id)
-        .where(col(ConsularDocument.region_code).startswith(staff.region_scope))
+        .where(col(Pensioner.region_code).startswith(staff.region_scope))
     )
     if status is not None:
         query = query.where(ConsularDocument.status == status)
     if region_code:
-        query = query.where(col(ConsularDocument.region_code).startswith(region_code))
+        query = query.where(col(Pensioner.region_code).startswith(region_code))
     rows = session.exec(query.order_by(col(ConsularDocument.uploaded_at)).limit(limit)).all()
     return [(d, p) for d, p in rows]
 
@@ -192,7 +195,7 @@ def to_staff_read(
         **to_read(session, document).model_dump(),
         pensioner_id=pensioner.id,
         pensioner_name=pensioner.name,
-        region_code=document.region_code,
+        region_code=pensioner.region_code,
         overseas_country=pensioner.overseas_country,
         decided_by_id=document.decided_by_id,
         scan_url=f"{base_url}/consular-documents/{document.id}/scan",

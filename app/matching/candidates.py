@@ -14,6 +14,7 @@ from app.certifications.service import certify
 from app.config import Settings
 from app.errors import CandidateAlreadyDecided, CandidateNotFound
 from app.overpayments import service as overpayments
+from app.pensioners import scope
 from models.certification import CertificationMethod
 from models.matching import CandidateKind, CandidateStatus, MatchCandidate
 from models.pensioner import Pensioner
@@ -22,7 +23,9 @@ from models.staff import StaffUser
 
 def get_in_scope(*, session: Session, staff: StaffUser, candidate_id: uuid.UUID) -> MatchCandidate:
     candidate = session.get(MatchCandidate, candidate_id)
-    if candidate is None or not staff.covers_region(candidate.region_code):
+    if candidate is None or not scope.covers(
+        session=session, staff=staff, pensioner_id=candidate.pensioner_id
+    ):
         raise CandidateNotFound()
     return candidate
 
@@ -37,7 +40,7 @@ def search(
 ) -> tuple[list[MatchCandidate], int]:
     conditions: list[Any] = []
     if staff.region_scope:
-        conditions.append(col(MatchCandidate.region_code).startswith(staff.region_scope))
+        conditions.append(scope.in_region(MatchCandidate.pensioner_id, staff.region_scope))
     if status:
         conditions.append(MatchCandidate.status == status)
     total = session.exec(select(func.count()).select_from(MatchCandidate).where(*conditions)).one()

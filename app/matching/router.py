@@ -21,6 +21,7 @@ from app.matching.schemas import (
     RunRead,
     RunRequest,
 )
+from app.pensioners import scope
 from models.matching import CandidateStatus, MatchingRun, RunKind
 
 router = APIRouter(tags=["matching"])
@@ -81,7 +82,7 @@ def list_candidates(
     rows, total = candidates.search(
         session=session, staff=staff, status=status, limit=limit, offset=offset
     )
-    items = [CandidateRead.model_validate(r) for r in rows]
+    items = [scope.read_with_region(session, CandidateRead, r) for r in rows]
     return CandidatePage(items=items, total=total, limit=limit, offset=offset)
 
 
@@ -103,4 +104,6 @@ def decide_candidate(
         confirm=body.confirm,
         note=body.note,
     )
-    return CandidateDecided(candidate=CandidateRead.model_validate(decided), effect=effect)
+    return CandidateDecided(
+        candidate=scope.read_with_region(session, CandidateRead, decided), effect=effect
+    )

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from app.db import SessionDep
 from app.deps import RequireAdmin, RequireReportReader, StaffActor
 from app.overpayments import service
+from app.pensioners import scope
 from models.overpayment import RecoveryStatus
 
 router = APIRouter(prefix="/overpayments", tags=["overpayments"])
@@ -77,7 +78,7 @@ def list_claims(
     rows, total = service.search(
         session=session, staff=staff, status=status, limit=limit, offset=offset
     )
-    items = [ClaimRead.model_validate(r) for r in rows]
+    items = [scope.read_with_region(session, ClaimRead, r) for r in rows]
     return ClaimPage(items=items, total=total, limit=limit, offset=offset)
 
 
@@ -86,7 +87,8 @@ def _detail(session: SessionDep, claim: Any) -> ClaimDetail:
         RecoveryEventRead.model_validate(e)
         for e in service.events(session=session, claim_id=claim.id)
     ]
-    return ClaimDetail(**ClaimRead.model_validate(claim).model_dump(), events=events)
+    read = scope.read_with_region(session, ClaimRead, claim)
+    return ClaimDetail(**read.model_dump(), events=events)
 
 
 @router.get("/{claim_id}", response_model=ClaimDetail)

@@ -13,6 +13,7 @@ from app.audit import service as audit
 from app.audit.service import Actor
 from app.errors import InvalidRecoveryStep, OverpaymentClaimNotFound
 from app.payments import service as payments
+from app.pensioners import scope
 from models.base import utcnow
 from models.certification import PaymentSuspension, SuspensionReason
 from models.overpayment import OverpaymentClaim, RecoveryEvent, RecoveryStatus
@@ -210,7 +211,9 @@ def record_step(
 
 def get_in_scope(*, session: Session, staff: StaffUser, claim_id: uuid.UUID) -> OverpaymentClaim:
     claim = session.get(OverpaymentClaim, claim_id)
-    if claim is None or not staff.covers_region(claim.region_code):
+    if claim is None or not scope.covers(
+        session=session, staff=staff, pensioner_id=claim.pensioner_id
+    ):
         raise OverpaymentClaimNotFound()
     return claim
 
@@ -225,7 +228,7 @@ def search(
 ) -> tuple[list[OverpaymentClaim], int]:
     conditions: list[Any] = []
     if staff.region_scope:
-        conditions.append(col(OverpaymentClaim.region_code).startswith(staff.region_scope))
+        conditions.append(scope.in_region(OverpaymentClaim.pensioner_id, staff.region_scope))
     if status:
         conditions.append(OverpaymentClaim.status == status)
     total = session.exec(

@@ -57,7 +57,7 @@ def list_cases(
         select(ReviewCase, CertificationAttempt, Pensioner)
         .join(CertificationAttempt, col(CertificationAttempt.id) == ReviewCase.attempt_id)
         .join(Pensioner, col(Pensioner.id) == ReviewCase.pensioner_id)
-        .where(col(ReviewCase.region_code).startswith(staff.region_scope))
+        .where(col(Pensioner.region_code).startswith(staff.region_scope))
     )
     query = (
         query.where(ReviewCase.status == status)
@@ -65,7 +65,7 @@ def list_cases(
         else query.where(col(ReviewCase.status).in_(OPEN))
     )
     if region_code:
-        query = query.where(col(ReviewCase.region_code).startswith(region_code))
+        query = query.where(col(Pensioner.region_code).startswith(region_code))
     rows = session.exec(query.order_by(col(ReviewCase.created_at)).limit(limit)).all()
     return [summary(case, attempt, pensioner) for case, attempt, pensioner in rows]
 
@@ -76,7 +76,7 @@ def summary(case: ReviewCase, attempt: CertificationAttempt, pensioner: Pensione
         attempt_id=case.attempt_id,
         pensioner_id=case.pensioner_id,
         pensioner_name=pensioner.name,
-        region_code=case.region_code,
+        region_code=pensioner.region_code,
         status=case.status,
         low_score=case.low_score,
         reasons=attempt.reasons,
@@ -89,11 +89,12 @@ def get_case(
     *, session: Session, staff: StaffUser, case_id: uuid.UUID
 ) -> tuple[ReviewCase, CertificationAttempt, Pensioner]:
     case = session.get(ReviewCase, case_id)
-    if case is None or not staff.covers_region(case.region_code):
+    pensioner = session.get(Pensioner, case.pensioner_id) if case is not None else None
+    # The pensioner's region now, not the one copied onto the case (app.pensioners.scope).
+    if case is None or pensioner is None or not staff.covers_region(pensioner.region_code):
         raise ReviewNotFound()
     attempt = session.get(CertificationAttempt, case.attempt_id)
-    pensioner = session.get(Pensioner, case.pensioner_id)
-    assert attempt is not None and pensioner is not None
+    assert attempt is not None
     return case, attempt, pensioner
 
 

@@ -15,6 +15,7 @@ from app.deps import (
     SettingsDep,
     StaffActor,
 )
+from app.pensioners import scope
 from app.pensioners.service import get_in_scope as pensioner_in_scope
 from app.verification_tasks import service
 from app.verification_tasks.schemas import TaskCreate, TaskPage, TaskRead, VisitReport
@@ -42,7 +43,7 @@ def list_tasks(
         limit=limit,
         offset=offset,
     )
-    items = [TaskRead.model_validate(r) for r in rows]
+    items = [scope.read_with_region(session, TaskRead, r) for r in rows]
     return TaskPage(items=items, total=total, limit=limit, offset=offset)
 
 
@@ -71,10 +72,9 @@ def create_task(
 
 
 @router.get("/{task_id}", response_model=TaskRead)
-def read_task(
-    task_id: uuid.UUID, session: SessionDep, staff: RequireTaskReader
-) -> VerificationTask:
-    return service.get_in_scope(session=session, staff=staff, task_id=task_id)
+def read_task(task_id: uuid.UUID, session: SessionDep, staff: RequireTaskReader) -> TaskRead:
+    task = service.get_in_scope(session=session, staff=staff, task_id=task_id)
+    return scope.read_with_region(session, TaskRead, task)
 
 
 @router.post(
@@ -89,9 +89,9 @@ def record_visit(
     settings: SettingsDep,
     staff: RequireVisitRecorder,
     actor: StaffActor,
-) -> VerificationTask:
+) -> TaskRead:
     task = service.get_in_scope(session=session, staff=staff, task_id=task_id)
-    return service.record_visit(
+    done = service.record_visit(
         session=session,
         settings=settings,
         actor=actor,
@@ -102,3 +102,4 @@ def record_visit(
         death_evidence=body.death_evidence,
         notes=body.notes,
     )
+    return scope.read_with_region(session, TaskRead, done)

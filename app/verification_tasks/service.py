@@ -15,6 +15,7 @@ from app.config import Settings
 from app.errors import InvalidVisit, TaskNotOpen, VerificationTaskNotFound
 from app.overpayments import service as overpayments
 from app.payments import service as payments
+from app.pensioners import scope
 from models.certification import CertificationMethod, SuspensionReason
 from models.pensioner import Pensioner
 from models.staff import StaffUser
@@ -23,7 +24,9 @@ from models.verification import TaskKind, TaskStatus, VerificationTask, VisitOut
 
 def get_in_scope(*, session: Session, staff: StaffUser, task_id: uuid.UUID) -> VerificationTask:
     task = session.get(VerificationTask, task_id)
-    if task is None or not staff.covers_region(task.region_code):
+    if task is None or not scope.covers(
+        session=session, staff=staff, pensioner_id=task.pensioner_id
+    ):
         raise VerificationTaskNotFound()
     return task
 
@@ -40,9 +43,9 @@ def search(
 ) -> tuple[list[VerificationTask], int]:
     conditions: list[Any] = []
     if staff.region_scope:
-        conditions.append(col(VerificationTask.region_code).startswith(staff.region_scope))
+        conditions.append(scope.in_region(VerificationTask.pensioner_id, staff.region_scope))
     if region_code:
-        conditions.append(col(VerificationTask.region_code).startswith(region_code))
+        conditions.append(scope.in_region(VerificationTask.pensioner_id, region_code))
     if status:
         conditions.append(VerificationTask.status == status)
     if kind:

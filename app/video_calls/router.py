@@ -26,6 +26,7 @@ from app.deps import (
     StaffActor,
 )
 from app.errors import InvalidToken
+from app.pensioners import scope
 from app.security import RoomClaims, decode_room_token
 from app.video_calls import service
 from app.video_calls import signalling as sig
@@ -265,7 +266,9 @@ def _check_party(engine: Engine, claims: RoomClaims) -> tuple[int, str] | None:
                 str(appointment.agent_id) != claims.subject
                 or staff is None
                 or not staff.is_active
-                or not staff.covers_region(appointment.region_code)
+                or not scope.covers(
+                    session=session, staff=staff, pensioner_id=appointment.pensioner_id
+                )
             ):
                 return sig.CLOSE_WRONG_CALL, "this call is not assigned to you"
     return None

@@ -31,6 +31,7 @@ from app.errors import (
     VideoCallNotFound,
 )
 from app.faces import service as faces
+from app.pensioners import scope
 from app.security import RoomRole, create_room_token
 from app.verification_tasks import service as tasks
 from app.video_calls.schemas import (
@@ -66,7 +67,7 @@ def get_assigned(
     if (
         appointment is None
         or appointment.agent_id != staff.id
-        or not staff.covers_region(appointment.region_code)
+        or not scope.covers(session=session, staff=staff, pensioner_id=appointment.pensioner_id)
     ):
         raise VideoCallNotFound()
     return appointment
@@ -86,7 +87,7 @@ def list_assigned(
         .join(Pensioner, col(Pensioner.id) == VideoAppointment.pensioner_id)
         .where(
             VideoAppointment.agent_id == staff.id,
-            col(VideoAppointment.region_code).startswith(staff.region_scope),
+            col(Pensioner.region_code).startswith(staff.region_scope),
             col(VideoAppointment.ends_at) > start,
         )
     )
@@ -109,7 +110,7 @@ def summary(settings: Settings, appointment: VideoAppointment, pensioner: Pensio
         join_closes_at=closes,
         pensioner_id=pensioner.id,
         pensioner_name=pensioner.name,
-        region_code=appointment.region_code,
+        region_code=pensioner.region_code,
         pensioner_timezone=appointment.timezone,
         eligibility=appointment.eligibility,
     )
