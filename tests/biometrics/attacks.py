@@ -3,94 +3,17 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from fractions import Fraction
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import av
 import cv2
 import numpy as np
-from numpy.typing import NDArray
 
-Image = NDArray[np.uint8]
-# A frame to write and the second at which it is presented.
-Timed = tuple[float, Image]
+# Reading, writing and loading are shared with the attack generator of `lifecert gen-attacks`.
+from biometrics.attacks import Image, Timed, load_photo, read_frames, write_clip
 
-
-def read_frames(path: Path, *, max_side: int | None = None) -> Iterator[Timed]:
-    """Every frame of a clip, upright as stored, optionally shrunk."""
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        first: float | None = None
-        for frame in container.decode(stream):
-            t = float(frame.time or 0.0)
-            first = t if first is None else first
-            image = frame.to_ndarray(format="rgb24")
-            if max_side is not None and max(image.shape[:2]) > max_side:
-                ratio = max_side / max(image.shape[:2])
-                image = cv2.resize(image, None, fx=ratio, fy=ratio, interpolation=cv2.INTER_AREA)
-            yield t - first, np.ascontiguousarray(image)
-
-
-def write_clip(
-    path: Path,
-    frames: Iterable[Timed],
-    *,
-    codec: str = "libx264",
-    container_format: str | None = None,
-    tags: Mapping[str, str] | None = None,
-    stream_tags: Mapping[str, str] | None = None,
-    rotation: int | None = None,
-    crf: int = 20,
-) -> Path:
-    """Encode RGB frames at their own timestamps (millisecond time base)."""
-    time_base = Fraction(1, 1000)
-    with av.open(str(path), "w", format=container_format) as out:
-        if tags:
-            out.metadata.update(tags)
-        stream = None
-        for t, image in frames:
-            h, w = image.shape[:2]
-            if stream is None:
-                stream = out.add_stream(codec, rate=30)
-                stream.width, stream.height = w - w % 2, h - h % 2
-                stream.pix_fmt = "yuv420p"
-                stream.codec_context.time_base = time_base
-                if codec == "libx264":
-                    stream.options = {"crf": str(crf), "preset": "ultrafast"}
-                elif codec.startswith("libvpx"):
-                    stream.options = {"deadline": "realtime", "cpu-used": "8", "crf": "30"}
-                    stream.bit_rate = 1_000_000
-                if stream_tags:
-                    stream.metadata.update(stream_tags)
-                if rotation is not None:
-                    stream.set_display_rotation(rotation)
-            frame = av.VideoFrame.from_ndarray(
-                np.ascontiguousarray(image[: stream.height, : stream.width]), format="rgb24"
-            )
-            frame.pts = round(t * 1000)
-            frame.time_base = time_base
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        if stream is not None:
-            for packet in stream.encode():
-                out.mux(packet)
-    return path
-
-
-def load_photo(path: Path, *, size: tuple[int, int] = (480, 640)) -> Image:
-    """A photo cropped to the clip's aspect ratio and resized to (width, height)."""
-    image = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
-    width, height = size
-    h, w = image.shape[:2]
-    target = width / height
-    if w / h > target:
-        new_w = int(h * target)
-        image = image[:, (w - new_w) // 2 : (w - new_w) // 2 + new_w]
-    else:
-        new_h = int(w / target)
-        image = image[(h - new_h) // 2 : (h - new_h) // 2 + new_h]
-    return np.ascontiguousarray(cv2.resize(image, size, interpolation=cv2.INTER_AREA))
+__all__ = ["Image", "Timed", "load_photo", "read_frames", "write_clip"]
 
 
 def _clock(seconds: float, fps: float) -> list[float]:
