@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -19,6 +19,7 @@ from biometrics.engine import FaceEngine
 from biometrics.face import DetectedFace, FaceBox, FaceEmbedding, FloatArray, stack_vectors
 from biometrics.matching import cohort_distances
 from biometrics.pad import (  # moire_peak and bezel_sides were defined here first
+    SCREEN_CUES,
     PadCue,
     PadPolicy,
     PictureCues,
@@ -59,6 +60,9 @@ class LivenessReason(StrEnum):
     STILL_IMAGE = "still_image"
     PLANAR_MOTION = "planar_motion"
     SCREEN_REPLAY = "screen_replay"
+    # Weaker evidence, from the look of the picture alone: a live person in harsh light or a
+    # flat-lit room can show it too, so a person decides.
+    SCREEN_LIKE = "screen_like"
     PRINTED_PHOTO = "printed_photo"
     INJECTED_OR_EDITED = "injected_or_edited"
     # Not an attack by itself: repeated frames or holes in the timeline are what slow phones,
@@ -73,10 +77,16 @@ PASSIVE_ATTACK_REASONS = frozenset(
         LivenessReason.STILL_IMAGE,
         LivenessReason.PLANAR_MOTION,
         LivenessReason.SCREEN_REPLAY,
+        LivenessReason.SCREEN_LIKE,
         LivenessReason.PRINTED_PHOTO,
         LivenessReason.INJECTED_OR_EDITED,
     }
 )
+# Of those, the ones whose evidence is only the picture's look (tone, glare, contrast): genuine
+# photos show them now and then (scripts/measure_pad.py), so they call for a person's review
+# rather than a refusal. The others are structural: a plane, a device's edges or pixel grid, a
+# frozen picture, an edit.
+WEAK_PASSIVE_REASONS = frozenset({LivenessReason.SCREEN_LIKE, LivenessReason.PRINTED_PHOTO})
 
 
 # Substrings (lower case) of container tags written by screen recorders, virtual cameras and
@@ -312,6 +322,11 @@ class LivenessResult:
         """Attack reasons found on the clip's own evidence, not from a missing action."""
         return tuple(r for r in self.reasons if r in PASSIVE_ATTACK_REASONS)
 
+    @property
+    def refusing_reasons(self) -> tuple[LivenessReason, ...]:
+        """The passive reasons strong enough to refuse on: all but WEAK_PASSIVE_REASONS."""
+        return tuple(r for r in self.passive_reasons if r not in WEAK_PASSIVE_REASONS)
+
     def actions_as_dicts(self) -> list[dict[str, float | str]]:
         return [{"action": e.action.value, "t": round(e.t, 3)} for e in self.actions]
 
@@ -391,6 +406,7 @@ def analyze_liveness(
         checks["still_image"] = still_image_check(present, policy=policy)
         checks["planar_motion"] = planar.check()
         checks["screen_replay"] = screen.screen_check()
+        checks["screen_like"] = screen.screen_like_check()
         checks["printed_photo"] = screen.print_check()
         span = (matched[0].t, matched[-1].t) if matched else None
         checks["injected_or_edited"] = injected_or_edited_check(
@@ -403,11 +419,15 @@ def analyze_liveness(
             ("still_image", LivenessReason.STILL_IMAGE),
             ("planar_motion", LivenessReason.PLANAR_MOTION),
             ("screen_replay", LivenessReason.SCREEN_REPLAY),
+            ("screen_like", LivenessReason.SCREEN_LIKE),
             ("printed_photo", LivenessReason.PRINTED_PHOTO),
             ("injected_or_edited", LivenessReason.INJECTED_OR_EDITED),
             ("irregular_timing", LivenessReason.IRREGULAR_TIMING),
         ):
             if not checks[name].passed:
+                # A screen seen structurally needs no second, weaker screen reason.
+                if reason is LivenessReason.SCREEN_LIKE and not checks["screen_replay"].passed:
+                    continue
                 reasons.append(reason)
     else:
         reasons.append(LivenessReason.MISSING_ACTION)
@@ -1046,9 +1066,35 @@ class _PictureProbe:
         values = [f.cues[cue].value for f in self.frames if cue in f.cues]
         return float(np.median(values)) if values else 0.0
 
+    def _share_of(self, test: Callable[[PictureCues], bool]) -> float:
+        judged = [test(f) for f in self.frames if f.cues]
+        return sum(judged) / len(judged) if judged else 0.0
+
     def screen_check(self) -> CheckResult:
-        """A screen: moire, bezel, washed-out glare or a screen's contrast on half the frames,
-        or a reflection blowing out part of the face."""
+        """A device: its pixel grid (moire) or its bezel, or two of the look cues (washed-out
+        glare, a screen's contrast) together, on half the frames."""
+        p = self.policy
+        if not self.frames:
+            return CheckResult(value=0.0, threshold=1.0, passed=True)
+        structural = self._share_of(lambda f: bool({PadCue.MOIRE, PadCue.BEZEL} & set(f.fired)))
+        together = self._share_of(lambda f: len(set(f.fired) & SCREEN_CUES) >= 2)
+        value = max(structural, together) / p.picture_cue_share
+        return CheckResult(
+            value=value,
+            threshold=1.0,
+            passed=value < 1.0,
+            details={
+                "device_share": structural,
+                "two_cues_share": together,
+                "moire_peak": self._median(PadCue.MOIRE),
+                "bezel_share": self._share(PadCue.BEZEL),
+                "frames": float(len(self.frames)),
+            },
+        )
+
+    def screen_like_check(self) -> CheckResult:
+        """One look cue of a screen on half the frames (washed-out glare or a screen's
+        contrast), or a reflection blowing out part of the face: weak evidence."""
         p = self.policy
         if not self.frames:
             return CheckResult(value=0.0, threshold=1.0, passed=True)
@@ -1102,6 +1148,7 @@ _PASSIVE_CHECKS: dict[str, bool] = {
     "still_image": False,
     "planar_motion": False,
     "screen_replay": True,
+    "screen_like": True,
     "printed_photo": True,
     "injected_or_edited": True,
 }

@@ -91,6 +91,7 @@ def run_liveness_bench(
                 reasons=[exc.code],
                 detail=exc.message,
                 passive_reasons=[],
+                refusing_reasons=[],
                 passive_flag=False,
             )
         else:
@@ -105,6 +106,8 @@ def run_liveness_bench(
                 reasons=[r.value for r in result.reasons],
                 # Did the clip's own evidence (not a missing action) point at an attack?
                 passive_reasons=[r.value for r in result.passive_reasons],
+                # ... and was it strong enough to refuse on (not only a review)?
+                refusing_reasons=[r.value for r in result.refusing_reasons],
                 passive_flag=bool(result.passive_reasons),
                 attack_score=result.attack_score,
                 actions=result.actions_as_dicts(),
@@ -130,8 +133,12 @@ def run_liveness_bench(
         "apcer": _share(sum(e["live"] for e in attacks), len(attacks)),
         "bpcer": _share(sum(not e["live"] for e in lives), len(lives)),
         **_per_type(attacks),
-        # Live clips given an attack reason (refused outright, not asked to retry).
-        "live_with_attack_reason": sum(bool(e["passive_reasons"]) for e in lives),
+        # Live clips given an attack reason: refused outright, or sent to review for a weak
+        # one (the look of the picture alone).
+        "live_with_attack_reason": sum(bool(e["refusing_reasons"]) for e in lives),
+        "live_with_weak_attack_reason": sum(
+            bool(e["passive_reasons"]) and not e["refusing_reasons"] for e in lives
+        ),
         "video_seconds_per_cpu_second": round(video_seconds / cpu_seconds, 3)
         if cpu_seconds
         else None,

@@ -30,7 +30,13 @@ from app.faces import service as faces
 from biometrics import DetectedFace, FaceEmbedding, FaceEngine, ImageError, PhotoAnalysis
 from biometrics.decode import RGBImage, decode_image
 from biometrics.errors import VideoError
-from biometrics.liveness import LivenessPolicy, LivenessReason, LivenessResult, analyze_liveness
+from biometrics.liveness import (
+    WEAK_PASSIVE_REASONS,
+    LivenessPolicy,
+    LivenessReason,
+    LivenessResult,
+    analyze_liveness,
+)
 from biometrics.pad import PadPolicy, PictureCues, picture_cues
 from biometrics.video import VideoLimits
 from models.attempt import AttemptStatus, CertificationAttempt, ReviewCase
@@ -44,14 +50,17 @@ ATTACK_REASONS = frozenset(
         LivenessReason.STILL_IMAGE,
         LivenessReason.PLANAR_MOTION,
         LivenessReason.SCREEN_REPLAY,
-        LivenessReason.PRINTED_PHOTO,
         LivenessReason.INJECTED_OR_EDITED,
         LivenessReason.IDENTITY_CHANGED,
     }
 )
-# Reasons that are neither an attack nor something the person can do better: repeated frames
-# and holes in the timeline come from the phone's encoder. A person looks at the clip.
-REVIEW_REASONS = frozenset({LivenessReason.IRREGULAR_TIMING})
+# Reasons that are neither proof of an attack nor something the person can do better: a hole
+# in the timeline comes from the phone's encoder as often as from an editor, and a print's flat
+# tone or a screen's glare from a flat-lit room or harsh light as often as from an attack.
+# A person looks at the clip.
+REVIEW_REASONS = frozenset(
+    {LivenessReason.IRREGULAR_TIMING, LivenessReason.PRINTED_PHOTO, LivenessReason.SCREEN_LIKE}
+)
 ACTION_WORDS = {
     "blink": ("眨眼", "blink"),
     "turn_left": ("向左转头", "turn your head to your left"),
@@ -218,7 +227,10 @@ def decide(
         if {LivenessReason.MISSING_ACTION, LivenessReason.WRONG_ORDER} & set(liveness.reasons):
             instructions.append(_challenge_instruction(attempt.challenge_actions))
         record["instructions"] = instructions[:2]
-        if set(liveness.reasons) <= REVIEW_REASONS:
+        # Evidence of a print or a screen goes to a person even with an action missing: a
+        # retry would only let the attacker try again.
+        weak_attack = WEAK_PASSIVE_REASONS & set(liveness.reasons)
+        if weak_attack or set(liveness.reasons) <= REVIEW_REASONS:
             return Outcome(AttemptStatus.needs_review, reasons, record, analysis)
         return Outcome(AttemptStatus.retry, reasons, record, analysis)
     if selfie_pad is not None and selfie_pad.fired:

@@ -83,6 +83,7 @@ def test_fixture_live_clip_passes_its_labelled_challenge(
         "still_image",
         "planar_motion",
         "screen_replay",
+        "screen_like",
         "printed_photo",
         "injected_or_edited",
         "irregular_timing",
