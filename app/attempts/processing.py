@@ -230,7 +230,11 @@ def decide(
         # Evidence of a print or a screen goes to a person even with an action missing: a
         # retry would only let the attacker try again.
         weak_attack = WEAK_PASSIVE_REASONS & set(liveness.reasons)
-        if weak_attack or set(liveness.reasons) <= REVIEW_REASONS:
+        selfie_attack = selfie_pad is not None and bool(selfie_pad.fired)
+        if weak_attack or selfie_attack or set(liveness.reasons) <= REVIEW_REASONS:
+            if selfie_attack and selfie_pad is not None:
+                reasons += ["selfie_presentation_attack"]
+                reasons += [f"selfie_{cue.value}" for cue in selfie_pad.fired]
             return Outcome(AttemptStatus.needs_review, reasons, record, analysis)
         return Outcome(AttemptStatus.retry, reasons, record, analysis)
     if selfie_pad is not None and selfie_pad.fired:
