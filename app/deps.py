@@ -109,6 +109,9 @@ RequireReportReader = Annotated[StaffUser, Depends(require_roles(Role.admin, Rol
 # Video-call certification: agents run calls; reviewers and admins check consular certificates.
 RequireVideoAgent = Annotated[StaffUser, Depends(require_roles(Role.video_agent))]
 RequireDocumentReviewer = Annotated[StaffUser, Depends(require_roles(Role.admin, Role.reviewer))]
+# Four eyes: the second staff member on a certification by override or of a lapsed call, and on
+# a visit that lifts a death suspension.
+RequireConfirmer = Annotated[StaffUser, Depends(require_roles(Role.admin, Role.reviewer))]
 
 
 def get_face_engine(request: Request) -> FaceEngine:

@@ -23,6 +23,9 @@ class TaskStatus(enum.StrEnum):
     open = "open"
     done = "done"
     escalated = "escalated"  # a prompt left unanswered, replaced by a visit
+    # A visit found alive a pensioner suspended for death: payment resumes (with back-pay)
+    # only when a second staff member confirms the visit.
+    awaiting_confirmation = "awaiting_confirmation"
     cancelled = "cancelled"
 
 
@@ -55,3 +58,5 @@ class VerificationTask(SQLModel, table=True):
     evidence: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
     completed_by_id: str | None = Field(default=None, max_length=64)
     completed_at: datetime | None = Field(default=None, sa_type=tz_datetime())
+    confirmed_by_id: str | None = Field(default=None, max_length=64)
+    confirmed_at: datetime | None = Field(default=None, sa_type=tz_datetime())

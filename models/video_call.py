@@ -58,6 +58,9 @@ class AppointmentStatus(enum.StrEnum):
     not_certified = "not_certified"
     no_show = "no_show"
     lapsed = "lapsed"  # the time passed and no outcome was recorded
+    # Certified by an override (no matching frame) or after the call's time: nothing is
+    # certified until a second staff member confirms (or refuses) the agent's outcome.
+    awaiting_confirmation = "awaiting_confirmation"
 
 
 class VideoAppointment(SQLModel, table=True):
@@ -108,6 +111,9 @@ class VideoAppointment(SQLModel, table=True):
     notes: str | None = Field(default=None, max_length=1000)
     decided_by_id: str | None = Field(default=None, max_length=64)
     decided_at: datetime | None = Field(default=None, sa_type=tz_datetime())
+    # The second staff member who confirmed or refused an outcome awaiting confirmation.
+    confirmed_by_id: str | None = Field(default=None, max_length=64)
+    confirmed_at: datetime | None = Field(default=None, sa_type=tz_datetime())
     certification_id: uuid.UUID | None = Field(default=None, foreign_key="certification.id")
     evidence: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
     created_at: datetime = Field(default_factory=utcnow, sa_type=tz_datetime())

@@ -94,15 +94,13 @@ def list_slots(
         days=days,
         slots=[
             SlotRead(
-                agent_id=agent.id,
-                agent_name=agent.full_name or agent.username,
                 starts_at=slot.starts_at,
                 ends_at=slot.ends_at,
                 local_starts_at=slot.starts_at.astimezone(zone),
                 local_ends_at=slot.ends_at.astimezone(zone),
                 local_date=slot.starts_at.astimezone(zone).date(),
             )
-            for agent, slot in found
+            for slot in found
         ],
     )
 
@@ -128,7 +126,6 @@ def book(
         settings=settings,
         pensioner=pensioner,
         starts_at=body.starts_at,
-        agent_id=body.agent_id,
         zone_name=zone_name,
         actor=actor,
         now=_now(),
@@ -219,7 +216,6 @@ def reschedule(
         pensioner=pensioner,
         appointment=appointment,
         starts_at=body.starts_at,
-        agent_id=body.agent_id,
         zone_name=zone_name,
         actor=actor,
         now=_now(),

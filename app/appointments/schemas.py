@@ -41,8 +41,8 @@ class Eligibility(BaseModel):
 
 
 class SlotRead(BaseModel):
-    agent_id: uuid.UUID
-    agent_name: str
+    """A time at which an agent is free; the service assigns the agent when booking."""
+
     starts_at: datetime = Field(description="UTC")
     ends_at: datetime = Field(description="UTC")
     local_starts_at: datetime = Field(description="The same instant in the requested time zone")
@@ -61,9 +61,9 @@ class SlotList(BaseModel):
 class BookingRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    starts_at: datetime = Field(description="A slot's starts_at (with its offset or Z)")
-    agent_id: uuid.UUID | None = Field(
-        default=None, description="The slot's agent; leave out to take any free agent"
+    starts_at: datetime = Field(
+        description="A slot's starts_at (with its offset or Z); the service assigns the agent, "
+        "in turn among those free at that time"
     )
     timezone: str | None = Field(
         default=None, description="Show and remind in this zone (default: your own)"

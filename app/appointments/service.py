@@ -336,25 +336,26 @@ def open_slots(
     first_day: date,
     days: int,
     now: datetime,
-) -> list[tuple[StaffUser, slotting.Slot]]:
-    """Free slots of the agents serving the pensioner's region on the pensioner's local
-    dates first_day.. +days, outside the booking notice and within the horizon."""
+) -> list[slotting.Slot]:
+    """Times at which an agent serving the pensioner's region is free, on the pensioner's
+    local dates first_day.. +days, outside the booking notice and within the horizon; once
+    each, whoever is free (the agent is assigned when booking)."""
     start, end = slotting.day_range_utc(first_day, days, zone(zone_name))
     earliest, latest = _bookable_range(settings, now)
     start, end = max(start, earliest), min(end, latest)
     if start >= end:
         return []
-    found: list[tuple[StaffUser, slotting.Slot]] = []
+    found: set[slotting.Slot] = set()
     for agent in agents_for(session=session, region_code=pensioner.region_code):
         candidates, booked = _agent_slots(
             session=session, settings=settings, agent=agent, start=start, end=end
         )
-        found.extend(
-            (agent, s)
+        found.update(
+            s
             for s in candidates
             if not any(slotting.overlaps(s.starts_at, s.ends_at, b, e) for b, e in booked)
         )
-    return sorted(found, key=lambda pair: (pair[1].starts_at, pair[0].full_name, str(pair[0].id)))
+    return sorted(found, key=lambda s: (s.starts_at, s.ends_at))
 
 
 # --- booking ----------------------------------------------------------------------------------
@@ -398,18 +399,18 @@ def _lapse_past(
         )
 
 
-def _upcoming_load(session: Session, agent_id: uuid.UUID, now: datetime) -> int:
-    return int(
+def _round_robin(session: Session, agents: list[StaffUser]) -> list[StaffUser]:
+    """The agents, the one assigned a call longest ago (or never) first: the service takes
+    turns among the agents free at a time, so a pensioner cannot choose who certifies them."""
+    last = dict(
         session.exec(
-            select(func.count())
-            .select_from(VideoAppointment)
-            .where(
-                VideoAppointment.agent_id == agent_id,
-                VideoAppointment.status == AppointmentStatus.booked,
-                col(VideoAppointment.starts_at) >= now,
-            )
-        ).one()
+            select(VideoAppointment.agent_id, func.max(VideoAppointment.created_at))
+            .where(col(VideoAppointment.agent_id).in_([a.id for a in agents]))
+            .group_by(col(VideoAppointment.agent_id))
+        ).all()
     )
+    never = datetime.min.replace(tzinfo=UTC)
+    return sorted(agents, key=lambda a: (_aware(last[a.id]) if a.id in last else never, str(a.id)))
 
 
 def book(
@@ -418,13 +419,13 @@ def book(
     settings: Settings,
     pensioner: Pensioner,
     starts_at: datetime,
-    agent_id: uuid.UUID | None,
     zone_name: str,
     actor: Actor,
     now: datetime,
     replaces: VideoAppointment | None = None,
 ) -> VideoAppointment:
-    """Book the slot starting at starts_at (with the given agent, or any free one)."""
+    """Book the slot starting at starts_at with an agent the service assigns: in turn among
+    the agents free at that time (never one the pensioner picks)."""
     starts_at = _aware(starts_at)
     zone(zone_name)
     if replaces is None:
@@ -446,12 +447,6 @@ def book(
     if booked_for(session=session, pensioner_id=pensioner.id) is not None:
         raise AlreadyBooked()
     agents = agents_for(session=session, region_code=pensioner.region_code)
-    if agent_id is not None:
-        agents = [a for a in agents if a.id == agent_id]
-        if not agents:
-            raise SlotNotAvailable(
-                "This agent does not take calls for your region; pick a slot from the list."
-            )
     ends_at = starts_at + timedelta(minutes=settings.video_slot_minutes)
     free: list[StaffUser] = []
     taken = False
@@ -473,26 +468,29 @@ def book(
         if taken:
             raise SlotTaken()
         raise SlotNotAvailable()
-    agent = min(free, key=lambda a: (_upcoming_load(session, a.id, now), str(a.id)))
-    appointment = VideoAppointment(
-        pensioner_id=pensioner.id,
-        agent_id=agent.id,
-        region_code=pensioner.region_code,
-        starts_at=starts_at,
-        ends_at=ends_at,
-        eligibility=reasons,
-        timezone=zone_name,
-        rescheduled_from_id=replaces.id if replaces else None,
-    )
-    try:
-        with session.begin_nested():
-            session.add(appointment)
-            session.flush()
-    except IntegrityError:
-        # Another request booked between our check and our insert.
-        if booked_for(session=session, pensioner_id=pensioner.id) is not None:
-            raise AlreadyBooked() from None
-        raise SlotTaken() from None
+    for agent in _round_robin(session, free):
+        appointment = VideoAppointment(
+            pensioner_id=pensioner.id,
+            agent_id=agent.id,
+            region_code=pensioner.region_code,
+            starts_at=starts_at,
+            ends_at=ends_at,
+            eligibility=reasons,
+            timezone=zone_name,
+            rescheduled_from_id=replaces.id if replaces else None,
+        )
+        try:
+            with session.begin_nested():
+                session.add(appointment)
+                session.flush()
+            break
+        except IntegrityError:
+            # Another request booked between our check and our insert: this pensioner (a
+            # second booking of theirs), or this agent at this time (try the next agent).
+            if booked_for(session=session, pensioner_id=pensioner.id) is not None:
+                raise AlreadyBooked() from None
+    else:
+        raise SlotTaken()
     audit.record(
         session=session,
         actor=actor,
@@ -590,7 +588,6 @@ def reschedule(
     pensioner: Pensioner,
     appointment: VideoAppointment,
     starts_at: datetime,
-    agent_id: uuid.UUID | None,
     zone_name: str,
     actor: Actor,
     now: datetime,
@@ -607,7 +604,6 @@ def reschedule(
         settings=settings,
         pensioner=pensioner,
         starts_at=starts_at,
-        agent_id=agent_id,
         zone_name=zone_name,
         actor=actor,
         now=now,

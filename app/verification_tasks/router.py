@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, status
 from app.db import SessionDep
 from app.deps import (
     RequireCandidateReviewer,
+    RequireConfirmer,
     RequireTaskReader,
     RequireVisitRecorder,
     SettingsDep,
@@ -18,7 +19,13 @@ from app.deps import (
 from app.pensioners import scope
 from app.pensioners.service import get_in_scope as pensioner_in_scope
 from app.verification_tasks import service
-from app.verification_tasks.schemas import TaskCreate, TaskPage, TaskRead, VisitReport
+from app.verification_tasks.schemas import (
+    TaskCreate,
+    TaskPage,
+    TaskRead,
+    VisitConfirmation,
+    VisitReport,
+)
 from models.verification import TaskKind, TaskStatus, VerificationTask
 
 router = APIRouter(prefix="/verification-tasks", tags=["verification tasks"])
@@ -69,6 +76,60 @@ def create_task(
         kind=body.kind,
         reason=body.reason,
     )
+
+
+@router.get(
+    "/awaiting-confirmation",
+    response_model=TaskPage,
+    summary="Visits that would lift a death suspension, awaiting a second staff member",
+    description="Reviewers and administrators, for pensioners in their region scope. Confirm "
+    "or refuse with `POST /verification-tasks/{id}/confirmation`.",
+)
+def list_awaiting_confirmation(
+    session: SessionDep,
+    staff: RequireConfirmer,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> TaskPage:
+    rows, total = service.search(
+        session=session,
+        staff=staff,
+        status=TaskStatus.awaiting_confirmation,
+        kind=None,
+        region_code=None,
+        limit=limit,
+        offset=offset,
+    )
+    items = [scope.read_with_region(session, TaskRead, r) for r in rows]
+    return TaskPage(items=items, total=total, limit=limit, offset=offset)
+
+
+@router.post(
+    "/{task_id}/confirmation",
+    response_model=TaskRead,
+    summary="Confirm a visit that lifts a death suspension (resumes payment with back-pay), "
+    "or refuse it with a reason (the task opens again)",
+    description="By a reviewer or administrator in scope who did not record the visit (403).",
+)
+def confirm_visit(
+    task_id: uuid.UUID,
+    body: VisitConfirmation,
+    session: SessionDep,
+    settings: SettingsDep,
+    staff: RequireConfirmer,
+    actor: StaffActor,
+) -> TaskRead:
+    task = service.get_awaiting_in_scope(session=session, staff=staff, task_id=task_id)
+    done = service.confirm_visit(
+        session=session,
+        settings=settings,
+        staff=staff,
+        actor=actor,
+        task=task,
+        confirm=body.confirm,
+        reason=body.reason,
+    )
+    return scope.read_with_region(session, TaskRead, done)
 
 
 @router.get("/{task_id}", response_model=TaskRead)

@@ -6,7 +6,7 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from models.verification import TaskKind, TaskStatus, VisitOutcome
 
@@ -30,6 +30,8 @@ class TaskRead(BaseModel):
     evidence: dict[str, Any]
     completed_by_id: str | None
     completed_at: datetime | None
+    confirmed_by_id: str | None = None
+    confirmed_at: datetime | None = None
 
 
 class TaskPage(BaseModel):
@@ -57,3 +59,18 @@ class VisitReport(BaseModel):
         default=None, max_length=200, description="e.g. the death certificate number"
     )
     notes: str | None = Field(default=None, max_length=1000)
+
+
+class VisitConfirmation(BaseModel):
+    """A second staff member's word on a visit that would lift a death suspension."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    confirm: bool
+    reason: str | None = Field(default=None, max_length=500, description="Required when refusing")
+
+    @model_validator(mode="after")
+    def _reason_for_refusals(self) -> VisitConfirmation:
+        if not self.confirm and not (self.reason and self.reason.strip()):
+            raise ValueError("give a reason when refusing")
+        return self

@@ -6,13 +6,14 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import update
 from sqlmodel import Session, col, func, select
 
 from app.audit import service as audit
 from app.audit.service import Actor
 from app.certifications.service import certify
 from app.config import Settings
-from app.errors import InvalidVisit, TaskNotOpen, VerificationTaskNotFound
+from app.errors import InvalidVisit, PermissionDenied, TaskNotOpen, VerificationTaskNotFound
 from app.overpayments import service as overpayments
 from app.payments import service as payments
 from app.pensioners import scope
@@ -97,6 +98,50 @@ def create(
     return task
 
 
+def _suspended_for_death(session: Session, pensioner: Pensioner) -> bool:
+    suspension = payments.open_suspension(session=session, pensioner=pensioner)
+    return suspension is not None and suspension.reason is SuspensionReason.death
+
+
+def _alive(
+    *,
+    session: Session,
+    settings: Settings,
+    actor: Actor,
+    task: VerificationTask,
+    pensioner: Pensioner,
+    visit_date: date,
+    evidence: dict[str, Any],
+) -> dict[str, Any]:
+    """Certify by the visit, and resume a death suspension the visit shows was wrong."""
+    method = (
+        CertificationMethod.home_visit
+        if task.kind is TaskKind.home_visit
+        else CertificationMethod.community_visit
+    )
+    certification = certify(
+        session=session,
+        pensioner=pensioner,
+        method=method,
+        evidence=evidence,
+        actor=actor,
+        default_period_months=settings.certification_period_months,
+        certified_at=datetime.combine(visit_date, datetime.min.time(), tzinfo=UTC),
+    )
+    effect: dict[str, Any] = {"certification_id": str(certification.id)}
+    resumed = overpayments.resume_after_wrongful_death(
+        session=session,
+        pensioner=pensioner,
+        resumed_on=visit_date,
+        reason="alive at a verification visit: the death record was wrong",
+        actor=actor,
+    )
+    if resumed is not None:
+        effect["resumed_suspension_id"] = str(resumed.id)
+        effect["back_pay_fen"] = resumed.back_pay_fen
+    return effect
+
+
 def record_visit(
     *,
     session: Session,
@@ -112,10 +157,11 @@ def record_visit(
 ) -> VerificationTask:
     """Close the task with what the worker found, and apply it to certification and payment.
 
-    confirmed_alive certifies (lifting an overdue suspension, and a death suspension that the
-    visit shows was wrong, with back-pay); deceased suspends and claims back payments made
-    after the death; moved opens a remote prompt; unreachable suspends for overdue
-    certification when the pensioner is overdue.
+    confirmed_alive certifies (lifting an overdue suspension); when payment is suspended for
+    a death, the task awaits a second staff member instead (confirm_visit), who certifies and
+    resumes payment with back-pay; deceased suspends and claims back payments made after the
+    death; moved opens a remote prompt; unreachable suspends for overdue certification when
+    the pensioner is overdue.
     """
     if task.status is not TaskStatus.open:
         raise TaskNotOpen()
@@ -137,39 +183,27 @@ def record_visit(
     if pensioner is None:
         raise VerificationTaskNotFound()
     effect: dict[str, Any] = {}
-    when = datetime.combine(visit_date, datetime.min.time(), tzinfo=UTC)
     evidence = {
         "task_id": str(task.id),
         "visit_date": visit_date.isoformat(),
         "notes": notes,
         **({"photo": photo} if photo else {}),
     }
-    if outcome is VisitOutcome.confirmed_alive:
-        method = (
-            CertificationMethod.home_visit
-            if task.kind is TaskKind.home_visit
-            else CertificationMethod.community_visit
-        )
-        certification = certify(
+    status = TaskStatus.done
+    if outcome is VisitOutcome.confirmed_alive and _suspended_for_death(session, pensioner):
+        # One person's report must not restart payment with back-pay: a second looks first.
+        status = TaskStatus.awaiting_confirmation
+        effect["awaiting_confirmation"] = "death_suspension_lift"
+    elif outcome is VisitOutcome.confirmed_alive:
+        effect = _alive(
             session=session,
+            settings=settings,
+            actor=actor,
+            task=task,
             pensioner=pensioner,
-            method=method,
+            visit_date=visit_date,
             evidence=evidence,
-            actor=actor,
-            default_period_months=settings.certification_period_months,
-            certified_at=when,
         )
-        effect["certification_id"] = str(certification.id)
-        resumed = overpayments.resume_after_wrongful_death(
-            session=session,
-            pensioner=pensioner,
-            resumed_on=visit_date,
-            reason="alive at a verification visit: the death record was wrong",
-            actor=actor,
-        )
-        if resumed is not None:
-            effect["resumed_suspension_id"] = str(resumed.id)
-            effect["back_pay_fen"] = resumed.back_pay_fen
     elif outcome is VisitOutcome.deceased:
         assert date_of_death is not None
         suspension, claim = overpayments.record_death(
@@ -205,12 +239,13 @@ def record_visit(
             evidence=evidence,
         )
         effect["suspension_id"] = str(suspension.id)
-    task.status = TaskStatus.done
+    task.status = status
     task.outcome = outcome
     task.visit_date = visit_date
     task.date_of_death = date_of_death
     task.notes = notes
-    task.evidence = {**evidence, "death_evidence": death_evidence, "effect": effect}
+    earlier = {k: task.evidence[k] for k in ("refused",) if k in task.evidence}
+    task.evidence = {**earlier, **evidence, "death_evidence": death_evidence, "effect": effect}
     task.completed_by_id = actor.id
     task.completed_at = datetime.now(UTC)
     session.add(task)
@@ -223,5 +258,107 @@ def record_visit(
         entity_id=pensioner.id,
         region_code=pensioner.region_code,
         after={"task_id": str(task.id), "outcome": outcome.value, **effect},
+    )
+    return task
+
+
+def get_awaiting_in_scope(
+    *, session: Session, staff: StaffUser, task_id: uuid.UUID
+) -> VerificationTask:
+    task = get_in_scope(session=session, staff=staff, task_id=task_id)
+    if task.status is not TaskStatus.awaiting_confirmation:
+        raise VerificationTaskNotFound("No visit awaiting confirmation with this id.")
+    return task
+
+
+def confirm_visit(
+    *,
+    session: Session,
+    settings: Settings,
+    staff: StaffUser,
+    actor: Actor,
+    task: VerificationTask,
+    confirm: bool,
+    reason: str | None,
+) -> VerificationTask:
+    """A second staff member on a visit that found alive a pensioner suspended for death.
+
+    Confirmed: certify and resume payment with back-pay (the visit's date), the task is done.
+    Refused: nothing changes for the pensioner and the task is open again for another visit.
+    """
+    if task.completed_by_id == str(staff.id):
+        raise PermissionDenied("You recorded this visit, so another staff member must confirm it.")
+    now = datetime.now(UTC)
+    # One conditional update: of two answers sent at once, exactly one counts.
+    claimed = session.execute(
+        update(VerificationTask)
+        .where(
+            col(VerificationTask.id) == task.id,
+            col(VerificationTask.status) == TaskStatus.awaiting_confirmation,
+        )
+        .values(
+            status=TaskStatus.done if confirm else TaskStatus.open,
+            confirmed_by_id=str(staff.id),
+            confirmed_at=now,
+        )
+    )
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        raise TaskNotOpen("This visit was confirmed or refused just now.")
+    session.refresh(task)
+    pensioner = session.get(Pensioner, task.pensioner_id)
+    if pensioner is None:
+        raise VerificationTaskNotFound()
+    visited_by = task.completed_by_id
+    assert task.visit_date is not None
+    decision = {"confirmed_by": str(staff.id), "reason": reason}
+    effect: dict[str, Any] = {}
+    if confirm:
+        evidence = {
+            key: task.evidence.get(key) for key in ("task_id", "visit_date", "notes", "photo")
+        }
+        effect = _alive(
+            session=session,
+            settings=settings,
+            actor=actor,
+            task=task,
+            pensioner=pensioner,
+            visit_date=task.visit_date,
+            evidence={k: v for k, v in evidence.items() if v is not None}
+            | {"visited_by": visited_by, **decision},
+        )
+        task.evidence = {**task.evidence, "effect": effect, "confirmation": decision}
+    else:
+        refused = {
+            "visited_by": visited_by,
+            "visit_date": task.visit_date.isoformat(),
+            "notes": task.notes,
+            "refused_by": str(staff.id),
+            "reason": reason,
+            "at": now.isoformat(),
+        }
+        task.evidence = {
+            **task.evidence,
+            "refused": [*task.evidence.get("refused", []), refused],
+        }
+        task.outcome = task.visit_date = task.notes = None
+        task.completed_by_id = task.completed_at = None
+        task.confirmed_by_id = task.confirmed_at = None
+    session.add(task)
+    session.flush()
+    audit.record(
+        session=session,
+        actor=actor,
+        action="verification_task.confirm" if confirm else "verification_task.confirmation_refused",
+        entity_type="pensioner",
+        entity_id=pensioner.id,
+        region_code=pensioner.region_code,
+        before={"task_id": str(task.id), "status": "awaiting_confirmation"},
+        after={
+            "task_id": str(task.id),
+            "status": task.status.value,
+            "visited_by": visited_by,
+            "reason": reason,
+            **effect,
+        },
     )
     return task

@@ -20,6 +20,7 @@ from app.db import SessionDep
 from app.deps import (
     CohortCacheDep,
     FaceEngineDep,
+    RequireConfirmer,
     RequireVideoAgent,
     SettingsDep,
     SignalHubDep,
@@ -30,8 +31,17 @@ from app.pensioners import scope
 from app.security import RoomClaims, decode_room_token
 from app.video_calls import service
 from app.video_calls import signalling as sig
-from app.video_calls.schemas import CallDetail, CallSummary, FrameCheck, OutcomeIn, ReadCode
+from app.video_calls.schemas import (
+    CallConfirmation,
+    CallDetail,
+    CallSummary,
+    ConfirmationIn,
+    FrameCheck,
+    OutcomeIn,
+    ReadCode,
+)
 from biometrics import read_limited
+from models.pensioner import Pensioner
 from models.staff import StaffUser
 from models.video_call import AppointmentStatus, VideoAppointment
 
@@ -86,6 +96,55 @@ def list_calls(
         session=session, staff=agent, start=start, end=end, status=status, limit=limit
     )
     return [service.summary(settings, a, p) for a, p in rows]
+
+
+@router.get(
+    "/awaiting-confirmation",
+    response_model=list[CallConfirmation],
+    summary="Certifications by override or of lapsed calls awaiting a second staff member",
+    description="Reviewers and administrators, for pensioners in their region scope; oldest "
+    "outcome first. Confirm or refuse with `POST /video-calls/{id}/confirmation`.",
+)
+def list_awaiting_confirmation(
+    session: SessionDep,
+    settings: SettingsDep,
+    staff: RequireConfirmer,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> list[CallConfirmation]:
+    rows = service.list_awaiting(session=session, staff=staff, limit=limit)
+    return [service.confirmation(settings, a, p) for a, p in rows]
+
+
+@router.post(
+    "/{appointment_id}/confirmation",
+    response_model=CallConfirmation,
+    summary="Confirm (certifies) or refuse (not certified, with a reason) an agent's outcome",
+    description="Only for a call awaiting confirmation, by a reviewer or administrator in "
+    "scope who is not the agent who recorded it (403).",
+)
+def confirm_call(
+    appointment_id: uuid.UUID,
+    body: ConfirmationIn,
+    session: SessionDep,
+    settings: SettingsDep,
+    staff: RequireConfirmer,
+    actor: StaffActor,
+) -> CallConfirmation:
+    appointment = service.get_awaiting_in_scope(
+        session=session, staff=staff, appointment_id=appointment_id
+    )
+    service.confirm_outcome(
+        session=session,
+        settings=settings,
+        appointment=appointment,
+        staff=staff,
+        actor=actor,
+        body=body,
+        now=_now(),
+    )
+    pensioner = session.get(Pensioner, appointment.pensioner_id)
+    assert pensioner is not None
+    return service.confirmation(settings, appointment, pensioner)
 
 
 @router.get(
@@ -213,8 +272,10 @@ def frame_image(
     response_model=CallDetail,
     summary="Record the outcome: certified, not_certified (with a reason) or no_show",
     description="`certified` needs a frame whose decision was `match`, or an "
-    "`override_reason`. Both parties' WebSockets get "
-    '`{"type": "call-ended", "outcome": ...}` and are closed.',
+    "`override_reason`. A certification without a matching frame (by override) or recorded "
+    "after the call's window (lapsed) is `awaiting_confirmation` until a second staff member "
+    "confirms it. Both parties' WebSockets get "
+    '`{"type": "call-ended", "outcome": ...}` (the recorded status) and are closed.',
 )
 def record_outcome(
     appointment_id: uuid.UUID,
@@ -239,7 +300,7 @@ def record_outcome(
     session.commit()
     if appointment.id in hub.rooms:
         anyio.from_thread.run(
-            hub.end, appointment.id, {"type": "call-ended", "outcome": body.outcome.value}
+            hub.end, appointment.id, {"type": "call-ended", "outcome": appointment.status.value}
         )
     return service.detail(
         session=session, settings=settings, appointment=appointment, base_url=_base_url(request)

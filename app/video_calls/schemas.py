@@ -115,3 +115,39 @@ class CallDetail(CallSummary):
     certification_id: uuid.UUID | None
     valid_until: date | None
     follow_up_task_id: str | None
+
+
+class ConfirmationIn(BaseModel):
+    """A second staff member's word on an outcome that one person may not settle alone."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    confirm: bool
+    reason: str | None = Field(
+        default=None, max_length=500, description="Required when refusing; shown as the reason"
+    )
+
+    @model_validator(mode="after")
+    def _reason_for_refusals(self) -> Self:
+        if not self.confirm and not (self.reason and self.reason.strip()):
+            raise ValueError("give a reason when refusing")
+        return self
+
+
+class CallConfirmation(CallSummary):
+    """A call certified by override or after its time, awaiting (or given) confirmation."""
+
+    agent_id: uuid.UUID
+    decided_by_id: str | None = Field(description="The agent who recorded the outcome")
+    decided_at: datetime | None
+    override_reason: str | None
+    notes: str | None
+    outcome_reason: str | None
+    confirmation_needed: list[str] = Field(
+        description="override (no frame matched the enrolled photos), lapsed (recorded after "
+        "the call's window)"
+    )
+    evidence: dict[str, Any] = Field(description="Frames with hashes and scores, read codes")
+    confirmed_by_id: str | None
+    confirmed_at: datetime | None
+    certification_id: uuid.UUID | None

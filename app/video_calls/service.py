@@ -27,6 +27,7 @@ from app.errors import (
     InvalidOutcome,
     NotEnrolled,
     NoUsableFace,
+    PermissionDenied,
     UnsupportedMediaType,
     VideoCallNotFound,
 )
@@ -35,9 +36,11 @@ from app.pensioners import scope
 from app.security import RoomRole, create_room_token
 from app.verification_tasks import service as tasks
 from app.video_calls.schemas import (
+    CallConfirmation,
     CallDetail,
     CallOutcome,
     CallSummary,
+    ConfirmationIn,
     EnrolledPhoto,
     FrameCheck,
     OutcomeIn,
@@ -355,6 +358,18 @@ def check_frame(
     return frame
 
 
+def needs_confirmation(
+    settings: Settings, appointment: VideoAppointment, *, matched: bool, now: datetime
+) -> list[str]:
+    """Why certifying this call needs a second staff member: `override` (no frame matched the
+    enrolled photos) and/or `lapsed` (recorded after the call's window closed)."""
+    _, closes = join_window(settings, appointment)
+    reasons = [] if matched else ["override"]
+    if appointment.status is AppointmentStatus.lapsed or now >= closes:
+        reasons.append("lapsed")
+    return reasons
+
+
 def _no_shows_in_year(session: Session, pensioner_id: uuid.UUID, now: datetime) -> int:
     return int(
         session.exec(
@@ -409,7 +424,11 @@ def record_outcome(
     now: datetime,
 ) -> VideoAppointment:
     """Certified (a matching frame, or an override reason), not certified (a reason), or a
-    no-show (after the start; enough of them open a verification task). Recorded once."""
+    no-show (after the start; enough of them open a verification task). Recorded once.
+
+    A certification by override (no matching frame) or of a lapsed call (recorded after the
+    call's window) certifies nothing yet: it awaits a second staff member (confirm_outcome).
+    """
     if appointment.status not in DECIDABLE:
         raise AppointmentClosed(
             f"This call is already {appointment.status.value.replace('_', ' ')}."
@@ -433,6 +452,13 @@ def record_outcome(
             "identity was confirmed instead."
         )
     status = AppointmentStatus(body.outcome.value)
+    confirmation_needed = (
+        needs_confirmation(settings, appointment, matched=bool(matched), now=now)
+        if status is AppointmentStatus.certified
+        else []
+    )
+    if confirmation_needed:
+        status = AppointmentStatus.awaiting_confirmation
     before = appointment.status
     # One conditional update: of two outcomes sent at once, exactly one is recorded.
     claimed = session.execute(
@@ -467,6 +493,8 @@ def record_outcome(
         "override_reason": body.override_reason,
         "notes": body.notes,
     }
+    if confirmation_needed:
+        evidence["confirmation_needed"] = confirmation_needed
     appointment.outcome_reason = body.reason
     appointment.override_reason = body.override_reason
     appointment.notes = body.notes
@@ -483,6 +511,8 @@ def record_outcome(
         )
         appointment.certification_id = certification.id
         effect["certification_id"] = str(certification.id)
+    elif status is AppointmentStatus.awaiting_confirmation:
+        effect["confirmation_needed"] = confirmation_needed
     elif status is AppointmentStatus.no_show:
         no_shows = _no_shows_in_year(session, pensioner.id, now)
         effect["no_shows_in_year"] = no_shows
@@ -515,6 +545,125 @@ def record_outcome(
             "frames": len(frames),
             "matched_frames": len(matched),
             "read_codes": [c["code"] for c in appointment.read_codes],
+            **effect,
+        },
+    )
+    return appointment
+
+
+def get_awaiting_in_scope(
+    *, session: Session, staff: StaffUser, appointment_id: uuid.UUID
+) -> VideoAppointment:
+    """A call awaiting a second staff member, whose pensioner is in the staff member's scope."""
+    appointment = session.get(VideoAppointment, appointment_id)
+    if (
+        appointment is None
+        or appointment.status is not AppointmentStatus.awaiting_confirmation
+        or not scope.covers(session=session, staff=staff, pensioner_id=appointment.pensioner_id)
+    ):
+        raise VideoCallNotFound("No call awaiting confirmation with this id in your region.")
+    return appointment
+
+
+def list_awaiting(
+    *, session: Session, staff: StaffUser, limit: int
+) -> list[tuple[VideoAppointment, Pensioner]]:
+    """Calls whose certification awaits a second staff member, oldest outcome first."""
+    rows = session.exec(
+        select(VideoAppointment, Pensioner)
+        .join(Pensioner, col(Pensioner.id) == VideoAppointment.pensioner_id)
+        .where(
+            VideoAppointment.status == AppointmentStatus.awaiting_confirmation,
+            col(Pensioner.region_code).startswith(staff.region_scope),
+        )
+        .order_by(col(VideoAppointment.decided_at))
+        .limit(limit)
+    ).all()
+    return [(a, p) for a, p in rows]
+
+
+def confirmation(
+    settings: Settings, appointment: VideoAppointment, pensioner: Pensioner
+) -> CallConfirmation:
+    return CallConfirmation(
+        **summary(settings, appointment, pensioner).model_dump(),
+        agent_id=appointment.agent_id,
+        decided_by_id=appointment.decided_by_id,
+        decided_at=appointment.decided_at,
+        override_reason=appointment.override_reason,
+        notes=appointment.notes,
+        outcome_reason=appointment.outcome_reason,
+        confirmation_needed=appointment.evidence.get("confirmation_needed", []),
+        evidence=appointment.evidence,
+        confirmed_by_id=appointment.confirmed_by_id,
+        confirmed_at=appointment.confirmed_at,
+        certification_id=appointment.certification_id,
+    )
+
+
+def confirm_outcome(
+    *,
+    session: Session,
+    settings: Settings,
+    appointment: VideoAppointment,
+    staff: StaffUser,
+    actor: Actor,
+    body: ConfirmationIn,
+    now: datetime,
+) -> VideoAppointment:
+    """The second pair of eyes on a certification by override or of a lapsed call: confirm
+    (certifies, method video_call, both people in the evidence) or refuse (not certified)."""
+    if appointment.decided_by_id == str(staff.id):
+        raise PermissionDenied(
+            "You recorded this outcome, so another staff member must confirm it."
+        )
+    status = AppointmentStatus.certified if body.confirm else AppointmentStatus.not_certified
+    claimed = session.execute(
+        update(VideoAppointment)
+        .where(
+            col(VideoAppointment.id) == appointment.id,
+            col(VideoAppointment.status) == AppointmentStatus.awaiting_confirmation,
+        )
+        .values(status=status, confirmed_by_id=str(staff.id), confirmed_at=now, updated_at=now)
+    )
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        raise AppointmentClosed("This call was confirmed or refused just now.")
+    session.refresh(appointment)
+    pensioner = session.get(Pensioner, appointment.pensioner_id)
+    assert pensioner is not None
+    effect: dict[str, Any] = {}
+    if body.confirm:
+        evidence = {**appointment.evidence, "confirmed_by": str(staff.id), "note": body.reason}
+        certification = certify(
+            session=session,
+            pensioner=pensioner,
+            method=CertificationMethod.video_call,
+            evidence=evidence,
+            actor=actor,
+            default_period_months=settings.certification_period_months,
+            certified_at=_aware(appointment.decided_at or now),
+        )
+        appointment.certification_id = certification.id
+        appointment.evidence = {**evidence, "certification_id": str(certification.id)}
+        effect["certification_id"] = str(certification.id)
+    else:
+        appointment.outcome_reason = body.reason
+        appointment.evidence = {**appointment.evidence, "refused_by": str(staff.id)}
+    session.add(appointment)
+    session.flush()
+    audit.record(
+        session=session,
+        actor=actor,
+        action="video_call.confirm" if body.confirm else "video_call.confirmation_refused",
+        entity_type="pensioner",
+        entity_id=pensioner.id,
+        region_code=pensioner.region_code,
+        before={"appointment_id": str(appointment.id), "status": "awaiting_confirmation"},
+        after={
+            "appointment_id": str(appointment.id),
+            "status": status.value,
+            "recorded_by": appointment.decided_by_id,
+            "reason": body.reason,
             **effect,
         },
     )

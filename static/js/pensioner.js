@@ -582,9 +582,9 @@ async function loadSlots() {
       const label = document.createElement("label");
       label.className = "check";
       const radio = document.createElement("input");
-      radio.type = "radio"; radio.name = "slot"; radio.value = JSON.stringify({ starts_at: slot.starts_at, agent_id: slot.agent_id });
+      radio.type = "radio"; radio.name = "slot"; radio.value = JSON.stringify({ starts_at: slot.starts_at });
       const span = document.createElement("span");
-      span.textContent = t("book.slot", { start: clock(slot.local_starts_at), end: clock(slot.local_ends_at), agent: slot.agent_name });
+      span.textContent = t("book.slot", { start: clock(slot.local_starts_at), end: clock(slot.local_ends_at) });
       label.append(radio, span);
       fieldset.append(label);
     }

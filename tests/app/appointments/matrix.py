@@ -18,7 +18,7 @@ from PIL import Image
 
 from models.consular import ConsularDocument
 from models.pensioner import Residence
-from models.video_call import AvailabilityRule, CallFrame, VideoAppointment
+from models.video_call import AppointmentStatus, AvailabilityRule, CallFrame, VideoAppointment
 
 ROLES = ("admin", "reviewer", "video_agent", "community_worker", "auditor")
 STAFF_DENIED = dict.fromkeys(ROLES + ("national_auditor",), (403, 403))
@@ -144,6 +144,15 @@ def build_world(
         call = _appointment(factory, factory.pensioner(region), staff, started)
         world[f"call_{side}"] = str(call.id)
         world[f"frame_{side}"] = str(_frame(factory, call).id)
+        # Certified by an override, awaiting a second staff member.
+        earlier = started - timedelta(hours=1)
+        pending = _appointment(factory, factory.pensioner(region), staff, earlier)
+        pending.status = AppointmentStatus.awaiting_confirmation
+        pending.decided_by_id = str(staff.id)
+        pending.override_reason = "passport shown"
+        session.add(pending)
+        session.commit()
+        world[f"pending_{side}"] = str(pending.id)
     if route != ("POST", "/api/v1/certifications/consular-documents"):
         world["document_in"] = str(_document(factory, pensioner_in).id)
     world["document_out"] = str(_document(factory, pensioner_out).id)
@@ -249,6 +258,18 @@ MATRIX: dict[tuple[str, str], tuple[Build, dict[str, tuple[int, int]]]] = {
     ("GET", "/api/v1/video-calls"): (
         lambda w, i: ("GET", "/api/v1/video-calls", {}),
         _expect(video_agent=(200, 200)),
+    ),
+    ("GET", "/api/v1/video-calls/awaiting-confirmation"): (
+        lambda w, i: ("GET", "/api/v1/video-calls/awaiting-confirmation", {}),
+        _expect(admin=(200, 200), reviewer=(200, 200)),
+    ),
+    ("POST", "/api/v1/video-calls/{appointment_id}/confirmation"): (
+        lambda w, i: (
+            "POST",
+            f"/api/v1/video-calls/{w.data['pending_' + _side(i)]}/confirmation",
+            {"json": {"confirm": False, "reason": "test"}},
+        ),
+        _expect(admin=(200, 404), reviewer=(200, 404)),
     ),
     ("GET", "/api/v1/video-calls/{appointment_id}"): (
         lambda w, i: ("GET", _call(w, i), {}),

@@ -4,6 +4,7 @@ double booking refused by the database under concurrency."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -111,7 +112,7 @@ async def test_slots_in_utc_plus_13_from_an_agent_in_utc_plus_8(
     assert local == [f"{tuesday}T01:{m}:00+13:00" for m in ("00", "20", "40")]
     assert {s["local_date"] for s in found["slots"]} == {str(tuesday)}
     assert found["slots"][0]["starts_at"] == f"{tuesday - timedelta(days=1)}T12:00:00Z"
-    assert found["slots"][0]["agent_name"] == "Agent Wang"
+    assert "agent_name" not in found["slots"][0]  # the service assigns the agent
     # The Monday of the pensioner has none of them.
     monday = await _slots(client, headers, **{"from": str(tuesday - timedelta(days=1)), "days": 1})
     assert monday["slots"] == []
@@ -193,11 +194,9 @@ async def test_booking_rules(
     pensioner = overseas(factory)
     headers = factory.auth(pensioner, "pensioner")
     slot = await _first_slot(client, headers)
-    assert slot["agent_id"] == str(agent.id)
+    assert "agent_id" not in slot
 
-    booked = await client.post(
-        BASE, json={"starts_at": slot["starts_at"], "agent_id": slot["agent_id"]}, headers=headers
-    )
+    booked = await client.post(BASE, json={"starts_at": slot["starts_at"]}, headers=headers)
     assert booked.status_code == 201, booked.text
     body = booked.json()
     assert body["status"] == "booked" and body["agent_name"] == "Agent Li"
@@ -236,12 +235,12 @@ async def test_booking_rules(
         BASE, json={"starts_at": "2030-01-01T09:00:00"}, headers=other_headers
     )
     assert naive.status_code == 422 and "UTC offset" in naive.json()["detail"]
-    wrong_agent = await client.post(
+    picked = await client.post(  # the pensioner cannot pick the agent
         BASE,
-        json={"starts_at": again["slots"][0]["starts_at"], "agent_id": str(pensioner.id)},
+        json={"starts_at": again["slots"][0]["starts_at"], "agent_id": str(agent.id)},
         headers=other_headers,
     )
-    assert wrong_agent.status_code == 409 and "does not take calls" in wrong_agent.json()["detail"]
+    assert picked.status_code == 422 and "agent_id" in picked.text
 
     mine = (await client.get(BASE, headers=headers)).json()
     assert [a["id"] for a in mine] == [body["id"]]
@@ -250,6 +249,34 @@ async def test_booking_rules(
     assert shown["local_starts_at"] == shown["starts_at"]
     events = db.exec(select(AuditEvent).where(AuditEvent.action == "video_appointment.book")).all()
     assert len(events) == 1
+
+
+async def test_agents_are_assigned_in_turn_among_those_free(
+    client: httpx.AsyncClient, factory: Factory, db: Session
+) -> None:
+    """Issue 16, item 8: the service takes turns among the agents free at the time; two agents
+    free at one time are one slot, and nobody can ask for a particular agent."""
+    first, second = sorted((video_agent(factory), video_agent(factory)), key=lambda a: str(a.id))
+    people = [overseas(factory) for _ in range(4)]
+    found = await _slots(
+        client, factory.auth(people[0], "pensioner"), **{"from": str(days_ahead(3)), "days": 1}
+    )
+    times = [s["starts_at"] for s in found["slots"]]
+    assert len(times) == len(set(times))  # once each, whoever is free
+    assigned = []
+    for person, starts_at in zip(people[:3], times[:3], strict=True):
+        booked = await client.post(
+            BASE, json={"starts_at": starts_at}, headers=factory.auth(person, "pensioner")
+        )
+        assert booked.status_code == 201, booked.text
+        assigned.append(db.get(VideoAppointment, uuid.UUID(booked.json()["id"])))
+    assert [a.agent_id for a in assigned] == [first.id, second.id, first.id]  # type: ignore[union-attr]
+    # The same time as the third call: only the second agent is free then.
+    same_time = await client.post(
+        BASE, json={"starts_at": times[2]}, headers=factory.auth(people[3], "pensioner")
+    )
+    assert same_time.status_code == 201, same_time.text
+    assert same_time.json()["agent_name"] == second.username  # type: ignore[attr-defined]
 
 
 async def test_cancel_and_reschedule_within_notice(
@@ -384,7 +411,7 @@ def test_threads_racing_past_the_check_meet_the_index(
     from app.audit.service import Actor
     from app.errors import SlotTaken
 
-    agent = video_agent(factory)
+    video_agent(factory)  # the one agent every thread wants
     people = [overseas(factory) for _ in range(threads)]
     probe = Session(backend.engine)
     now = datetime.now(UTC)
@@ -398,7 +425,7 @@ def test_threads_racing_past_the_check_meet_the_index(
         now=now,
     )
     probe.close()
-    starts_at = found[0][1].starts_at
+    starts_at = found[0].starts_at
     barrier = threading.Barrier(threads)
     results: list[str] = []
     lock = threading.Lock()
@@ -417,7 +444,6 @@ def test_threads_racing_past_the_check_meet_the_index(
                     settings=settings,
                     pensioner=session.get(type(person), person.id),
                     starts_at=starts_at,
-                    agent_id=agent.id,
                     zone_name="UTC",
                     actor=Actor(type="pensioner", id=str(person.id)),
                     now=now,

@@ -13,7 +13,7 @@ from models.certification import PaymentSuspension, SuspensionReason
 from models.matching import CandidateKind, MatchCandidate, MatchingRun, RunKind
 from models.overpayment import OverpaymentClaim
 from models.records import FeedBatch, FeedFormat, FeedType
-from models.verification import TaskKind, VerificationTask
+from models.verification import TaskKind, TaskStatus, VerificationTask, VisitOutcome
 
 ROLES = ("admin", "reviewer", "video_agent", "community_worker", "auditor")
 STAFF_DENIED = dict.fromkeys(ROLES + ("national_auditor",), (403, 403))
@@ -86,7 +86,20 @@ def build_world(factory: Any, pensioner_in: Any, pensioner_out: Any) -> dict[str
             created_by_type="system",
             created_by_id="t",
         )
-        session.add_all([run, candidate, task, suspension])
+        pending = VerificationTask(  # a visit found them alive: awaits a second staff member
+            pensioner_id=pensioner.id,
+            region_code=pensioner.region_code,
+            kind=TaskKind.community_visit,
+            status=TaskStatus.awaiting_confirmation,
+            outcome=VisitOutcome.confirmed_alive,
+            visit_date=date(2026, 11, 28),
+            reason="t",
+            due_date=date(2026, 12, 29),
+            created_by_type="system",
+            created_by_id="t",
+            completed_by_id="t",
+        )
+        session.add_all([run, candidate, task, pending, suspension])
         session.flush()
         claim = OverpaymentClaim(
             pensioner_id=pensioner.id,
@@ -105,6 +118,7 @@ def build_world(factory: Any, pensioner_in: Any, pensioner_out: Any) -> dict[str
                 f"run_{side}": str(run.id),
                 f"candidate_{side}": str(candidate.id),
                 f"task_{side}": str(task.id),
+                f"pending_task_{side}": str(pending.id),
                 f"claim_{side}": str(claim.id),
             }
         )
@@ -183,6 +197,18 @@ MATRIX: dict[tuple[str, str], tuple[Request, dict[str, tuple[int, int]]]] = {
             "POST",
             f"/api/v1/match-candidates/{_d(w, 'candidate', i)}/decision",
             {"json": {"confirm": False}},
+        ),
+        _expect(admin=(200, 404), reviewer=(200, 404)),
+    ),
+    ("GET", "/api/v1/verification-tasks/awaiting-confirmation"): (
+        lambda w, i: ("GET", "/api/v1/verification-tasks/awaiting-confirmation", {}),
+        _expect(admin=(200, 200), reviewer=(200, 200)),
+    ),
+    ("POST", "/api/v1/verification-tasks/{task_id}/confirmation"): (
+        lambda w, i: (
+            "POST",
+            f"/api/v1/verification-tasks/{_d(w, 'pending_task', i)}/confirmation",
+            {"json": {"confirm": False, "reason": "test"}},
         ),
         _expect(admin=(200, 404), reviewer=(200, 404)),
     ),

@@ -63,7 +63,19 @@ async def test_wrongful_death_suspension_is_lifted_by_a_visit_with_back_pay(
         json={"visit_date": "2026-11-29", "outcome": "confirmed_alive", "notes": "met him at home"},
     )
     assert done.status_code == 200, done.text
-    assert done.json()["evidence"]["effect"]["back_pay_fen"] == 0  # resumed the same month
+    # One person's visit does not restart payment: a second staff member confirms it.
+    assert done.json()["status"] == "awaiting_confirmation"
+    db.expire_all()
+    assert db.exec(select(PaymentSuspension)).one().resumed_on is None
+    assert db.exec(select(Certification)).first() is None
+    confirmed = await client.post(
+        f"/api/v1/verification-tasks/{task_id}/confirmation",
+        headers=reviewer,
+        json={"confirm": True},
+    )
+    assert confirmed.status_code == 200, confirmed.text
+    assert confirmed.json()["status"] == "done"
+    assert confirmed.json()["evidence"]["effect"]["back_pay_fen"] == 0  # resumed the same month
     db.expire_all()
     suspension = db.exec(select(PaymentSuspension)).one()
     assert suspension.resumed_on == date(2026, 11, 29)

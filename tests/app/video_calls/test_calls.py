@@ -272,7 +272,8 @@ async def test_certified_needs_a_matching_frame_or_an_override(
     actions = db.exec(select(AuditEvent.action)).all()
     assert "video_call.certified" in actions and "certification.record" in actions
 
-    # No photo on file: certified on the agent's word, saying how identity was checked.
+    # No photo on file: the agent says how identity was checked, and a second staff member
+    # confirms before it certifies (tests/app/video_calls/test_four_eyes_calls.py).
     unenrolled, _, other_agent = _call(factory)
     override = await client.post(
         f"/api/v1/video-calls/{unenrolled.id}/outcome",
@@ -281,6 +282,8 @@ async def test_certified_needs_a_matching_frame_or_an_override(
     )
     assert override.status_code == 200, override.text
     assert override.json()["override_reason"] == "passport shown on camera, matches"
+    assert override.json()["status"] == "awaiting_confirmation"
+    assert override.json()["certification_id"] is None
 
 
 async def test_not_certified_needs_a_reason_and_no_show_needs_the_start(
