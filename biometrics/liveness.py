@@ -59,6 +59,9 @@ class LivenessReason(StrEnum):
     WRONG_ORDER = "wrong_order"
     STILL_IMAGE = "still_image"
     PLANAR_MOTION = "planar_motion"
+    # The face moved as one plane, judged on the clip as a whole rather than on a performed
+    # turn: a phone shaken in front of a still head moves the picture by one homography too.
+    PLANAR_LIKE = "planar_like"
     SCREEN_REPLAY = "screen_replay"
     # Weaker evidence, from the look of the picture alone: a live person in harsh light or a
     # flat-lit room can show it too, so a person decides.
@@ -76,17 +79,22 @@ PASSIVE_ATTACK_REASONS = frozenset(
     {
         LivenessReason.STILL_IMAGE,
         LivenessReason.PLANAR_MOTION,
+        LivenessReason.PLANAR_LIKE,
         LivenessReason.SCREEN_REPLAY,
         LivenessReason.SCREEN_LIKE,
         LivenessReason.PRINTED_PHOTO,
         LivenessReason.INJECTED_OR_EDITED,
     }
 )
-# Of those, the ones whose evidence is only the picture's look (tone, glare, contrast): genuine
-# photos show them now and then (scripts/measure_pad.py), so they call for a person's review
-# rather than a refusal. The others are structural: a plane, a device's edges or pixel grid, a
-# frozen picture, an edit.
-WEAK_PASSIVE_REASONS = frozenset({LivenessReason.SCREEN_LIKE, LivenessReason.PRINTED_PHOTO})
+# Of those, the ones whose evidence is only the picture's look (tone, glare, contrast), for
+# which genuine photos show now and then (scripts/measure_pad.py), or planar motion of the whole
+# clip, which a shaken phone can give a still live head: they call for a person's review rather
+# than a refusal. The others are structural: a face that never leaves one plane by more than
+# tracking noise, a turn performed by a plane, a device's edges or pixel grid, a frozen
+# picture, an edit.
+WEAK_PASSIVE_REASONS = frozenset(
+    {LivenessReason.SCREEN_LIKE, LivenessReason.PRINTED_PHOTO, LivenessReason.PLANAR_LIKE}
+)
 
 
 # Substrings (lower case) of container tags written by screen recorders, virtual cameras and
@@ -404,7 +412,8 @@ def analyze_liveness(
         elif disordered:
             reasons.append(LivenessReason.WRONG_ORDER)
         checks["still_image"] = still_image_check(present, policy=policy)
-        checks["planar_motion"] = planar.check()
+        turns = [e for e in matched if e.action in (Action.TURN_LEFT, Action.TURN_RIGHT)]
+        checks["planar_motion"] = planar.check(turns)
         checks["screen_replay"] = screen.screen_check()
         checks["screen_like"] = screen.screen_like_check()
         checks["printed_photo"] = screen.print_check()
@@ -428,6 +437,10 @@ def analyze_liveness(
                 # A screen seen structurally needs no second, weaker screen reason.
                 if reason is LivenessReason.SCREEN_LIKE and not checks["screen_replay"].passed:
                     continue
+                if reason is LivenessReason.PLANAR_MOTION and not checks[name].details.get(
+                    "refusing"
+                ):
+                    reason = LivenessReason.PLANAR_LIKE
                 reasons.append(reason)
     else:
         reasons.append(LivenessReason.MISSING_ACTION)
@@ -962,6 +975,7 @@ class _PlanarProbe:
     def __init__(self, *, policy: LivenessPolicy) -> None:
         self.policy = policy
         self.pairs: list[PlanarPair] = []
+        self.times: list[float] = []
         self._history: deque[tuple[float, NDArray[np.uint8], FaceBox]] = deque()
         self._count = 0
 
@@ -981,16 +995,19 @@ class _PlanarProbe:
                 pair = planar_pair(best[1], grey, box=best[2], eye_distance=seen.eye_distance)
                 if pair is not None:
                     self.pairs.append(pair)
+                    self.times.append(frame.t)
         self._history.append((frame.t, grey, seen.box))
         while self._history and frame.t - self._history[0][0] > 1.5 * p.planar_offset_s:
             self._history.popleft()
 
-    def check(self) -> CheckResult:
+    def check(self, turns: Sequence[ActionEvent] = ()) -> CheckResult:
         """Fails when the face texture stays on one plane: the worst pairs within tracking
         noise, or the typical pair's residual a small fraction of how far the face moved.
 
         The value is the smaller of the two measures over their own thresholds: below 1.0 the
-        clip is planar."""
+        clip is planar. `details["refusing"]` is 1.0 when the evidence is structural: the worst
+        pairs within tracking noise (not one blink or word in the whole clip), or the pairs
+        around the performed `turns` planar by the ratio (the turn was a tilted picture)."""
         p = self.policy
         if len(self.pairs) < p.planar_min_pairs:
             # Too little texture or tracking to judge: the other checks decide.
@@ -1004,21 +1021,41 @@ class _PlanarProbe:
         typical = float(np.median([pair.residual for pair in self.pairs]))
         motion = float(np.median([pair.motion for pair in self.pairs]))
         per_motion = typical / motion if motion > 0 else math.inf
-        value = worst / p.min_nonrigid_residual
+        by_noise = worst / p.min_nonrigid_residual
+        value = by_noise
         if motion >= p.planar_min_motion:
             value = min(value, per_motion / p.min_residual_per_motion)
-        return CheckResult(
-            value=value,
-            threshold=1.0,
-            passed=value >= 1.0,
-            details={
-                "pairs": float(len(self.pairs)),
-                "worst_residual": worst,
-                "median": typical,
-                "median_motion": motion,
-                "residual_per_motion": per_motion,
-            },
+        turn_ratio = self._turn_ratio(turns)
+        refusing = by_noise < 1.0 or (
+            turn_ratio is not None and turn_ratio < p.min_residual_per_motion
         )
+        details = {
+            "pairs": float(len(self.pairs)),
+            "worst_residual": worst,
+            "median": typical,
+            "median_motion": motion,
+            "residual_per_motion": per_motion,
+            "refusing": float(value < 1.0 and refusing),
+        }
+        if turn_ratio is not None:
+            details["turn_residual_per_motion"] = turn_ratio
+        return CheckResult(value=value, threshold=1.0, passed=value >= 1.0, details=details)
+
+    def _turn_ratio(self, turns: Sequence[ActionEvent]) -> float | None:
+        """Residual over motion of the pairs during the performed turns (from half a second
+        before each to a second after), when at least two pairs moved enough to judge."""
+        p = self.policy
+        chosen = [
+            pair
+            for pair, t in zip(self.pairs, self.times, strict=True)
+            if pair.motion >= p.planar_min_motion
+            and any(e.t - 0.5 <= t <= e.t + 1.0 for e in turns)
+        ]
+        if len(chosen) < 2:
+            return None
+        typical = float(np.median([pair.residual for pair in chosen]))
+        motion = float(np.median([pair.motion for pair in chosen]))
+        return typical / motion
 
 
 def _inner(box: FaceBox, fraction: float, *, width: int, height: int) -> tuple[int, int, int, int]:
