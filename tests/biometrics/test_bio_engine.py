@@ -18,11 +18,15 @@ from biometrics import (
     FaceEmbedding,
     MatchPolicy,
     QualityPolicy,
+    Thresholds,
     analyze_photo,
     build_template,
+    threshold_for_fmr,
     verify,
 )
+from biometrics.bench import score_pairs
 from biometrics.engine import _dlib_models
+from tests.conftest import FIXTURES
 
 Embed = Callable[[Path], FaceEmbedding]
 
@@ -118,8 +122,23 @@ def test_embedding_skipped_for_a_photo_to_retake_when_asked(
     assert kept.embedding is not None and skipped.embedding is None
 
 
+@pytest.fixture(scope="module")
+def bars(cohort: np.ndarray) -> Thresholds:
+    """Bars calibrated on the cohort's own impostor pairs (at 1%: a few hundred pairs)."""
+    faces = FIXTURES / "faces"
+    people = np.array(
+        [person for person in COHORT_PEOPLE for _ in sorted((faces / person).glob("*.jpg"))[:4]]
+    )
+    assert len(people) == len(cohort)
+    pairs = score_pairs(cohort, identities=people, policy=MatchPolicy(min_cohort_size=10))
+    impostor = pairs.score[~pairs.genuine]
+    calibrated = threshold_for_fmr(impostor[np.isfinite(impostor)], target_fmr=0.01)
+    assert calibrated.supported
+    return Thresholds(match=calibrated.match, no_match=calibrated.no_match)
+
+
 def test_genuine_pair_matches_and_impostor_does_not(
-    fixtures_dir: Path, embed: Embed, cohort: np.ndarray
+    fixtures_dir: Path, embed: Embed, cohort: np.ndarray, bars: Thresholds
 ) -> None:
     faces = fixtures_dir / "faces"
     policy = MatchPolicy()
@@ -127,20 +146,28 @@ def test_genuine_pair_matches_and_impostor_does_not(
     assert template.cohort is not None and template.cohort.cohort_size == len(cohort)
 
     genuine = verify(
-        [embed(faces / "fr_obama" / "2.jpg")], template=template, policy=policy, cohort=cohort
+        [embed(faces / "fr_obama" / "2.jpg")],
+        template=template,
+        policy=policy,
+        thresholds=bars,
+        cohort=cohort,
     )
     assert genuine.decision == Decision.MATCH
     assert genuine.probe_score is not None
-    assert genuine.score >= policy.match_score and genuine.distance <= policy.match_max_distance
+    assert bars.match is not None and genuine.score >= bars.match
 
     impostor = verify(
-        [embed(faces / "fr_biden" / "1.jpg")], template=template, policy=policy, cohort=cohort
+        [embed(faces / "fr_biden" / "1.jpg")],
+        template=template,
+        policy=policy,
+        thresholds=bars,
+        cohort=cohort,
     )
     assert impostor.decision == Decision.NO_MATCH
 
 
 def test_several_probe_frames_average_out(
-    fixtures_dir: Path, embed: Embed, cohort: np.ndarray
+    fixtures_dir: Path, embed: Embed, cohort: np.ndarray, bars: Thresholds
 ) -> None:
     faces = fixtures_dir / "faces"
     policy = MatchPolicy()
@@ -150,7 +177,10 @@ def test_several_probe_frames_average_out(
         policy=policy,
     )
     probes = [embed(faces / "fr_obama" / "2.jpg"), embed(faces / "fr_obama" / "4.jpg")]
-    both = verify(probes, template=template, policy=policy)  # Z-norm only: no cohort at hand
+    # Z-norm only: no cohort at hand.
+    both = verify(probes, template=template, policy=policy, thresholds=bars)
     assert both.decision == Decision.MATCH and both.probe_stats is None
-    singles = [verify([p], template=template, policy=policy).distance for p in probes]
+    singles = [
+        verify([p], template=template, policy=policy, thresholds=bars).distance for p in probes
+    ]
     assert both.distance < max(singles)
