@@ -172,7 +172,7 @@ def _step(
         action="overpayment.recovery",
         entity_type="overpayment_claim",
         entity_id=claim.id,
-        region_code=claim.region_code,
+        region_code=scope.region_of(session=session, pensioner_id=claim.pensioner_id),
         before=before,
         after={"status": to.value, "recovered_fen": claim.recovered_fen, "note": note},
     )

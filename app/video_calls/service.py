@@ -262,7 +262,7 @@ def issue_read_code(
         action="video_call.read_code",
         entity_type="pensioner",
         entity_id=appointment.pensioner_id,
-        region_code=appointment.region_code,
+        region_code=scope.region_of(session=session, pensioner_id=appointment.pensioner_id),
         after={"appointment_id": str(appointment.id), **entry},
     )
     return entry
@@ -345,7 +345,7 @@ def check_frame(
         action="video_call.frame",
         entity_type="pensioner",
         entity_id=appointment.pensioner_id,
-        region_code=appointment.region_code,
+        region_code=scope.region_of(session=session, pensioner_id=appointment.pensioner_id),
         after={
             "appointment_id": str(appointment.id),
             "frame_id": str(frame.id),

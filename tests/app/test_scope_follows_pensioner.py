@@ -206,6 +206,20 @@ async def test_after_a_move_the_new_region_acts_and_the_old_one_gets_404(
         headers=staff["31"]["reviewer"],
     )
     assert decided.status_code == 200, decided.text
+    step = await client.post(
+        f"{API}/overpayments/{rows['claim'].id}/steps",
+        json={"to": "notified"},
+        headers=factory.auth(factory.staff("admin", scope="31")),
+    )
+    assert step.status_code == 200, step.text
+    with factory.session.bind.connect() as conn:  # type: ignore[union-attr]
+        # Events after the move are filed under the new region, where its auditors look.
+        region = conn.execute(
+            sa.select(sa.text("region_code"))
+            .select_from(sa.table("audit_event"))
+            .where(sa.text("action = 'overpayment.recovery'"))
+        ).scalar_one()
+    assert region == NEW
     with factory.session.bind.connect() as conn:  # type: ignore[union-attr]
         copied = conn.execute(
             sa.select(sa.text("region_code")).select_from(sa.table("verification_task"))
