@@ -30,11 +30,13 @@ run: setup
 browser:
 	@scripts/ensure-browser.sh
 
-test: setup browser
+# The linters run first: a change that breaks the style or the types fails like a test.
+test: setup browser lint
 	$(PY) -m pytest -q
 
 lint: setup
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy app biometrics models
 
 clean:
