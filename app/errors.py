@@ -21,6 +21,8 @@ class AppError(Exception):
     code = "BadRequest"
     message = "The request could not be processed."
     persist_changes = False
+    # Seconds a client should wait before trying again (sent as Retry-After), if it should.
+    retry_after: int | None = None
 
     def __init__(
         self, message: str | None = None, *, persist_changes: bool | None = None, **extra: Any
@@ -207,6 +209,7 @@ class RateLimited(AppError):
     status_code = 429
     code = "RateLimited"
     message = "Too many requests; wait a few minutes and try again."
+    retry_after = 60
 
 
 class LoginBackoff(RateLimited):
@@ -390,14 +393,20 @@ _BIOMETRICS_STATUS = {
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(BiometricsError)
     async def _biometrics_error(_request: Request, exc: BiometricsError) -> JSONResponse:
+        status = _BIOMETRICS_STATUS.get(exc.code, 422)
         return JSONResponse(
-            status_code=_BIOMETRICS_STATUS.get(exc.code, 422),
+            status_code=status,
             content=error_body(type(exc).__name__, exc.message),
+            # A busy decoder frees up within seconds: say when to come back.
+            headers={"Retry-After": "5"} if status == 503 else None,
         )
 
     @app.exception_handler(AppError)
     async def _app_error(_request: Request, exc: AppError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else {}
+        wait = exc.extra.get("retry_after", exc.retry_after)
+        if wait is not None:
+            headers["Retry-After"] = str(int(wait))
         return JSONResponse(
             status_code=exc.status_code,
             content=jsonable_encoder(error_body(exc.code, exc.message, **exc.extra)),

@@ -100,5 +100,6 @@ async def test_decodes_beyond_the_bound_wait_then_get_503(
         busy = await _check(client, factory, photo)
     assert busy.status_code == 503, busy.text
     assert busy.json()["error"] == "DecoderBusy"
+    assert busy.headers["Retry-After"] == "5"
     free = await _check(client, factory, photo)
     assert free.status_code == 200, free.text

@@ -96,6 +96,8 @@ async def test_login_tries_are_rate_limited_per_id_registered_or_not(
         assert statuses == [401, 401, 401, 429]
     limited = await client.post(TOKEN_URL, json={"national_id": registered, "code": "000000"})
     assert limited.json()["error"] == "RateLimited"
+    # The client is told when to come back instead of being left to guess.
+    assert limited.headers["Retry-After"] == "60"
 
 
 @pytest.fixture

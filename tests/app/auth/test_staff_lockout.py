@@ -66,6 +66,7 @@ async def test_wrong_passwords_back_off_then_lock_until_an_admin_unlocks(
     assert wait.status_code == 429
     assert wait.json()["error"] == "LoginBackoff"
     assert wait.json()["retry_after"] >= 1
+    assert wait.headers["Retry-After"] == str(wait.json()["retry_after"])
 
     _rewind_last_failure(db, staff.id)  # type: ignore[attr-defined]
     assert (await _login(client, "guessed", "wrong again 456")).status_code == 401
