@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     # again with this many jitters before they are decided.
     face_second_pass_margin: float = Field(default=1.0, ge=0.0)
     face_second_pass_jitters: int = Field(default=10, ge=1, le=100)
+    # Two photos closer than this (dlib space) are one picture re-saved, not two looks: the
+    # second is refused at enrolment. Different photos of one person lie far further apart.
+    face_duplicate_max_distance: float = Field(default=0.06, ge=0.0, le=0.3)
     face_gallery_max_certification: int = Field(default=3, ge=0, le=20)
     # A selfie this far above the match bar (impostor standard deviations) may join the gallery.
     face_gallery_margin: float = Field(default=1.0, ge=0.0)

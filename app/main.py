@@ -30,7 +30,7 @@ from app.consular.router import staff_router as consular_staff_router
 from app.db import make_engine
 from app.deps import current_pensioner, current_staff
 from app.errors import install_error_handlers
-from app.faces.router import calibration_router
+from app.faces.router import calibration_router, pending_router
 from app.faces.router import router as faces_router
 from app.faces.service import CohortCache
 from app.feeds.router import router as feeds_router
@@ -138,6 +138,7 @@ def create_app(
     api.include_router(pensioners_router, dependencies=staff_only)
     api.include_router(faces_router, dependencies=staff_only)
     api.include_router(calibration_router, dependencies=staff_only)
+    api.include_router(pending_router, dependencies=staff_only)
     api.include_router(staff_router, dependencies=staff_only)
     api.include_router(regions_router, dependencies=staff_only)
     api.include_router(audit_router, dependencies=staff_only)

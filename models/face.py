@@ -36,6 +36,14 @@ class EnrolledFace(SQLModel, table=True):
     model_version: str = Field(max_length=64)
     quality: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
     active: bool = Field(default=True, index=True)
+    # A staff enrolment that did not match the person's photos already on file (or was the
+    # first, or looks like someone enrolled under another ID) waits for a second staff member.
+    pending: bool = Field(default=False, index=True)
+    # What the enrolment check found: decision and score against the person's own photos,
+    # other pensioners it resembles, the reasons it waits.
+    enrolment_check: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+    approved_by_id: str | None = Field(default=None, max_length=64)
+    approved_at: datetime | None = Field(default=None, sa_type=tz_datetime())
     added_by_type: str = Field(max_length=16)
     added_by_id: str = Field(max_length=64)
     created_at: datetime = Field(default_factory=utcnow, sa_type=tz_datetime())

@@ -237,14 +237,6 @@ def decide(
                 reasons += [f"selfie_{cue.value}" for cue in selfie_pad.fired]
             return Outcome(AttemptStatus.needs_review, reasons, record, analysis)
         return Outcome(AttemptStatus.retry, reasons, record, analysis)
-    if selfie_pad is not None and selfie_pad.fired:
-        # A printed or on-screen photo held up for the selfie, or a genuine photo that looks
-        # like one (the cues are weak evidence on one picture): a person decides.
-        record["low_score"] = True
-        cues = [f"selfie_{cue.value}" for cue in selfie_pad.fired]
-        return Outcome(
-            AttemptStatus.needs_review, ["selfie_presentation_attack", *cues], record, analysis
-        )
     frames = [f.embedding for f in liveness.embeddings]
     face = faces.verify_attempt(
         session=session,
@@ -262,7 +254,22 @@ def decide(
     record["face_video"] = face.component(face.video_score) if frames else None
     if face.decision == "no_match":
         return Outcome(AttemptStatus.rejected, ["face_no_match"], record, analysis)
+    if selfie_pad is not None and selfie_pad.fired:
+        # A printed or on-screen photo held up for the selfie, or a genuine photo that looks
+        # like one (the cues are weak evidence on one picture): a person decides, with the
+        # face scores in front of them.
+        record["low_score"] = True
+        cues = [f"selfie_{cue.value}" for cue in selfie_pad.fired]
+        return Outcome(
+            AttemptStatus.needs_review, ["selfie_presentation_attack", *cues], record, analysis
+        )
     if face.decision == "match":
+        if (attempt.operated_by or "").startswith("staff:"):
+            # A staff member held the device: a person always checks what they captured.
+            record["low_score"] = False
+            return Outcome(
+                AttemptStatus.needs_review, ["face_match", "assisted_attempt"], record, analysis
+            )
         return Outcome(AttemptStatus.certified, [], record, analysis, face.fused)
     bar, score = face.fused.thresholds.match, face.fused.score
     # Far below the bar (or no bar at all): approving takes two reviewers.

@@ -22,12 +22,15 @@ from app.deps import (
     SettingsDep,
     StaffActor,
 )
+from app.errors import PermissionDenied
+from app.faces import service as faces
 from app.pensioners.dependencies import EnrollablePensioner
 from app.reviews.service import staff_operator
 from biometrics import DecodeLimits, read_limited
 from biometrics.decode import inspect_image
 from models.attempt import CertificationAttempt
 from models.pensioner import Pensioner
+from models.staff import StaffUser
 
 router = APIRouter(prefix="/certifications", tags=["remote certification"])
 # Assisted capture: a community worker's device runs the flow for the pensioner.
@@ -171,11 +174,21 @@ def list_attempts(session: SessionDep, pensioner: CurrentPensioner) -> list[Atte
     ]
 
 
+def _not_the_photo_changer(session: Session, staff: StaffUser, pensioner: Pensioner) -> None:
+    if faces.changed_photos_recently(session=session, staff_id=staff.id, pensioner_id=pensioner.id):
+        raise PermissionDenied(
+            "You changed this person's enrolled photos in the last 30 days, so another staff "
+            "member must run their certification."
+        )
+
+
 @staff_router.post(
     "",
     response_model=AttemptRead,
     status_code=status.HTTP_201_CREATED,
     summary="Start an attempt on a staff device; the staff member is recorded",
+    description="Refused (403) to a staff member who enrolled, approved or retired the "
+    "person's photos in the last 30 days. An assisted attempt always ends in review.",
 )
 def start_assisted(
     request: Request,
@@ -186,6 +199,7 @@ def start_assisted(
     actor: StaffActor,
     pensioner: EnrollablePensioner,
 ) -> AttemptRead:
+    _not_the_photo_changer(session, staff, pensioner)
     attempt = service.start(
         session=session,
         settings=settings,
@@ -210,12 +224,14 @@ def upload_assisted(
     session: SessionDep,
     settings: SettingsDep,
     actor: StaffActor,
+    staff: RequireEnroller,
     pensioner: EnrollablePensioner,
     selfie: Annotated[UploadFile, File()],
     video: Annotated[UploadFile, File()],
     nonce: Annotated[str, Form(max_length=64)],
     mirrored: Annotated[bool, Form()] = False,
 ) -> AttemptRead:
+    _not_the_photo_changer(session, staff, pensioner)
     attempt = service.get_own(session=session, pensioner=pensioner, attempt_id=attempt_id)
     return _accept(
         request, session, settings, attempt, pensioner, actor, selfie, video, nonce, mirrored

@@ -9,3 +9,15 @@ class CalibrationRefused(AppError):
     status_code = 422
     code = "CalibrationRefused"
     message = "The calibration cannot be made with these settings."
+
+
+class DuplicatePhoto(AppError):
+    status_code = 409
+    code = "DuplicatePhoto"
+    message = "This photo is already on file for this person."
+
+
+class FaceNotPending(AppError):
+    status_code = 409
+    code = "FaceNotPending"
+    message = "This photo is not waiting for a check (already approved, turned away or retired)."

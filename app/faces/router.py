@@ -11,19 +11,28 @@ from fastapi.responses import FileResponse
 from app.db import SessionDep
 from app.deps import (
     CohortCacheDep,
+    CurrentStaff,
     FaceEngineDep,
     RequireAdmin,
+    RequireRegisterReader,
     SettingsDep,
     StaffActor,
 )
 from app.errors import NotFound, PermissionDenied
 from app.faces import calibration, service
-from app.faces.schemas import CalibrationRead, CalibrationRequest, EnrolledFaceRead, GalleryRead
+from app.faces.schemas import (
+    CalibrationRead,
+    CalibrationRequest,
+    EnrolledFaceRead,
+    FaceApproval,
+    GalleryRead,
+)
 from app.pensioners.dependencies import (
     EditablePensioner,
     EnrollablePensioner,
     FacePhotoReadablePensioner,
     FaceReadablePensioner,
+    ReadablePensioner,
 )
 from biometrics import read_limited
 from models.face import EnrolledFace
@@ -45,6 +54,7 @@ def enrol_face(
     session: SessionDep,
     settings: SettingsDep,
     engine: FaceEngineDep,
+    cohort_cache: CohortCacheDep,
     actor: StaffActor,
     pensioner: EnrollablePensioner,
     photo: Annotated[UploadFile, File(description="The face photo")],
@@ -58,6 +68,7 @@ def enrol_face(
         pensioner=pensioner,
         data=data,
         actor=actor,
+        cohort_cache=cohort_cache,
     )
 
 
@@ -93,6 +104,36 @@ def face_photo(
 
 
 @router.post(
+    "/{face_id}/approval",
+    response_model=EnrolledFaceRead,
+    summary="A second staff member lets a waiting photo into the gallery, or turns it away",
+    description="Photos enrolled by staff wait when they are the first, do not match the "
+    "photos on file, or resemble someone enrolled under another ID (`enrolment_check`). The "
+    "person who enrolled the photo cannot decide it (403); turning it away needs a `reason`.",
+)
+def decide_face(
+    face_id: uuid.UUID,
+    session: SessionDep,
+    settings: SettingsDep,
+    actor: StaffActor,
+    staff: CurrentStaff,
+    pensioner: ReadablePensioner,
+    body: FaceApproval,
+) -> EnrolledFace:
+    face = service.get_face(session=session, pensioner_id=pensioner.id, face_id=face_id)
+    return service.decide_pending(
+        session=session,
+        settings=settings,
+        staff_id=staff.id,
+        actor=actor,
+        pensioner=pensioner,
+        face=face,
+        approve=body.approve,
+        reason=body.reason,
+    )
+
+
+@router.post(
     "/{face_id}/retire",
     response_model=EnrolledFaceRead,
     summary="Take a face out of the gallery (kept as history)",
@@ -113,6 +154,18 @@ def retire_face(
         actor=actor,
         reason="retired_by_staff",
     )
+
+
+pending_router = APIRouter(prefix="/faces", tags=["faces"])
+
+
+@pending_router.get(
+    "/pending",
+    response_model=list[EnrolledFaceRead],
+    summary="Photos waiting for a second staff member, oldest first, within scope",
+)
+def list_pending(session: SessionDep, staff: RequireRegisterReader) -> list[EnrolledFace]:
+    return service.pending_faces(session=session, region_prefix=staff.region_scope)
 
 
 calibration_router = APIRouter(prefix="/faces/calibrations", tags=["faces"])

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from models.face import FaceCalibration, FaceSource
 
@@ -33,10 +33,30 @@ class EnrolledFaceRead(BaseModel):
     model_version: str
     quality: dict[str, Any]
     active: bool
+    pending: bool = Field(
+        description="Waiting for a second staff member before it joins the gallery"
+    )
+    enrolment_check: dict[str, Any] = Field(
+        description="Against the person's own photos (`own`), everyone else on the register "
+        "(`others`: closest and flagged), and why it waits (`waits_for`)"
+    )
+    approved_by_id: str | None
+    approved_at: datetime | None
     added_by_type: str
     added_by_id: str
     created_at: datetime
     retired_at: datetime | None
+
+
+class FaceApproval(BaseModel):
+    approve: bool
+    reason: str | None = Field(default=None, max_length=500)
+
+    @model_validator(mode="after")
+    def _reason_for_refusals(self) -> FaceApproval:
+        if not self.approve and not (self.reason and self.reason.strip()):
+            raise ValueError("give a reason when turning a photo away")
+        return self
 
 
 class GalleryRead(BaseModel):

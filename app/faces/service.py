@@ -8,6 +8,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,8 +19,16 @@ from app import media
 from app.audit import service as audit
 from app.audit.service import Actor
 from app.config import Settings
-from app.errors import FaceNotFound, NotEnrolled, NoUsableFace, PhotoQualityFailed
+from app.errors import (
+    FaceNotFound,
+    NotEnrolled,
+    NoUsableFace,
+    PermissionDenied,
+    PhotoQualityFailed,
+)
 from app.faces import calibration
+from app.faces.errors import DuplicatePhoto, FaceNotPending
+from app.pensioners.scope import in_region
 from biometrics import (
     CohortStats,
     DecodeLimits,
@@ -38,6 +47,7 @@ from biometrics import (
     snorm,
     threshold_for_fmr,
 )
+from models.audit import AuditEvent
 from models.base import utcnow
 from models.face import EnrolledFace, FaceGallery, FaceSource
 from models.pensioner import Pensioner
@@ -102,6 +112,8 @@ def _add_face(
     data: bytes,
     source: FaceSource,
     actor: Actor,
+    pending: bool = False,
+    check: dict[str, Any] | None = None,
 ) -> EnrolledFace:
     assert analysis.embedding is not None
     face_id = uuid.uuid4()
@@ -119,6 +131,9 @@ def _add_face(
         model_name=analysis.embedding.model_name,
         model_version=analysis.embedding.model_version,
         quality=quality_summary(analysis),
+        active=not pending,
+        pending=pending,
+        enrolment_check=check or {},
         added_by_type=actor.type,
         added_by_id=actor.id,
     )
@@ -130,7 +145,7 @@ def _add_face(
         audit.record(
             session=session,
             actor=actor,
-            action=f"face.{source.value}",
+            action=f"face.{source.value}" + ("_pending" if pending else ""),
             entity_type="pensioner",
             entity_id=pensioner.id,
             region_code=pensioner.region_code,
@@ -139,9 +154,11 @@ def _add_face(
                 "photo_sha256": face.photo_sha256,
                 "model": f"{face.model_name} {face.model_version}",
                 "quality": face.quality,
+                "check": face.enrolment_check,
             },
         )
-        refresh_gallery(session=session, settings=settings, pensioner_id=pensioner.id)
+        if not pending:
+            refresh_gallery(session=session, settings=settings, pensioner_id=pensioner.id)
     except BaseException:
         (media_dir / relative).unlink(missing_ok=True)
         raise
@@ -156,8 +173,16 @@ def enrol(
     pensioner: Pensioner,
     data: bytes,
     actor: Actor,
+    cohort_cache: CohortCache | None = None,
 ) -> EnrolledFace:
-    """Check the photo against the strict enrolment gate, store it and its template."""
+    """Check the photo against the strict enrolment gate, store it and its template.
+
+    A staff member's photo joins the gallery at once only when it matches the person's photos
+    already on file and resembles nobody enrolled under another ID; otherwise (the first
+    photo, a mismatch, a resemblance) it waits, inactive, for a second staff member
+    (`decide_pending`). The same photo, or a near-identical copy, is refused: it would count
+    twice in the gallery's mean.
+    """
     analysis = analyze(data, engine=engine, settings=settings, gate="enrolment")
     if not analysis.ok:
         first = analysis.quality.findings[0]
@@ -165,6 +190,14 @@ def enrol(
             f"The photo cannot be used for enrolment: {first.en}",
             findings=quality_summary(analysis)["findings"],
         )
+    check = enrolment_check(
+        session=session,
+        settings=settings,
+        cohort_cache=cohort_cache or CohortCache(),
+        pensioner=pensioner,
+        analysis=analysis,
+        data=data,
+    )
     return _add_face(
         session=session,
         settings=settings,
@@ -173,7 +206,247 @@ def enrol(
         data=data,
         source=FaceSource.enrolment,
         actor=actor,
+        # Register imports and the command line run with the operator's own authority.
+        pending=actor.type == "staff" and bool(check["waits_for"]),
+        check=check,
     )
+
+
+def enrolment_check(
+    *,
+    session: Session,
+    settings: Settings,
+    cohort_cache: CohortCache,
+    pensioner: Pensioner,
+    analysis: PhotoAnalysis,
+    data: bytes,
+) -> dict[str, Any]:
+    """Is this photo new, of this person, and of nobody else on the register?"""
+    assert analysis.embedding is not None
+    probe = analysis.embedding
+    vector = np.asarray(probe.vector, dtype=np.float64)
+    sha = hashlib.sha256(data).hexdigest()
+    on_file = session.exec(
+        select(EnrolledFace).where(
+            EnrolledFace.pensioner_id == pensioner.id,
+            col(EnrolledFace.active) | col(EnrolledFace.pending),
+        )
+    ).all()
+    for face in on_file:
+        if face.photo_sha256 == sha:
+            raise DuplicatePhoto("This photo is already on file for this person.")
+        same_model = (face.model_name, face.model_version) == (
+            probe.model_name,
+            probe.model_version,
+        )
+        near = float(np.linalg.norm(_vector(face) - vector))
+        if same_model and near <= settings.face_duplicate_max_distance:
+            raise DuplicatePhoto(
+                "A copy of a photo already on file for this person (the same picture resized "
+                "or re-saved); take a new photo."
+            )
+    waits_for: list[str] = []
+    own: dict[str, Any] | None = None
+    if not any(f.active for f in on_file):
+        waits_for.append("first_photo")
+    else:
+        mine = verify(
+            session=session,
+            settings=settings,
+            cohort_cache=cohort_cache,
+            pensioner_id=pensioner.id,
+            probes=[probe],
+        )
+        own = {"decision": mine.decision, "score": mine.score, "reasons": list(mine.reasons)}
+        if mine.decision != "match":
+            waits_for.append("does_not_match_photos_on_file")
+    others = resembling_others(
+        session=session,
+        settings=settings,
+        cohort_cache=cohort_cache,
+        pensioner_id=pensioner.id,
+        probe=probe,
+        own_score=None if own is None else own["score"],
+    )
+    if others["flagged"]:
+        waits_for.append("resembles_another_pensioner")
+    return {"own": own, "others": others, "waits_for": waits_for}
+
+
+def resembling_others(
+    *,
+    session: Session,
+    settings: Settings,
+    cohort_cache: CohortCache,
+    pensioner_id: uuid.UUID,
+    probe: FaceEmbedding,
+    own_score: float | None = None,
+    keep: int = 3,
+) -> dict[str, Any]:
+    """1:N: the enrolled people (other than pensioner_id) this face would be taken for.
+
+    Every other gallery is scored as a verification would score it. One is flagged when it
+    reaches the register's calibrated bar and, if the face was also compared with the
+    person's own photos, resembles that other person at least as much (a bar meant for one
+    comparison, used against N galleries, would otherwise flag a lookalike among many
+    strangers for every genuine photo). A brute-force scan of the galleries: fine until the
+    register is large (the enrolment-at-scale work replaces it with an index).
+    """
+    rows = session.exec(
+        select(EnrolledFace.pensioner_id, EnrolledFace.embedding).where(
+            col(EnrolledFace.active),
+            EnrolledFace.model_name == probe.model_name,
+            EnrolledFace.model_version == probe.model_version,
+            EnrolledFace.pensioner_id != pensioner_id,
+        )
+    ).all()
+    bars = overall_thresholds(
+        session=session,
+        settings=settings,
+        model_name=probe.model_name,
+        model_version=probe.model_version,
+    )
+    result: dict[str, Any] = {"checked": 0, "flagged": [], "closest": [], "bar": bars.match}
+    if not rows:
+        return result
+    owners = sorted({p for p, _ in rows}, key=str)
+    index = {p: i for i, p in enumerate(owners)}
+    sums = np.zeros((len(owners), len(probe.vector)))
+    counts = np.zeros(len(owners))
+    for owner, blob in rows:
+        sums[index[owner]] += np.frombuffer(blob, dtype="<f8")
+        counts[index[owner]] += 1
+    centroids = sums / counts[:, None]
+    galleries = {
+        g.pensioner_id: g
+        for g in session.exec(
+            select(FaceGallery).where(col(FaceGallery.pensioner_id).in_(owners))
+        ).all()
+    }
+    vector = np.asarray(probe.vector, dtype=np.float64)
+    distances = np.linalg.norm(centroids - vector, axis=1)
+    policy = match_policy(settings)
+    cohort, cohort_owners = cohort_cache.get(
+        session=session,
+        model_name=probe.model_name,
+        model_version=probe.model_version,
+        limit=settings.face_cohort_max,
+    )
+    others = cohort[cohort_owners != str(pensioner_id)][: settings.face_cohort_max]
+    probe_stats = None
+    if len(others) >= policy.min_cohort_size:
+        probe_stats = compute_cohort_stats(
+            vector,
+            cohort=others,
+            policy=policy,
+            model_name=probe.model_name,
+            model_version=probe.model_version,
+        )
+    scored: list[tuple[float, str]] = []
+    for owner, distance in zip(owners, distances, strict=True):
+        gallery = galleries.get(owner)
+        if gallery is None or gallery.cohort_mean is None or gallery.cohort_std is None:
+            continue
+        stats = CohortStats(
+            mean=gallery.cohort_mean,
+            std=gallery.cohort_std,
+            cohort_size=gallery.cohort_size,
+            tail_fraction=gallery.tail_fraction or policy.tail_fraction,
+            model_name=probe.model_name,
+            model_version=probe.model_version,
+        )
+        score, _, _ = snorm(float(distance), template_stats=stats, probe_stats=probe_stats)
+        scored.append((score, str(owner)))
+    scored.sort(reverse=True)
+
+    def listed(items: list[tuple[float, str]]) -> list[dict[str, Any]]:
+        return [{"pensioner_id": who, "score": round(score, 4)} for score, who in items[:keep]]
+
+    result["checked"] = len(scored)
+    result["closest"] = listed(scored)
+    if bars.match is not None:
+        floor = bars.match if own_score is None else max(bars.match, own_score)
+        result["flagged"] = listed([x for x in scored if x[0] >= floor])
+    return result
+
+
+def decide_pending(
+    *,
+    session: Session,
+    settings: Settings,
+    staff_id: uuid.UUID,
+    actor: Actor,
+    pensioner: Pensioner,
+    face: EnrolledFace,
+    approve: bool,
+    reason: str | None,
+) -> EnrolledFace:
+    """A second staff member lets a waiting photo into the gallery, or turns it away."""
+    if not face.pending:
+        raise FaceNotPending()
+    if face.added_by_id == str(staff_id):
+        raise PermissionDenied("You enrolled this photo; another staff member must check it.")
+    now = utcnow()
+    face.pending = False
+    if approve:
+        face.active, face.approved_by_id, face.approved_at = True, str(staff_id), now
+    else:
+        face.retired_at = now
+    session.add(face)
+    session.flush()
+    audit.record(
+        session=session,
+        actor=actor,
+        action="face.approved" if approve else "face.rejected",
+        entity_type="pensioner",
+        entity_id=pensioner.id,
+        region_code=pensioner.region_code,
+        before={"face_id": str(face.id), "pending": True},
+        after={"face_id": str(face.id), "active": face.active, "reason": reason},
+    )
+    if approve:
+        refresh_gallery(session=session, settings=settings, pensioner_id=pensioner.id)
+    return face
+
+
+def pending_faces(*, session: Session, region_prefix: str) -> list[EnrolledFace]:
+    """Photos waiting for a second staff member, oldest first, for pensioners in the region."""
+    return list(
+        session.exec(
+            select(EnrolledFace)
+            .where(col(EnrolledFace.pending), in_region(EnrolledFace.pensioner_id, region_prefix))
+            .order_by(col(EnrolledFace.created_at))
+        ).all()
+    )
+
+
+FACE_CHANGES = (
+    "face.enrolment",
+    "face.enrolment_pending",
+    "face.approved",
+    "face.rejected",
+    "face.retire",
+)
+
+
+def changed_photos_recently(
+    *, session: Session, staff_id: uuid.UUID, pensioner_id: uuid.UUID, days: int = 30
+) -> bool:
+    """Whether this staff member enrolled, approved or retired the person's photos lately:
+    then they may neither operate nor decide that person's certification."""
+    since = utcnow() - timedelta(days=days)
+    found = session.exec(
+        select(AuditEvent.seq)
+        .where(
+            AuditEvent.entity_id == str(pensioner_id),
+            AuditEvent.actor_type == "staff",
+            AuditEvent.actor_id == str(staff_id),
+            col(AuditEvent.action).in_(FACE_CHANGES),
+            col(AuditEvent.occurred_at) >= since,
+        )
+        .limit(1)
+    ).first()
+    return found is not None
 
 
 def active_faces(*, session: Session, pensioner_id: uuid.UUID) -> list[EnrolledFace]:

@@ -14,6 +14,7 @@ from app.certifications.service import certify
 from app.config import Settings
 from app.errors import AppError, NotFound, PermissionDenied
 from app.faces import calibration
+from app.faces import service as faces
 from app.reviews.schemas import ReviewCaseRead, ReviewDecision, ReviewSummary, Verdict
 from models.attempt import AttemptStatus, CertificationAttempt, ReviewCase, ReviewStatus
 from models.certification import CertificationMethod
@@ -146,6 +147,11 @@ def decide(
     if attempt.operated_by == staff_operator(staff):
         raise PermissionDenied(
             "You operated the device for this attempt, so another reviewer must decide it."
+        )
+    if faces.changed_photos_recently(session=session, staff_id=staff.id, pensioner_id=pensioner.id):
+        raise PermissionDenied(
+            "You changed this person's enrolled photos in the last 30 days, so another "
+            "reviewer must decide their certification."
         )
     before: dict[str, Any] = {"status": case.status.value}
     now = datetime.now(UTC)

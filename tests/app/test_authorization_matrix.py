@@ -192,6 +192,15 @@ MATRIX: dict[tuple[str, str], tuple[Request, dict[str, tuple[int, int]]]] = {
         lambda w, i: ("POST", _f(w, i) + "/retire", {}),
         _expect(admin=(200, 404)),
     ),
+    # The world's face is already in the gallery: nothing waits for a check (409).
+    ("POST", "/api/v1/pensioners/{pensioner_id}/faces/{face_id}/approval"): (
+        lambda w, i: ("POST", _f(w, i) + "/approval", {"json": {"approve": True}}),
+        _expect(admin=(409, 404), reviewer=(409, 404)),
+    ),
+    ("GET", "/api/v1/faces/pending"): (
+        lambda w, i: ("GET", "/api/v1/faces/pending", {}),
+        _expect(admin=(200, 200), reviewer=(200, 200)),
+    ),
     ("GET", "/api/v1/staff/me"): (
         lambda w, i: ("GET", "/api/v1/staff/me", {}),
         _expect(**dict.fromkeys(ROLES + ("national_auditor",), (200, 200))),

@@ -144,3 +144,42 @@ async def test_without_a_cohort_the_case_goes_to_review(
         await client.get(f"{BASE}/{outcome['id']}", headers=factory.auth(pensioner, "pensioner"))
     ).json()
     assert final["status"] == "certified" and final["valid_until"]
+
+
+async def test_an_assisted_attempt_that_matches_still_goes_to_a_person(
+    client: httpx.AsyncClient,
+    factory: Factory,
+    db: Session,
+    settings: Settings,
+    face_engine: DlibFaceEngine,
+) -> None:
+    """A staff member held the device: even a clear match is checked by a reviewer."""
+    enrol_cohort(db, factory, face_engine)
+    pensioner = enrol_clip_person(db, factory, settings, face_engine)
+    worker = factory.auth(factory.staff("community_worker", scope="110105"))
+    client._transport.app.state.challenge_rng = random.Random(SEED_BLINK_THEN_MOUTH)  # type: ignore[attr-defined]
+    base = f"/api/v1/pensioners/{pensioner.id}/assisted-attempts"
+    started = await client.post(base, headers=worker)
+    assert started.status_code == 201, started.text
+    attempt = started.json()
+    upload = await client.post(
+        f"{base}/{attempt['id']}/upload",
+        files={
+            "selfie": ("selfie.jpg", frame_jpeg(SELFIE_CLIP, 60), "image/jpeg"),
+            "video": ("clip.mp4", SELFIE_CLIP.read_bytes(), "video/mp4"),
+        },
+        data={"nonce": attempt["challenge"]["nonce"], "mirrored": "false"},
+        headers=worker,
+    )
+    assert upload.status_code == 202, upload.text
+    pensioner_headers = factory.auth(pensioner, "pensioner")
+    for _ in range(240):
+        status = (await client.get(f"{BASE}/{attempt['id']}", headers=pensioner_headers)).json()
+        if status["status"] != "processing":
+            break
+        await asyncio.sleep(0.5)
+    assert status["status"] == "needs_review", status
+    assert status["reasons"] == ["face_match", "assisted_attempt"]
+    assert db.exec(select(Certification)).first() is None
+    case = db.exec(select(ReviewCase)).one()
+    assert not case.low_score

@@ -53,14 +53,26 @@ async def test_enrol_stores_photo_template_and_audit(
     face = response.json()
     assert face["model_name"] == "dlib_face_recognition_resnet_model_v1"
     assert face["model_version"]
-    assert face["source"] == "enrolment" and face["active"] is True
-    assert face["quality"]["findings"] == [] and face["quality"]["faces"] == 1
+    assert face["source"] == "enrolment" and face["quality"]["faces"] == 1
+    assert face["quality"]["findings"] == []
+    # The first photo a staff member enrols waits for a second one before it counts.
+    assert face["pending"] is True and face["active"] is False
+    assert face["enrolment_check"]["waits_for"] == ["first_photo"]
 
     stored = db.exec(select(EnrolledFace)).one()
     assert len(stored.embedding) == 128 * 8
     assert (settings.resolved_media_dir / stored.photo_path).read_bytes() == photo
-    event = db.exec(select(AuditEvent).where(AuditEvent.action == "face.enrolment")).one()
+    event = db.exec(select(AuditEvent).where(AuditEvent.action == "face.enrolment_pending")).one()
     assert event.after is not None and event.after["face_id"] == face["id"]
+    assert db.exec(select(func.count()).select_from(FaceGallery)).one() == 0
+
+    reviewer = factory.auth(factory.staff("reviewer", scope="11"))
+    approved = await client.post(
+        f"{_url(pensioner)}/{face['id']}/approval", json={"approve": True}, headers=reviewer
+    )
+    assert approved.status_code == 200, approved.text
+    assert approved.json()["active"] is True and approved.json()["pending"] is False
+    assert approved.json()["approved_by_id"]
 
     got = await client.get(f"{_url(pensioner)}/{face['id']}/photo", headers=staff)
     assert got.status_code == 200 and got.content == photo
@@ -70,6 +82,7 @@ async def test_enrol_stores_photo_template_and_audit(
 async def test_re_enrolment_keeps_history(client: httpx.AsyncClient, factory: Factory) -> None:
     pensioner = factory.pensioner()
     admin = factory.auth(factory.staff("admin"))
+    checker = factory.auth(factory.staff("admin"))
     first = (
         await _upload(
             client, _url(pensioner), admin, (FACES / "deepface_c13" / "1.jpg").read_bytes()
@@ -79,6 +92,11 @@ async def test_re_enrolment_keeps_history(client: httpx.AsyncClient, factory: Fa
         client, _url(pensioner), admin, (FACES / "deepface_c13" / "2.jpg").read_bytes()
     )
     assert second.status_code == 201
+    for face in (first, second.json()):
+        approval = await client.post(
+            f"{_url(pensioner)}/{face['id']}/approval", json={"approve": True}, headers=checker
+        )
+        assert approval.status_code == 200, approval.text
     retired = await client.post(f"{_url(pensioner)}/{first['id']}/retire", headers=admin)
     assert retired.json()["active"] is False and retired.json()["retired_at"]
     gallery = (await client.get(_url(pensioner), headers=admin)).json()
