@@ -247,8 +247,13 @@ def enrolment_check(
             )
     waits_for: list[str] = []
     own: dict[str, Any] | None = None
-    if not any(f.active for f in on_file):
-        waits_for.append("first_photo")
+    model = (probe.model_name, probe.model_version)
+    comparable = [f for f in on_file if f.active and (f.model_name, f.model_version) == model]
+    if not comparable:
+        # Photos of another face model cannot be compared: as good as none on file.
+        waits_for.append(
+            "first_photo" if not any(f.active for f in on_file) else "no_comparable_photo"
+        )
     else:
         mine = verify(
             session=session,

@@ -150,6 +150,7 @@ async function route() {
     else if (page === "calls" && id) await showCall(id);
     else if (page === "calls") await showCalls();
     else if (page === "availability") await showAvailability();
+    else if (page === "photos") await showPhotos();
     else if (page === "consular" && id) await showDocument(id);
     else if (page === "consular") await showDocuments();
     else if (page === "none") showView("view-none");
@@ -534,6 +535,38 @@ $("form-availability").addEventListener("submit", async (e) => {
 });
 
 // ---- consular documents (admins, reviewers) -------------------------------------------------------
+async function showPhotos() {
+  const faces = await api("GET", "/faces/pending");
+  const body = $("photos-body");
+  if (!faces.length) { body.replaceChildren(el("p", { text: t("photos.empty") })); showView("view-photos"); return; }
+  const rows = await Promise.all(faces.map(async (f, i) => {
+    const check = f.enrolment_check || {};
+    const why = (check.waits_for || []).map((w) => t(`waits.${w}`)).join("、");
+    const flagged = ((check.others || {}).flagged || []).map((o) => el("a", { href: `#/pensioners/${o.pensioner_id}`, text: `${o.pensioner_id.slice(0, 8)} (${o.score})` }));
+    const reason = el("input", { type: "text", maxlength: 500, placeholder: t("photos.reason"), "aria-label": `${t("photos.reason")} ${i + 1}` });
+    const decide = (approve) => async () => {
+      try {
+        await api("POST", `/pensioners/${f.pensioner_id}/faces/${f.id}/approval`, { json: { approve, reason: reason.value.trim() || null } });
+        setStatus(t("photos.done"));
+        await showPhotos();
+      } catch (err) { fail(err); }
+    };
+    const approve = el("button", { type: "button", class: "primary", text: t("photos.approve") });
+    approve.addEventListener("click", decide(true));
+    const reject = el("button", { type: "button", text: t("photos.reject") });
+    reject.addEventListener("click", decide(false));
+    return [
+      await image(`/pensioners/${f.pensioner_id}/faces/${f.id}/photo`, t("photos.alt", { n: i + 1 })),
+      el("a", { href: `#/pensioners/${f.pensioner_id}`, text: f.pensioner_id.slice(0, 8) }),
+      why, flagged.length ? el("span", {}, ...flagged) : "—", f.added_by_id.slice(0, 8),
+      el("div", { class: "actions" }, approve, reason, reject),
+    ];
+  }));
+  body.replaceChildren(el("div", { class: "table-wrap", tabindex: 0, role: "region", "aria-label": t("photos.title") },
+    table([t("photos.photo"), t("photos.person"), t("photos.why"), t("photos.resembles"), t("photos.by"), ""], rows)));
+  showView("view-photos");
+}
+
 async function showDocuments() {
   const docs = await api("GET", "/consular-documents");
   const body = $("consular-body");

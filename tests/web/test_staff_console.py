@@ -163,3 +163,41 @@ def test_a_video_agent_publishes_working_hours(
             )
         ).one()
         assert (str(leave_row.starts_on), str(leave_row.ends_on)) == ("2026-12-24", "2026-12-26")
+
+
+def test_a_reviewer_checks_a_photo_another_staff_member_enrolled(
+    page: Page, live: Live, seed: Factory, face_engine: DlibFaceEngine, shot: Shot
+) -> None:
+    from app.audit.service import Actor
+    from app.faces import service as faces
+    from models.face import EnrolledFace
+    from tests.web.worlds import ENROLMENT_PHOTO
+
+    pensioner = seed.pensioner("110105", name="照片乙")
+    worker = seed.staff("community_worker", scope="110105")
+    face = faces.enrol(
+        session=seed.session,
+        settings=seed.settings,
+        engine=face_engine,
+        pensioner=pensioner,  # type: ignore[arg-type]
+        data=ENROLMENT_PHOTO,
+        actor=Actor("staff", str(worker.id)),  # type: ignore[attr-defined]
+    )
+    seed.session.commit()
+    assert face.pending
+    seed.staff("reviewer", scope="11", username="photos.web")
+    staff_login(page, "photos.web")
+    page.get_by_role("link", name="待核对照片").click()
+    expect(page.get_by_role("heading", name="待核对的登记照片")).to_be_visible()
+    row = page.get_by_role("row").filter(has_text="第一张照片")
+    expect(row).to_have_count(1)
+    photo = row.get_by_role("img")
+    expect(photo).to_be_visible()
+    assert photo.evaluate("img => img.naturalWidth") > 0
+    shot(page, "05-photos-to-check")
+    row.get_by_role("button", name="是本人，启用").click()
+    expect(page.get_by_role("status")).to_contain_text("已处理")
+    expect(page.get_by_text("没有待核对的照片。")).to_be_visible()
+    with Session(live.test_engine) as db:
+        stored = db.get(EnrolledFace, face.id)
+        assert stored is not None and stored.active and not stored.pending
