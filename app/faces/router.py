@@ -18,7 +18,7 @@ from app.deps import (
     SettingsDep,
     StaffActor,
 )
-from app.errors import NotFound, PermissionDenied
+from app.errors import FaceNotFound, NotFound, PermissionDenied
 from app.faces import calibration, service
 from app.faces.schemas import (
     CalibrationRead,
@@ -91,8 +91,11 @@ def face_photo(
     face_id: uuid.UUID,
     session: SessionDep,
     settings: SettingsDep,
+    staff: CurrentStaff,
     pensioner: FacePhotoReadablePensioner,
 ) -> FileResponse:
+    if not service.may_see_photos(session=session, staff=staff, pensioner_id=pensioner.id):
+        raise FaceNotFound()
     face = service.get_face(session=session, pensioner_id=pensioner.id, face_id=face_id)
     media_type = {
         "jpeg": "image/jpeg",

@@ -51,6 +51,8 @@ from models.audit import AuditEvent
 from models.base import utcnow
 from models.face import EnrolledFace, FaceGallery, FaceSource
 from models.pensioner import Pensioner
+from models.staff import Role, StaffUser
+from models.video_call import AppointmentStatus, VideoAppointment
 
 Gate = Literal["enrolment", "selfie"]
 _EXTENSIONS = {"jpeg": "jpg", "png": "png", "webp": "webp", "heif": "heic"}
@@ -423,6 +425,25 @@ def pending_faces(*, session: Session, region_prefix: str) -> list[EnrolledFace]
             .order_by(col(EnrolledFace.created_at))
         ).all()
     )
+
+
+def may_see_photos(*, session: Session, staff: StaffUser, pensioner_id: uuid.UUID) -> bool:
+    """Staff who enrol, check or review see a person's photos in scope; a video agent only
+    while a call with that person is booked with them (the photo beside the live video)."""
+    if staff.has_role(Role.admin) or staff.has_role(Role.reviewer):
+        return True
+    if staff.has_role(Role.community_worker):
+        return True
+    booked = session.exec(
+        select(VideoAppointment.id)
+        .where(
+            VideoAppointment.pensioner_id == pensioner_id,
+            VideoAppointment.agent_id == staff.id,
+            VideoAppointment.status == AppointmentStatus.booked,
+        )
+        .limit(1)
+    ).first()
+    return booked is not None
 
 
 FACE_CHANGES = (

@@ -180,12 +180,13 @@ MATRIX: dict[tuple[str, str], tuple[Request, dict[str, tuple[int, int]]]] = {
     ),
     ("GET", "/api/v1/pensioners/{pensioner_id}/faces/{face_id}/photo"): (
         lambda w, i: ("GET", _f(w, i) + "/photo", {}),
-        # Video agents see the enrolled photo beside the pensioner's video.
+        # Video agents see the enrolled photo only beside a call booked with them (none
+        # here; tests/app/video_calls/test_calls.py has the call).
         _expect(
             admin=(200, 404),
             reviewer=(200, 404),
             community_worker=(200, 404),
-            video_agent=(200, 404),
+            video_agent=(404, 404),
         ),
     ),
     ("POST", "/api/v1/pensioners/{pensioner_id}/faces/{face_id}/retire"): (

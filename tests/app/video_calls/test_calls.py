@@ -23,7 +23,7 @@ from models.audit import AuditEvent
 from models.certification import Certification, CertificationMethod
 from models.pensioner import Pensioner, Residence
 from models.verification import TaskKind, VerificationTask
-from models.video_call import CallFrame, VideoAppointment
+from models.video_call import AppointmentStatus, CallFrame, VideoAppointment
 from tests.app.appointments.world import appointment, now_minute, video_agent
 from tests.app.attempts.clips import (
     SELFIE_CLIP,
@@ -139,6 +139,9 @@ async def test_agent_sees_the_call_the_register_data_and_the_photo(
 
     # Another agent, or this agent after moving to another region, sees nothing.
     other = factory.auth(video_agent(factory))
+    # Not even the photo in scope: an agent sees it only beside a call booked with them.
+    not_theirs = await client.get(detail["enrolled_photos"][0]["url"], headers=other)
+    assert not_theirs.status_code == 404
     missing = await client.get(f"/api/v1/video-calls/{row.id}", headers=other)
     assert missing.status_code == 404 and missing.json()["error"] == "VideoCallNotFound"
     assert (await client.get("/api/v1/video-calls", headers=other)).json() == []
@@ -417,3 +420,21 @@ async def test_deleting_a_pensioner_removes_calls_frames_and_certificates(
     db.expire_all()
     assert db.get(VideoAppointment, row_id) is None and not stored.exists()
     assert not db.exec(select(ConsularDocument)).all()
+
+
+async def test_an_agent_sees_the_photo_only_while_the_call_is_booked(
+    client: httpx.AsyncClient, factory: Factory, db: Session
+) -> None:
+    row, pensioner, agent = _call(factory)
+    face = factory.face(pensioner, photo=b"\xff\xd8\xff enrolled photo")
+    url = f"/api/v1/pensioners/{pensioner.id}/faces/{face.id}/photo"  # type: ignore[attr-defined]
+    headers = factory.auth(agent)
+    assert (await client.get(url, headers=headers)).status_code == 200
+    row.status = AppointmentStatus.not_certified
+    db.add(row)
+    db.commit()
+    gone = await client.get(url, headers=headers)
+    assert gone.status_code == 404 and gone.json()["error"] == "FaceNotFound"
+    # Staff who enrol or review still see it.
+    worker = factory.auth(factory.staff("community_worker", scope="110105"))
+    assert (await client.get(url, headers=worker)).status_code == 200
