@@ -19,12 +19,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from biometrics.calibration import SliceThreshold, threshold_for_fmr
+from biometrics.calibration import SliceThreshold, decide_scores, threshold_for_fmr
 from biometrics.decode import DecodeLimits
 from biometrics.engine import FaceEngine, analyze_photo
 from biometrics.errors import ImageError
 from biometrics.face import FloatArray
-from biometrics.matching import MatchPolicy, cohort_distances, fit_impostor_tail
+from biometrics.matching import MatchPolicy, cohort_distances, fit_impostor_tail, snorm_scores
 from biometrics.quality import QualityPolicy
 
 PHOTO_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".heic", ".heif"})
@@ -306,12 +306,11 @@ def _fold_summary(c: SliceThreshold) -> dict[str, Any]:
 
 def _decide(scores: FloatArray, bars: list[SliceThreshold]) -> FloatArray:
     """2 match, 1 review, 0 no_match per score, each with its own fold's bars."""
-    match = np.array([np.inf if b.match is None else b.match for b in bars])
-    no_match = np.array([-np.inf if b.no_match is None else b.no_match for b in bars])
-    out = np.ones(len(scores), dtype=np.float64)
-    out[scores >= match] = 2.0
-    out[scores < no_match] = 0.0
-    return out
+    return decide_scores(
+        scores,
+        match=np.array([np.inf if b.match is None else b.match for b in bars]),
+        no_match=np.array([-np.inf if b.no_match is None else b.no_match for b in bars]),
+    )
 
 
 def score_attempts(
@@ -383,9 +382,13 @@ def _attempt_score(
         min_std=policy.min_std,
     )
     d = np.linalg.norm(probes - centroid, axis=1)
-    per_probe = ((mean[0] - d) / std[0] + (mean[1:-1] - d) / std[1:-1]) / 2.0
+    per_probe = snorm_scores(
+        d, template_mean=mean[0], template_std=std[0], probe_mean=mean[1:-1], probe_std=std[1:-1]
+    )
     d_mean = float(np.linalg.norm(probes.mean(axis=0) - centroid))
-    of_mean = ((mean[0] - d_mean) / std[0] + (mean[-1] - d_mean) / std[-1]) / 2.0
+    of_mean = snorm_scores(
+        d_mean, template_mean=mean[0], template_std=std[0], probe_mean=mean[-1], probe_std=std[-1]
+    )
     return float(per_probe.mean()), float(of_mean)
 
 
@@ -419,7 +422,13 @@ def score_pairs(
             pj = np.array([position[int(x)] for x in second], dtype=np.intp)
             d = distances[first, second]
             if normalised:
-                score = ((mean[pi] - d) / std[pi] + (mean[pj] - d) / std[pj]) / 2.0
+                score = snorm_scores(
+                    d,
+                    template_mean=mean[pi],
+                    template_std=std[pi],
+                    probe_mean=mean[pj],
+                    probe_std=std[pj],
+                )
             else:
                 # As in production before enough people are enrolled: no normalised score,
                 # so the pair reaches review at best.

@@ -69,6 +69,14 @@ def fmr_upper_bound(false_matches: int, pairs: int, *, confidence: float = 0.95)
     return hi
 
 
+def fmr_lower_bound(false_matches: int, pairs: int, *, confidence: float = 0.95) -> float:
+    """One-sided Clopper-Pearson lower bound; 0 when nothing was seen."""
+    if false_matches <= 0 or pairs <= 0:
+        return 0.0
+    # The lower bound for k of n is one minus the upper bound for n - k of n.
+    return 1.0 - fmr_upper_bound(pairs - false_matches, pairs, confidence=confidence)
+
+
 def pairs_needed(*, target_fmr: float, confidence: float = 0.95) -> int:
     """Fewest impostor pairs that can support target_fmr (none of them a false match)."""
     if not 0.0 < target_fmr < 1.0:
@@ -227,14 +235,20 @@ def decide_score(score: float | None, *, thresholds: Thresholds) -> Decision:
     return Decision.REVIEW
 
 
-def decide_scores(scores: FloatArray, *, match: float | None, no_match: float | None) -> FloatArray:
-    """decide_score over an array: 2 match, 1 review, 0 no_match (for benchmarks)."""
+def decide_scores(
+    scores: FloatArray,
+    *,
+    match: FloatArray | float | None,
+    no_match: FloatArray | float | None,
+) -> FloatArray:
+    """decide_score over an array: 2 match, 1 review, 0 no_match. The bars may be one per
+    score (NaN scores are reviewed, as decide_score does)."""
     s = np.asarray(scores, dtype=np.float64)
+    high = np.inf if match is None else np.asarray(match, dtype=np.float64)
+    low = -np.inf if no_match is None else np.asarray(no_match, dtype=np.float64)
     out = np.ones(s.shape, dtype=np.float64)
-    if match is not None:
-        out[s >= match] = 2.0
-    if no_match is not None:
-        out[s < no_match] = 0.0
+    out[s >= high] = 2.0
+    out[s < low] = 0.0
     return out
 
 
@@ -250,6 +264,7 @@ def rates_at(
     return {
         "impostor_pairs": int(imp.size),
         "genuine_pairs": int(gen.size),
+        "false_matches": accepted_imp,
         "fmr": accepted_imp / imp.size if imp.size else None,
         "fmr_upper": fmr_upper_bound(accepted_imp, int(imp.size)) if imp.size else None,
         "fnmr": missed_gen / gen.size if gen.size else None,

@@ -198,6 +198,21 @@ def snorm(
     return score, template_score, probe_score
 
 
+def snorm_scores(
+    distances: FloatArray | float,
+    *,
+    template_mean: FloatArray | float,
+    template_std: FloatArray | float,
+    probe_mean: FloatArray | float,
+    probe_std: FloatArray | float,
+) -> FloatArray:
+    """snorm over arrays (broadcasting): the mean of both sides' impostor z-scores."""
+    d = np.asarray(distances, dtype=np.float64)
+    template = (np.asarray(template_mean) - d) / np.asarray(template_std)
+    probe = (np.asarray(probe_mean) - d) / np.asarray(probe_std)
+    return np.asarray((template + probe) / 2.0, dtype=np.float64)
+
+
 def decide(
     *,
     distance: float,

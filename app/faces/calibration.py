@@ -31,7 +31,8 @@ from biometrics import (
     combine,
     threshold_for_fmr,
 )
-from biometrics.matching import MatchPolicy, fit_impostor_tail
+from biometrics.calibration import fmr_lower_bound, fmr_upper_bound, rates_at
+from biometrics.matching import MatchPolicy, fit_impostor_tail, snorm_scores
 from models.face import EnrolledFace, FaceCalibration, FaceGallery, FaceLabel
 from models.pensioner import Pensioner
 
@@ -186,10 +187,13 @@ def pair_scores(
         )
         probe_mean[i], probe_std[i] = float(mean[0]), float(std[0])
     d = cohort_distances(population.probes, cohort=population.centroids)  # probe i, gallery j
-    score = (
-        (population.template_mean[None, :] - d) / population.template_std[None, :]
-        + (probe_mean[:, None] - d) / probe_std[:, None]
-    ) / 2.0
+    score = snorm_scores(
+        d,
+        template_mean=population.template_mean[None, :],
+        template_std=population.template_std[None, :],
+        probe_mean=probe_mean[:, None],
+        probe_std=probe_std[:, None],
+    )
     both = np.maximum(score, score.T)
     first, second = np.triu_indices(n, 1)
     return first, second, both[first, second]
@@ -529,8 +533,6 @@ def report(
     if bar is not None and scores.size:
         above = int(np.count_nonzero(scores >= bar))
         fmr = above / scores.size
-        from biometrics.calibration import fmr_upper_bound
-
         live.update(
             {
                 "false_matches_at_bar": above,
@@ -540,7 +542,7 @@ def report(
         )
         # Drift: the register's strangers now reach the bar clearly more often than the
         # target allows (the lower edge of the estimate above the target, i.e. not noise).
-        lower = _fmr_lower_bound(above, int(scores.size))
+        lower = fmr_lower_bound(above, int(scores.size))
         if lower > target:
             warnings.append(
                 f"register drift: {above} of {scores.size} impostor pairs reach the match bar "
@@ -579,16 +581,6 @@ def report(
     return out
 
 
-def _fmr_lower_bound(k: int, n: int, confidence: float = 0.95) -> float:
-    """One-sided lower confidence bound of a rate (Clopper-Pearson), 0 when nothing seen."""
-    if k <= 0 or n <= 0:
-        return 0.0
-    from biometrics.calibration import fmr_upper_bound
-
-    # The lower bound for k of n is 1 minus the upper bound for n - k of n.
-    return 1.0 - fmr_upper_bound(n - k, n, confidence=confidence)
-
-
 def _label_rates(
     labels: Iterable[FaceLabel], *, bar: float | None, target: float, warnings: list[str]
 ) -> dict[str, Any]:
@@ -603,22 +595,22 @@ def _label_rates(
             groups.setdefault(key, []).append(label)
     out: dict[str, Any] = {}
     for key, items in sorted(groups.items()):
-        impostors = [x for x in items if not x.genuine and x.score is not None]
-        genuine = [x for x in items if x.genuine and x.score is not None]
-        accepted = sum(
-            1 for x in impostors if bar is not None and x.score is not None and x.score >= bar
+        scored = [x for x in items if x.score is not None]
+        rates = rates_at(
+            scores=np.array([x.score for x in scored], dtype=np.float64),
+            genuine=np.array([x.genuine for x in scored], dtype=bool),
+            threshold=bar,
         )
-        missed = sum(1 for x in genuine if bar is None or (x.score is not None and x.score < bar))
-        rates = {
-            "impostor_labels": len(impostors),
-            "genuine_labels": len(genuine),
-            "fmr": accepted / len(impostors) if impostors else None,
-            "fnmr": missed / len(genuine) if genuine else None,
-        }
-        if impostors and _fmr_lower_bound(accepted, len(impostors)) > target:
+        impostors, accepted = int(rates["impostor_pairs"] or 0), int(rates["false_matches"] or 0)
+        if impostors and fmr_lower_bound(accepted, impostors) > target:
             warnings.append(
-                f"{key}: {accepted} of {len(impostors)} impostors confirmed by reviewers scored "
-                "at or above the match bar"
+                f"{key}: {accepted} of {impostors} impostors confirmed by reviewers scored at "
+                "or above the match bar"
             )
-        out[key] = rates
+        out[key] = {
+            "impostor_labels": impostors,
+            "genuine_labels": rates["genuine_pairs"],
+            "fmr": rates["fmr"],
+            "fnmr": rates["fnmr"],
+        }
     return out

@@ -280,6 +280,48 @@ def enrolment_check(
     return {"own": own, "others": others, "waits_for": waits_for}
 
 
+def _stats_of(
+    gallery: FaceGallery | None, *, policy: MatchPolicy, model: tuple[str, str]
+) -> CohortStats | None:
+    """A gallery's stored impostor statistics, if it has them."""
+    if gallery is None or gallery.cohort_mean is None or gallery.cohort_std is None:
+        return None
+    return CohortStats(
+        mean=gallery.cohort_mean,
+        std=gallery.cohort_std,
+        cohort_size=gallery.cohort_size,
+        tail_fraction=gallery.tail_fraction or policy.tail_fraction,
+        model_name=model[0],
+        model_version=model[1],
+    )
+
+
+def _probe_stats(
+    *,
+    session: Session,
+    settings: Settings,
+    cohort_cache: CohortCache,
+    exclude: uuid.UUID,
+    vectors: np.ndarray,
+    model: tuple[str, str],
+) -> list[CohortStats] | None:
+    """Each probe's impostor statistics against the enrolled cohort without `exclude` (the
+    claimed person), or None while that cohort is too small to estimate them."""
+    policy = match_policy(settings)
+    cohort, owners = cohort_cache.get(
+        session=session, model_name=model[0], model_version=model[1], limit=settings.face_cohort_max
+    )
+    others = cohort[owners != str(exclude)][: settings.face_cohort_max]
+    if len(others) < policy.min_cohort_size:
+        return None
+    return [
+        compute_cohort_stats(
+            v, cohort=others, policy=policy, model_name=model[0], model_version=model[1]
+        )
+        for v in vectors
+    ]
+
+
 def resembling_others(
     *,
     session: Session,
@@ -333,36 +375,25 @@ def resembling_others(
     vector = np.asarray(probe.vector, dtype=np.float64)
     distances = np.linalg.norm(centroids - vector, axis=1)
     policy = match_policy(settings)
-    cohort, cohort_owners = cohort_cache.get(
+    model = (probe.model_name, probe.model_version)
+    probe_stats = _probe_stats(
         session=session,
-        model_name=probe.model_name,
-        model_version=probe.model_version,
-        limit=settings.face_cohort_max,
+        settings=settings,
+        cohort_cache=cohort_cache,
+        exclude=pensioner_id,
+        vectors=vector[None, :],
+        model=model,
     )
-    others = cohort[cohort_owners != str(pensioner_id)][: settings.face_cohort_max]
-    probe_stats = None
-    if len(others) >= policy.min_cohort_size:
-        probe_stats = compute_cohort_stats(
-            vector,
-            cohort=others,
-            policy=policy,
-            model_name=probe.model_name,
-            model_version=probe.model_version,
-        )
     scored: list[tuple[float, str]] = []
     for owner, distance in zip(owners, distances, strict=True):
-        gallery = galleries.get(owner)
-        if gallery is None or gallery.cohort_mean is None or gallery.cohort_std is None:
+        stats = _stats_of(galleries.get(owner), policy=policy, model=model)
+        if stats is None:
             continue
-        stats = CohortStats(
-            mean=gallery.cohort_mean,
-            std=gallery.cohort_std,
-            cohort_size=gallery.cohort_size,
-            tail_fraction=gallery.tail_fraction or policy.tail_fraction,
-            model_name=probe.model_name,
-            model_version=probe.model_version,
+        score, _, _ = snorm(
+            float(distance),
+            template_stats=stats,
+            probe_stats=None if probe_stats is None else probe_stats[0],
         )
-        score, _, _ = snorm(float(distance), template_stats=stats, probe_stats=probe_stats)
         scored.append((score, str(owner)))
     scored.sort(reverse=True)
 
@@ -698,16 +729,7 @@ def _gallery(*, session: Session, settings: Settings, pensioner_id: uuid.UUID) -
     )
     if stale:
         gallery = refresh_gallery(session=session, settings=settings, pensioner_id=pensioner_id)
-    stats = None
-    if gallery is not None and gallery.cohort_mean is not None and gallery.cohort_std is not None:
-        stats = CohortStats(
-            mean=gallery.cohort_mean,
-            std=gallery.cohort_std,
-            cohort_size=gallery.cohort_size,
-            tail_fraction=gallery.tail_fraction or policy.tail_fraction,
-            model_name=model_name,
-            model_version=model_version,
-        )
+    stats = _stats_of(gallery, policy=policy, model=(model_name, model_version))
     return _Gallery(
         template=template,
         stats=stats,
@@ -742,7 +764,6 @@ def verify(
                 f"probe from {probe.model_name} {probe.model_version}, gallery "
                 f"from {model_name} {model_version}: re-enrol with this model"
             )
-    policy = match_policy(settings)
     pensioner = session.get(Pensioner, pensioner_id)
     assert pensioner is not None
     thresholds, calibration_id = calibration.thresholds_for(
@@ -763,27 +784,19 @@ def verify(
     if gallery.stats is None:
         reasons.append("cohort_too_small")
     else:
-        cohort, owners = cohort_cache.get(
-            session=session,
-            model_name=model_name,
-            model_version=model_version,
-            limit=settings.face_cohort_max,
-        )
-        others = cohort[owners != str(pensioner_id)][: settings.face_cohort_max]
         probe_stats: list[CohortStats | None] = [None] * len(vectors)
-        if len(others) >= policy.min_cohort_size:
-            probe_stats = [
-                compute_cohort_stats(
-                    v,
-                    cohort=others,
-                    policy=policy,
-                    model_name=model_name,
-                    model_version=model_version,
-                )
-                for v in vectors
-            ]
-        else:
+        found = _probe_stats(
+            session=session,
+            settings=settings,
+            cohort_cache=cohort_cache,
+            exclude=pensioner_id,
+            vectors=vectors,
+            model=(model_name, model_version),
+        )
+        if found is None:
             reasons.append("probe_not_normalised")
+        else:
+            probe_stats = list(found)
         parts = [
             snorm(
                 float(np.linalg.norm(v - centroid)),
