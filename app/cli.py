@@ -396,12 +396,17 @@ def bench_faces(
     """
     from app.faces.service import match_policy
     from biometrics import DlibFaceEngine
-    from biometrics.bench import plot_det, run_face_bench
+    from biometrics.bench import MissingBenchExtra, plot_det, require_plotting, run_face_bench
 
     settings = get_settings()
     target = settings.face_target_fmr if target_fmr is None else target_fmr
     if not 0.0 < target < 1.0:
         _fail("InvalidTarget", f"--target-fmr must be between 0 and 1, got {target}", 2)
+    if plot is not None:
+        try:
+            require_plotting()
+        except MissingBenchExtra as exc:
+            _fail("MissingDependency", str(exc), 2)
     result = run_face_bench(
         root,
         engine=DlibFaceEngine(),

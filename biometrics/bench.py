@@ -10,6 +10,7 @@ left out. The cohort that normalises a pair stays every other person in DIR.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import resource
 import time
 from dataclasses import dataclass, replace
@@ -519,8 +520,22 @@ def _naive_ms(path: Path) -> float:
         ImageFile.LOAD_TRUNCATED_IMAGES = strict
 
 
+class MissingBenchExtra(ModuleNotFoundError):
+    """A benchmark-only library (the `bench` extra) is not installed."""
+
+
+def require_plotting() -> None:
+    """Raise MissingBenchExtra unless matplotlib can be imported; checked before a long run."""
+    if importlib.util.find_spec("matplotlib") is None:
+        raise MissingBenchExtra(
+            "matplotlib draws the DET plot and is not installed: pip install -e '.[bench]'",
+            name="matplotlib",
+        )
+
+
 def plot_det(result: dict[str, Any], path: Path) -> None:
     """Draw the DET curve of a run_face_bench result with its two operating points."""
+    require_plotting()
     import matplotlib
 
     matplotlib.use("Agg")

@@ -18,6 +18,7 @@ load average before and after is printed: other work on the machine slows the fi
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import resource
@@ -383,6 +384,11 @@ def main() -> None:
     parser.add_argument("--fresh", action="store_true", help="Remake data and templates")
     parser.add_argument("--clean", action="store_true", help="Delete data and templates at the end")
     args = parser.parse_args()
+    if args.ratio_recipients and importlib.util.find_spec("pandas") is None:
+        parser.error(
+            "the naive comparison needs pandas: pip install -e '.[bench]' "
+            "(or --ratio-recipients 0 to skip it)"
+        )
     args.workdir.mkdir(parents=True, exist_ok=True)
     main_size = (args.recipients, args.activity, args.deaths)
     sizes = [(main_size, args.ratio_recipients == args.recipients)]

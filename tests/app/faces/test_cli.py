@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -166,3 +167,18 @@ def test_the_naive_baseline_leaves_truncated_photos_refused() -> None:
     data = (FACES / "fr_obama" / "1.jpg").read_bytes()
     with pytest.raises(CorruptImage):
         decode_image(data[: len(data) // 2], limits=DecodeLimits())
+
+
+def test_bench_faces_plot_without_matplotlib_names_the_extra(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A None entry in sys.modules makes the import machinery report the module as absent.
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    root = tmp_path / "set"
+    root.mkdir()
+    result = runner.invoke(cli, ["bench", "faces", str(root), "--plot", str(tmp_path / "d.png")])
+    assert result.exit_code == 2, result.output
+    body = json.loads(result.stderr)
+    assert body["error"] == "MissingDependency"
+    assert "pip install -e '.[bench]'" in body["detail"]
+    assert not (tmp_path / "d.png").exists()
