@@ -21,6 +21,10 @@ bench_cli = typer.Typer(help="Accuracy and speed benchmarks.", no_args_is_help=T
 cli.add_typer(bench_cli, name="bench")
 faces_cli = typer.Typer(help="Face galleries.", no_args_is_help=True)
 cli.add_typer(faces_cli, name="faces")
+media_cli = typer.Typer(
+    help="Stored photos, videos, frames and scans (encrypted at rest).", no_args_is_help=True
+)
+cli.add_typer(media_cli, name="media")
 
 
 def _session() -> Session:
@@ -599,13 +603,13 @@ def run_schedule(
     today: Annotated[str | None, typer.Option(help="Run as of this day (YYYY-MM-DD)")] = None,
 ) -> None:
     """The daily job: certification reminders, suspension after the grace period, and deleting
-    attempt photos and videos past their retention period."""
+    stored media past its retention period (`lifecert media retention`)."""
     from datetime import UTC, datetime
 
     from app.appointments import reminders as call_reminders
-    from app.attempts.retention import purge_media
     from app.auth.senders import make_sender
     from app.certifications import schedule
+    from app.media import retention
 
     settings = get_settings()
     try:
@@ -630,7 +634,7 @@ def run_schedule(
         report = schedule.run(
             session=session, settings=settings, sender=make_sender(settings), today=day
         )
-        media_deleted = purge_media(
+        media_deleted = retention.run(
             session=session,
             settings=settings,
             now=datetime.combine(day, datetime.now(UTC).timetz()),
@@ -643,11 +647,87 @@ def run_schedule(
                 "reminded_due_soon": report.reminded_due_soon,
                 "reminded_overdue": report.reminded_overdue,
                 "suspended": report.suspended,
-                "attempts_media_deleted": media_deleted,
+                "attempts_media_deleted": media_deleted["attempts"],
+                "media_deleted": media_deleted,
                 "call_reminders": calls.day_before + calls.hour_before,
             }
         )
     )
+
+
+@media_cli.command("verify")
+def media_verify(
+    deep: Annotated[bool, typer.Option(help="Also decrypt every file (reads them all)")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """Files without records, records without files, files not encrypted or under an unknown
+    master key, loose permissions (exit code 1 when anything is found)."""
+    from dataclasses import asdict
+
+    from app.media import inventory
+
+    settings = get_settings()
+    with _session() as session:
+        report = inventory.verify(session=session, settings=settings, deep=deep)
+    if as_json:
+        typer.echo(json.dumps(asdict(report) | {"ok": report.ok}, indent=2))
+    else:
+        typer.echo(f"{report.files} files, {report.records} records point to files.")
+        for label, items in (
+            ("Files without a record", report.orphan_files),
+            ("Records without a file", [f"{m['kind']}: {m['path']}" for m in report.missing_files]),
+            ("Half-written files (.part)", report.partial_files),
+            ("Not encrypted", report.not_encrypted),
+            ("Under a master key not given", report.unknown_key),
+            ("Failing the integrity check", report.unreadable),
+            ("Permissions not 0600/0700", report.loose_permissions),
+        ):
+            if items:
+                typer.echo(f"{label} ({len(items)}):")
+                typer.echo("\n".join(f"  {item}" for item in items))
+        if report.ok:
+            typer.echo("Media folder and records agree.")
+    raise typer.Exit(0 if report.ok else 1)
+
+
+@media_cli.command("retention")
+def media_retention(
+    dry_run: Annotated[bool, typer.Option(help="Only count what would be deleted")] = False,
+) -> None:
+    """Delete stored files past their retention period, per kind (LIFECERT_MEDIA_RETENTION_DAYS,
+    _CALL_FRAME_, _CONSULAR_SCAN_, _RETIRED_PHOTO_RETENTION_DAYS); what is under review stays."""
+    from datetime import UTC, datetime
+
+    from app.media import retention
+
+    settings = get_settings()
+    with _session() as session:
+        counts = retention.run(
+            session=session, settings=settings, now=datetime.now(UTC), dry_run=dry_run
+        )
+    typer.echo(json.dumps({"dry_run": dry_run, "deleted": counts}))
+
+
+@media_cli.command("rotate-keys")
+def media_rotate_keys() -> None:
+    """Re-wrap every file's data key under the current master key (LIFECERT_MEDIA_MASTER_KEY),
+    unwrapping with LIFECERT_MEDIA_OLD_MASTER_KEYS; also encrypts files stored before
+    encryption. Afterwards the old keys can be dropped (exit code 1 if a file failed)."""
+    from dataclasses import asdict
+
+    from app.media import inventory
+
+    report = inventory.rotate_keys(settings=get_settings())
+    typer.echo(json.dumps(asdict(report), indent=2))
+    raise typer.Exit(1 if report.failed else 0)
+
+
+@media_cli.command("generate-key")
+def media_generate_key() -> None:
+    """Print a new random master key for LIFECERT_MEDIA_MASTER_KEY."""
+    from app.config import new_media_key
+
+    typer.echo(new_media_key())
 
 
 @cli.command("call-reminders")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 import secrets
 from enum import StrEnum
@@ -15,6 +17,25 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "dev", "development", "placeholder"}
 MIN_SECRET_LENGTH = 32
+MEDIA_KEY_BYTES = 32  # AES-256
+MEDIA_KEY_HINT = (
+    "32 random bytes in URL-safe base64 (generate one with `lifecert media generate-key`)"
+)
+
+
+def new_media_key() -> str:
+    return base64.urlsafe_b64encode(secrets.token_bytes(MEDIA_KEY_BYTES)).decode()
+
+
+def parse_media_key(text: str) -> bytes:
+    """The raw bytes of a master key for stored media; ValueError names what is wrong."""
+    try:
+        raw = base64.urlsafe_b64decode(text.strip() + "=" * (-len(text.strip()) % 4))
+    except (binascii.Error, ValueError):
+        raw = b""
+    if len(raw) != MEDIA_KEY_BYTES:
+        raise ValueError(f"a media master key must be {MEDIA_KEY_HINT}")
+    return raw
 
 
 class Environment(StrEnum):
@@ -53,6 +74,13 @@ class Settings(BaseSettings):
     database_url: str = ""  # empty: a SQLite file under data_dir
     media_dir: Path | None = None  # None: data_dir / "media"
     secret_key: str = ""  # empty in development: generated once and kept in data_dir
+    # Photos, videos, key frames, call frames and consular scans are encrypted on disk with a
+    # data key per file, wrapped by this master key (README "Biometric data at rest"). Empty
+    # in development and tests: generated once and kept in data_dir; required in production.
+    media_master_key: str = ""
+    # Earlier master keys, still able to unwrap files until `lifecert media rotate-keys` has
+    # re-wrapped them under the current one (JSON list in LIFECERT_MEDIA_OLD_MASTER_KEYS).
+    media_old_master_keys: list[str] = Field(default_factory=list)
 
     access_token_minutes: int = Field(default=15, ge=1, le=24 * 60)
     refresh_token_days: int = Field(default=14, ge=1, le=365)
@@ -107,6 +135,14 @@ class Settings(BaseSettings):
     selfie_check_rate: str = "30/minute"  # preview checks per attempt
     # Selfies, videos and key frames of decided attempts are deleted this long after the decision.
     media_retention_days: int = Field(default=90, ge=1, le=3650)
+    # The other stored files, per kind (`lifecert media retention`, also run by run-schedule):
+    # call frames this long after their call's last decision (kept while it awaits a second
+    # staff member), consular scans after their verification or rejection (kept while
+    # pending), photos retired from a gallery after retirement (kept while the pensioner has
+    # an open review case).
+    call_frame_retention_days: int = Field(default=365, ge=1, le=3650)
+    consular_scan_retention_days: int = Field(default=365, ge=1, le=3650)
+    retired_photo_retention_days: int = Field(default=90, ge=1, le=3650)
     # "inprocess": a pool of worker processes inside the service (no extra service needed);
     # "redis": jobs go to Redis and `lifecert worker` processes run them.
     job_backend: str = Field(default="inprocess", pattern="^(inprocess|redis)$")
@@ -208,6 +244,28 @@ class Settings(BaseSettings):
                 raise ValueError(f"{entry!r} is not an IP address or network") from exc
         return value
 
+    @field_validator("media_master_key")
+    @classmethod
+    def _media_key_format(cls, value: str) -> str:
+        if value.strip():
+            try:
+                parse_media_key(value)
+            except ValueError as exc:
+                raise ValueError(f"LIFECERT_MEDIA_MASTER_KEY must be {MEDIA_KEY_HINT}") from exc
+        return value.strip()
+
+    @field_validator("media_old_master_keys")
+    @classmethod
+    def _old_media_keys_format(cls, value: list[str]) -> list[str]:
+        for position, key in enumerate(value):
+            try:
+                parse_media_key(key)
+            except ValueError as exc:
+                raise ValueError(
+                    f"LIFECERT_MEDIA_OLD_MASTER_KEYS[{position}] must be {MEDIA_KEY_HINT}"
+                ) from exc
+        return [key.strip() for key in value]
+
     @model_validator(mode="after")
     def _secret_is_real_in_production(self) -> Self:
         if self.env is Environment.production:
@@ -220,6 +278,13 @@ class Settings(BaseSettings):
                 )
             if not self.database_url:
                 raise ValueError("LIFECERT_DATABASE_URL must be set when LIFECERT_ENV=production")
+            if not self.media_master_key:
+                # A key generated beside the files would protect nothing a stolen disk holds.
+                raise ValueError(
+                    "LIFECERT_MEDIA_MASTER_KEY must be set when LIFECERT_ENV=production: it "
+                    "encrypts the stored photos, videos and scans. Give it "
+                    f"{MEDIA_KEY_HINT}, kept outside the data folder and its backups"
+                )
         return self
 
     @model_validator(mode="after")
@@ -266,6 +331,30 @@ class Settings(BaseSettings):
         path.touch(mode=0o600)
         path.write_text(key)
         return key
+
+    @cached_property
+    def media_keys(self) -> tuple[str, ...]:
+        """Master keys for stored media, the current one first, then the old ones.
+
+        In development and tests the current key is generated once and kept under data_dir
+        (one key per line, the first current), so files are encrypted in every mode.
+        """
+        if self.media_master_key:
+            return (self.media_master_key, *self.media_old_master_keys)
+        path = self.data_dir / "media_master_key"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            path.touch(mode=0o600)
+            path.write_text(new_media_key() + "\n")
+        kept = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+        for key in kept:
+            try:
+                parse_media_key(key)
+            except ValueError as exc:
+                raise ValueError(f"{path}: {exc}") from exc
+        if not kept:
+            raise ValueError(f"{path} holds no key; delete it only together with the media")
+        return (*kept, *self.media_old_master_keys)
 
 
 @lru_cache

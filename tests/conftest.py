@@ -265,9 +265,9 @@ class Factory:
             added_by_type="system",
             added_by_id="test",
         )
-        path = self.settings.resolved_media_dir / face.photo_path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(photo)
+        from app import media
+
+        media.store(settings=self.settings, relative=face.photo_path, data=photo)
         self.session.add(face)
         self.session.commit()
         return face

@@ -137,9 +137,7 @@ def save_key_frames(*, frames: list[RGBImage], settings: Settings, base: str) ->
         relative = f"{base}/frame_{index}.jpg"
         buffer = io.BytesIO()
         Image.fromarray(pixels).save(buffer, format="JPEG", quality=88)
-        media.store(
-            media_dir=settings.resolved_media_dir, relative=relative, data=buffer.getvalue()
-        )
+        media.store(settings=settings, relative=relative, data=buffer.getvalue())
         saved.append(relative)
     return saved
 
@@ -322,12 +320,10 @@ def process_attempt(
         attempt.job_started_at = datetime.now(UTC)
         session.add(attempt)
         session.commit()
-        assert attempt.selfie_path and attempt.video_path
-        media = settings.resolved_media_dir
-        selfie = (media / attempt.selfie_path).read_bytes()
-        video = (media / attempt.video_path).read_bytes()
         started = time.perf_counter()
         try:
+            selfie = media.read(settings=settings, relative=attempt.selfie_path)
+            video = media.read(settings=settings, relative=attempt.video_path)
             outcome = decide(
                 session=session,
                 settings=settings,
@@ -339,6 +335,14 @@ def process_attempt(
             )
         except NotEnrolled:
             outcome = Outcome(AttemptStatus.needs_review, ["not_enrolled"], {"low_score": True})
+        except media.MediaError as exc:
+            # Altered or lost on disk: a person looks at it rather than the job failing forever.
+            selfie = b""
+            outcome = Outcome(
+                AttemptStatus.needs_review,
+                ["media_unreadable"],
+                {"low_score": True, "media_error": exc.code},
+            )
         session.rollback()  # decide() only read; start the writing transaction clean
         outcome.record["processing_ms"] = round((time.perf_counter() - started) * 1000)
         outcome.record["models"] = {"face": f"{engine.model_name} {engine.model_version}"}

@@ -26,8 +26,11 @@ BATCH = 500
 OPEN_REVIEW = (ReviewStatus.open, ReviewStatus.awaiting_second_review)
 
 
-def purge_media(*, session: Session, settings: Settings, now: datetime) -> int:
-    """Delete the media of attempts decided more than the retention period ago; returns how many."""
+def purge_media(
+    *, session: Session, settings: Settings, now: datetime, dry_run: bool = False
+) -> int:
+    """Delete the media of attempts decided more than the retention period ago; returns how
+    many attempts (with dry_run: how many would lose their media; nothing is changed)."""
     cutoff = now - timedelta(days=settings.media_retention_days)
     review_pending = select(ReviewCase.id).where(
         ReviewCase.attempt_id == CertificationAttempt.id,
@@ -59,12 +62,16 @@ def purge_media(*, session: Session, settings: Settings, now: datetime) -> int:
         batch = list(session.exec(query).all())
         if not batch:
             return purged
+        if dry_run:
+            last_id = batch[-1][0].id
+            purged += len(batch)
+            continue
         for attempt, region_code in batch:
             last_id = attempt.id
             frames: list[str] = list(attempt.decision.get("key_frames", []))
             for relative in [attempt.selfie_path, attempt.video_path, *frames]:
                 if relative:
-                    media.remove(media_dir=settings.resolved_media_dir, relative=relative)
+                    media.remove(settings=settings, relative=relative)
             decision: dict[str, Any] = dict(attempt.decision)
             decision["key_frames"] = []
             decision["media_deleted_at"] = now.isoformat()

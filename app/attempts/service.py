@@ -288,8 +288,8 @@ def accept_upload(
     attempt.mirrored = mirrored
     attempt.challenge_used_at = attempt.uploaded_at = _now()
     attempt.status = AttemptStatus.processing
-    media.store(media_dir=settings.resolved_media_dir, relative=attempt.selfie_path, data=selfie)
-    media.store(media_dir=settings.resolved_media_dir, relative=attempt.video_path, data=video)
+    media.store(settings=settings, relative=attempt.selfie_path, data=selfie)
+    media.store(settings=settings, relative=attempt.video_path, data=video)
     session.add(attempt)
     session.flush()
     audit.record(

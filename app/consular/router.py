@@ -8,8 +8,9 @@ from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile, status
-from fastapi.responses import FileResponse
+from fastapi.responses import Response
 
+from app import media
 from app.consular import service
 from app.consular.schemas import ConsularDocumentRead, ConsularDocumentStaffRead, DocumentDecision
 from app.db import SessionDep
@@ -107,16 +108,17 @@ def read_for_review(
     return service.to_staff_read(session, document, pensioner, base_url=_base_url(request))
 
 
-@staff_router.get("/{document_id}/scan", response_class=FileResponse, summary="The scan itself")
+@staff_router.get("/{document_id}/scan", response_class=Response, summary="The scan itself")
 def document_scan(
     document_id: uuid.UUID,
     session: SessionDep,
     settings: SettingsDep,
     staff: RequireDocumentReviewer,
-) -> FileResponse:
+) -> Response:
     document = service.get_in_scope(session=session, staff=staff, document_id=document_id)
-    return FileResponse(
-        settings.resolved_media_dir / document.file_path,
+    return media.response(
+        settings=settings,
+        relative=document.file_path,
         media_type=MEDIA_TYPES.get(document.file_format, "application/octet-stream"),
     )
 

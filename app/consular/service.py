@@ -109,7 +109,7 @@ def upload(
     )
     session.add(document)
     session.flush()
-    media.store(media_dir=settings.resolved_media_dir, relative=relative, data=data)
+    media.store(settings=settings, relative=relative, data=data)
     audit.record(
         session=session,
         actor=actor,

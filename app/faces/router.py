@@ -6,8 +6,9 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, UploadFile, status
-from fastapi.responses import FileResponse
+from fastapi.responses import Response
 
+from app import media
 from app.db import SessionDep
 from app.deps import (
     CohortCacheDep,
@@ -86,14 +87,14 @@ def list_faces(session: SessionDep, pensioner: FaceReadablePensioner) -> Gallery
     )
 
 
-@router.get("/{face_id}/photo", response_class=FileResponse, summary="The stored photo")
+@router.get("/{face_id}/photo", response_class=Response, summary="The stored photo")
 def face_photo(
     face_id: uuid.UUID,
     session: SessionDep,
     settings: SettingsDep,
     staff: CurrentStaff,
     pensioner: FacePhotoReadablePensioner,
-) -> FileResponse:
+) -> Response:
     if not service.may_see_photos(session=session, staff=staff, pensioner_id=pensioner.id):
         raise FaceNotFound()
     face = service.get_face(session=session, pensioner_id=pensioner.id, face_id=face_id)
@@ -103,7 +104,7 @@ def face_photo(
         "webp": "image/webp",
         "heif": "image/heic",
     }.get(face.photo_format, "application/octet-stream")
-    return FileResponse(settings.resolved_media_dir / face.photo_path, media_type=media_type)
+    return media.response(settings=settings, relative=face.photo_path, media_type=media_type)
 
 
 @router.post(

@@ -141,8 +141,7 @@ def _add_face(
     )
     session.add(face)
     session.flush()
-    media_dir = settings.resolved_media_dir
-    media.store(media_dir=media_dir, relative=relative, data=data)
+    media.store(settings=settings, relative=relative, data=data)
     try:
         audit.record(
             session=session,
@@ -162,7 +161,7 @@ def _add_face(
         if not pending:
             refresh_gallery(session=session, settings=settings, pensioner_id=pensioner.id)
     except BaseException:
-        (media_dir / relative).unlink(missing_ok=True)
+        media.remove(settings=settings, relative=relative)
         raise
     return face
 

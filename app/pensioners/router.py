@@ -151,9 +151,7 @@ def update_pensioner(
 def delete_pensioner(
     session: SessionDep, settings: SettingsDep, actor: StaffActor, pensioner: EditablePensioner
 ) -> Response:
-    service.delete(
-        session=session, actor=actor, pensioner=pensioner, media_dir=settings.resolved_media_dir
-    )
+    service.delete(session=session, settings=settings, actor=actor, pensioner=pensioner)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

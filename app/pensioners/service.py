@@ -7,14 +7,15 @@ import io
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 from sqlmodel import Session, col, func, or_, select
 
+from app import media
 from app.audit import service as audit
 from app.audit.service import Actor
+from app.config import Settings
 from app.errors import (
     DuplicateNationalId,
     ImportRejected,
@@ -151,14 +152,12 @@ def update_self(
     return pensioner
 
 
-def delete(*, session: Session, actor: Actor, pensioner: Pensioner, media_dir: Path) -> None:
-    """Remove the record with its login codes, face templates and photos (kept: the audit)."""
+def delete(*, session: Session, settings: Settings, actor: Actor, pensioner: Pensioner) -> None:
+    """Remove the record with its login codes, face templates, photos, attempts' media, call
+    frames and scans (kept: the audit). The files go once the deletion commits."""
     before = audit.snapshot(pensioner)
-    photos: list[Path] = []
     _delete_data_comparison_rows(session=session, pensioner=pensioner)
-    photos.extend(
-        _delete_video_call_rows(session=session, pensioner=pensioner, media_dir=media_dir)
-    )
+    files = _delete_video_call_rows(session=session, pensioner=pensioner)
     for model in (
         CertificationReminder,
         ReviewCase,
@@ -171,13 +170,16 @@ def delete(*, session: Session, actor: Actor, pensioner: Pensioner, media_dir: P
     ):
         for row in session.exec(select(model).where(model.pensioner_id == pensioner.id)):
             if isinstance(row, EnrolledFace):
-                photos.append(media_dir / row.photo_path)
+                files.append(row.photo_path)
+            elif isinstance(row, CertificationAttempt):
+                key_frames: list[str] = row.decision.get("key_frames", [])
+                files.extend([row.selfie_path or "", row.video_path or "", *key_frames])
             session.delete(row)
     session.flush()
     session.delete(pensioner)
     session.flush()
-    for photo in photos:
-        photo.unlink(missing_ok=True)
+    for relative in files:
+        media.remove_after_commit(session=session, settings=settings, relative=relative)
     audit.record(
         session=session,
         actor=actor,
@@ -189,15 +191,13 @@ def delete(*, session: Session, actor: Actor, pensioner: Pensioner, media_dir: P
     )
 
 
-def _delete_video_call_rows(
-    *, session: Session, pensioner: Pensioner, media_dir: Path
-) -> list[Path]:
+def _delete_video_call_rows(*, session: Session, pensioner: Pensioner) -> list[str]:
     """Appointments with their reminders and frames, and consular certificates; returns the
-    stored files to remove once the deletion is flushed."""
+    stored files (relative paths) to remove once the deletion commits."""
     from models.consular import ConsularDocument
     from models.video_call import AppointmentReminder, CallFrame, VideoAppointment
 
-    files: list[Path] = []
+    files: list[str] = []
     appointments = session.exec(
         select(VideoAppointment).where(VideoAppointment.pensioner_id == pensioner.id)
     ).all()
@@ -205,7 +205,7 @@ def _delete_video_call_rows(
         for child in (AppointmentReminder, CallFrame):
             for row in session.exec(select(child).where(child.appointment_id == appointment.id)):
                 if isinstance(row, CallFrame):
-                    files.append(media_dir / row.path)
+                    files.append(row.path)
                 session.delete(row)
     session.flush()
     for appointment in appointments:
@@ -213,7 +213,7 @@ def _delete_video_call_rows(
     for document in session.exec(
         select(ConsularDocument).where(ConsularDocument.pensioner_id == pensioner.id)
     ):
-        files.append(media_dir / document.file_path)
+        files.append(document.file_path)
         session.delete(document)
     session.flush()
     return files

@@ -6,8 +6,9 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import FileResponse
+from fastapi.responses import Response
 
+from app import media
 from app.db import SessionDep
 from app.deps import RequireRegisterReader, SettingsDep, StaffActor
 from app.reviews import service
@@ -46,21 +47,21 @@ def read_review(
 
 @router.get(
     "/{case_id}/media/{name}",
-    response_class=FileResponse,
+    response_class=Response,
     summary="The selfie (`selfie`) or a key frame (`frame_0`...) of the case",
 )
 def review_media(
     case_id: uuid.UUID, name: str, session: SessionDep, settings: SettingsDep, staff: Reviewer
-) -> FileResponse:
+) -> Response:
     _, attempt, _ = service.get_case(session=session, staff=staff, case_id=case_id)
-    path = settings.resolved_media_dir / service.media_path(attempt, name)
-    with path.open("rb") as handle:
-        head = handle.read(32)
+    data = media.read(settings=settings, relative=service.media_path(attempt, name))
     try:
-        kind = sniff_format(head)
+        kind = sniff_format(data[:32])
     except ImageError:
         kind = "jpeg"
-    return FileResponse(path, media_type={"heif": "image/heic"}.get(kind, f"image/{kind}"))
+    return media.private_response(
+        data, media_type={"heif": "image/heic"}.get(kind, f"image/{kind}")
+    )
 
 
 @router.post(

@@ -9,11 +9,12 @@ from typing import Annotated, Any
 
 import anyio.from_thread
 from fastapi import APIRouter, File, Query, Request, UploadFile, WebSocket, status
-from fastapi.responses import FileResponse
+from fastapi.responses import Response
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
+from app import media
 from app.appointments import service as booking
 from app.appointments.schemas import RoomToken
 from app.db import SessionDep
@@ -250,7 +251,7 @@ def check_frame(
 
 @router.get(
     "/{appointment_id}/frames/{frame_id}/image",
-    response_class=FileResponse,
+    response_class=Response,
     summary="A captured frame kept as evidence",
 )
 def frame_image(
@@ -259,11 +260,11 @@ def frame_image(
     session: SessionDep,
     settings: SettingsDep,
     agent: RequireVideoAgent,
-) -> FileResponse:
+) -> Response:
     appointment = service.get_assigned(session=session, staff=agent, appointment_id=appointment_id)
     frame = service.get_frame(session=session, appointment=appointment, frame_id=frame_id)
-    return FileResponse(
-        settings.resolved_media_dir / frame.path, media_type=f"image/{frame.format}"
+    return media.response(
+        settings=settings, relative=frame.path, media_type=f"image/{frame.format}"
     )
 
 

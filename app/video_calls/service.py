@@ -338,7 +338,7 @@ def check_frame(
     )
     session.add(frame)
     session.flush()
-    media.store(media_dir=settings.resolved_media_dir, relative=relative, data=data)
+    media.store(settings=settings, relative=relative, data=data)
     audit.record(
         session=session,
         actor=actor,

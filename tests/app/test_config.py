@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from app.config import Settings
+from app.config import Settings, new_media_key
+
+MEDIA_KEY = new_media_key()
 
 
 def test_development_defaults_use_files_under_data_dir(tmp_path: Path) -> None:
@@ -41,6 +43,7 @@ def test_environment_variables_are_read(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("LIFECERT_SECRET_KEY", "s" * 40)
     monkeypatch.setenv("LIFECERT_DATABASE_URL", "postgresql+psycopg://db/lifecert")
     monkeypatch.setenv("LIFECERT_OTP_SENDER", "sms_gateway.client:make_sender")
+    monkeypatch.setenv("LIFECERT_MEDIA_MASTER_KEY", MEDIA_KEY)
     monkeypatch.setenv("LIFECERT_CERTIFICATION_PERIOD_MONTHS", "6")
     settings = Settings()
     assert settings.certification_period_months == 6
@@ -49,12 +52,18 @@ def test_environment_variables_are_read(monkeypatch: pytest.MonkeyPatch) -> None
 
 def test_production_refuses_the_outbox_sms_sender() -> None:
     with pytest.raises(ValidationError, match="LIFECERT_OTP_SENDER"):
-        Settings(env="production", secret_key="k" * 48, database_url="postgresql+psycopg://x/y")
+        Settings(
+            env="production",
+            secret_key="k" * 48,
+            database_url="postgresql+psycopg://x/y",
+            media_master_key=MEDIA_KEY,
+        )
     settings = Settings(
         env="production",
         secret_key="k" * 48,
         database_url="postgresql+psycopg://x/y",
         otp_sender="sms_gateway.client:make_sender",
+        media_master_key=MEDIA_KEY,
     )
     assert settings.otp_sender == "sms_gateway.client:make_sender"
     assert Settings(env="development").otp_sender == "outbox"

@@ -42,13 +42,12 @@ def review_case(seed: Factory, engine: DlibFaceEngine, *, name: str) -> ReviewCa
     attempt = seed.attempt(pensioner)
     assert isinstance(attempt, CertificationAttempt)
     base = f"attempts/{pensioner.id}/{attempt.id}"
-    media_dir = seed.settings.resolved_media_dir
     attempt.selfie_path = f"{base}/selfie"
-    media.store(media_dir=media_dir, relative=attempt.selfie_path, data=SELFIE_PHOTO)
+    media.store(settings=seed.settings, relative=attempt.selfie_path, data=SELFIE_PHOTO)
     frames = [f"{base}/frame_{i}.jpg" for i in range(2)]
     for i, relative in enumerate(frames):
         media.store(
-            media_dir=media_dir, relative=relative, data=frame_jpeg(SELFIE_CLIP, 60 + 90 * i)
+            settings=seed.settings, relative=relative, data=frame_jpeg(SELFIE_CLIP, 60 + 90 * i)
         )
     attempt.status = AttemptStatus.needs_review
     attempt.decided_at = datetime.now(UTC) - timedelta(hours=5)
@@ -149,7 +148,7 @@ def consular_document(seed: Factory, pensioner: Pensioner) -> ConsularDocument:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     data = buffer.getvalue()
-    media.store(media_dir=seed.settings.resolved_media_dir, relative=relative, data=data)
+    media.store(settings=seed.settings, relative=relative, data=data)
     document = ConsularDocument(
         pensioner_id=pensioner.id,
         region_code=pensioner.region_code,

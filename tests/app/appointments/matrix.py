@@ -16,6 +16,7 @@ from typing import Any
 
 from PIL import Image
 
+from app import media
 from models.consular import ConsularDocument
 from models.pensioner import Residence
 from models.video_call import AppointmentStatus, AvailabilityRule, CallFrame, VideoAppointment
@@ -67,9 +68,7 @@ def _appointment(factory: Any, pensioner: Any, agent: Any, starts_at: datetime) 
 
 def _frame(factory: Any, call: VideoAppointment) -> CallFrame:
     relative = f"video_calls/{call.id}/{uuid.uuid4()}.png"
-    path = factory.settings.resolved_media_dir / relative
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(BLACK)
+    media.store(settings=factory.settings, relative=relative, data=BLACK)
     frame = CallFrame(
         appointment_id=call.id,
         path=relative,
@@ -87,9 +86,7 @@ def _frame(factory: Any, call: VideoAppointment) -> CallFrame:
 
 def _document(factory: Any, pensioner: Any) -> ConsularDocument:
     relative = f"consular/{pensioner.id}/{uuid.uuid4()}.pdf"
-    path = factory.settings.resolved_media_dir / relative
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(PDF)
+    media.store(settings=factory.settings, relative=relative, data=PDF)
     document = ConsularDocument(
         pensioner_id=pensioner.id,
         region_code=pensioner.region_code,

@@ -28,7 +28,7 @@ def _decided(
     attempt.selfie_sha256 = attempt.video_sha256 = f"{attempt.id.hex}{'0' * 32}"
     frames = [f"{base}/frame_0.jpg", f"{base}/frame_1.jpg"]
     for relative in [attempt.selfie_path, attempt.video_path, *frames]:
-        media.store(media_dir=settings.resolved_media_dir, relative=relative, data=b"x")
+        media.store(settings=settings, relative=relative, data=b"x")
     attempt.decision = {"key_frames": frames, "face_selfie": {"score": 5.1}}
     attempt.status = status
     attempt.decided_at = NOW - timedelta(days=days_ago)

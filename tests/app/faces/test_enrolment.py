@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 from sqlmodel import Session, func, select
 
+from app import media
 from app.config import Settings
 from models.audit import AuditEvent
 from models.face import EnrolledFace, FaceGallery
@@ -61,7 +62,7 @@ async def test_enrol_stores_photo_template_and_audit(
 
     stored = db.exec(select(EnrolledFace)).one()
     assert len(stored.embedding) == 128 * 8
-    assert (settings.resolved_media_dir / stored.photo_path).read_bytes() == photo
+    assert media.read(settings=settings, relative=stored.photo_path) == photo
     event = db.exec(select(AuditEvent).where(AuditEvent.action == "face.enrolment_pending")).one()
     assert event.after is not None and event.after["face_id"] == face["id"]
     assert db.exec(select(func.count()).select_from(FaceGallery)).one() == 0

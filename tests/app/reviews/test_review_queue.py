@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 from sqlmodel import Session, select
 
+from app import media
 from app.config import Settings
 from models.attempt import AttemptStatus, CertificationAttempt, ReviewCase, ReviewStatus
 from models.certification import Certification
@@ -30,9 +31,11 @@ def _case(
     assert isinstance(attempt, CertificationAttempt)
     base = f"attempts/{pensioner.id}/{attempt.id}"  # type: ignore[attr-defined]
     for name in ("selfie", "frame_0.jpg", "frame_1.jpg"):
-        path = settings.resolved_media_dir / base / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(b"\xff\xd8\xff\xe0 image " + name.encode())
+        media.store(
+            settings=settings,
+            relative=f"{base}/{name}",
+            data=b"\xff\xd8\xff\xe0 image " + name.encode(),
+        )
     attempt.status = AttemptStatus.needs_review
     attempt.selfie_path = f"{base}/selfie"
     attempt.operated_by = operated_by
