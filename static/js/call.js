@@ -1,14 +1,34 @@
+// @ts-check
 // One side of a video call: the service's signalling WebSocket and a WebRTC peer connection.
 // The agent makes the offer whenever both sides are present; the pensioner answers. A side
 // that leaves and comes back gets a fresh connection (see README, "The call").
 
+/**
+ * @typedef {object} Room the service's answer to a room-token request
+ * @property {string} signal_path
+ * @property {string} token
+ * @property {RTCIceServer[]} [ice_servers]
+ */
+
+/**
+ * @param {object} options
+ * @param {Room} options.room
+ * @param {"agent" | "pensioner"} options.role
+ * @param {MediaStream} options.stream
+ * @param {HTMLVideoElement} options.remoteVideo
+ * @param {(state: string, reason?: string, code?: number) => void} options.onState
+ * @param {(message: Record<string, any>) => void} options.onMessage messages not about the connection
+ * @returns {{ leave: () => void }}
+ */
 export function joinCall({ room, role, stream, remoteVideo, onState, onMessage }) {
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
   const ws = new WebSocket(`${scheme}//${location.host}${room.signal_path}?token=${encodeURIComponent(room.token)}`);
+  /** @type {RTCPeerConnection | null} */
   let pc = null;
   let closedByUs = false;
   const ping = setInterval(() => send({ type: "ping" }), 20000);
 
+  /** @param {Record<string, unknown>} message */
   function send(message) {
     if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(message));
   }
@@ -91,7 +111,11 @@ export function joinCall({ room, role, stream, remoteVideo, onState, onMessage }
   };
 }
 
-// A still of the remote <video> as a JPEG, for the face check.
+/**
+ * A still of the remote <video> as a JPEG, for the face check.
+ * @param {HTMLVideoElement} video
+ * @returns {Promise<Blob | null>}
+ */
 export function captureFrame(video, quality = 0.92) {
   const canvas = document.createElement("canvas");
   canvas.width = video.videoWidth;

@@ -1,21 +1,27 @@
+// @ts-check
 // The staff console: login, the review queue with photos side by side and the decision form,
 // the register search and record view (certifications, audit trail), and the region dashboard.
 import { ApiError, makeApi } from "./api.js";
 import { captureFrame, joinCall } from "./call.js";
+import { $ } from "./dom.js";
 import { makeI18n } from "./i18n.js";
 import { STAFF } from "./strings.js";
+import { zoneChoices } from "./timezones.js";
 
 const i18n = makeI18n(STAFF, "lifecert.staff.lang");
 const { t } = i18n;
-const $ = (id) => document.getElementById(id);
 const KEY = "lifecert.staff.tokens";
 const METHODS = ["data_comparison", "remote_self_service", "video_call", "community_visit", "home_visit", "consular_document"];
 const COLOURS = ["#0a47a1", "#0b6b2e", "#6a1b9a", "#7a4a00", "#a4161a", "#37474f"];
 const STATUSES = ["certified", "due_soon", "overdue", "never_certified", "suspended", "terminated"];
 
+/** @type {{ username: string, full_name?: string, roles: string[] } | null} */
 let me = null;
+/** @type {string[]} */
 let blobUrls = [];
+/** @type {{ leave: () => void } | null} */
 let call = null;       // the open video call, if any
+/** @type {MediaStream | null} */
 let callStream = null;
 const tokens = () => JSON.parse(sessionStorage.getItem(KEY) || "null");
 const api = makeApi({ token: () => tokens()?.access_token, onUnauthorized: refresh });
@@ -36,37 +42,66 @@ async function refresh() {
 }
 
 // ---- helpers ------------------------------------------------------------------------------
+/**
+ * @template {keyof HTMLElementTagNameMap} K
+ * @param {K} tag
+ * @param {Record<string, string | number | boolean | null | undefined>} [attrs] `text`, `class` and `style` are set as such
+ * @param {...(Node | string | null | undefined)} children
+ * @returns {HTMLElementTagNameMap[K]}
+ */
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
     if (v === null || v === undefined || v === false) continue;
     // Styles through the CSSOM: the Content-Security-Policy refuses style attributes.
-    if (k === "text") node.textContent = v; else if (k === "class") node.className = v; else if (k === "style") node.style.cssText = v; else node.setAttribute(k, v);
+    const value = String(v);
+    if (k === "text") node.textContent = value; else if (k === "class") node.className = value; else if (k === "style") node.style.cssText = value; else node.setAttribute(k, value);
   }
   for (const c of children) if (c !== null && c !== undefined) node.append(c);
   return node;
 }
+/**
+ * @param {string[]} headers
+ * @param {unknown[][]} rows cells: nodes, or anything shown as text
+ */
 function table(headers, rows) {
   return el("table", {},
     el("thead", {}, el("tr", {}, ...headers.map((h) => el("th", { scope: "col", text: h })))),
     el("tbody", {}, ...rows.map((r) => el("tr", {}, ...r.map((c) => el("td", {}, c instanceof Node ? c : String(c ?? "")))))));
 }
+/** @param {string} text */
 function setStatus(text) { $("status").textContent = text; }
+/** @param {string} text */
 function setError(text) { $("error").textContent = text; }
+/** @param {Error} err */
 function fail(err) {
   if (err instanceof ApiError && err.code === "NetworkError") setError(t("err.network"));
   else if (err instanceof ApiError && err.status === 403) setError(`${t("err.denied")} ${err.message}`);
   else setError(t("err.generic", { detail: err.message }));
 }
+/**
+ * @param {HTMLFormElement} form
+ * @param {boolean} disabled
+ */
+function setDisabled(form, disabled) {
+  /** @type {NodeListOf<HTMLInputElement | HTMLTextAreaElement | HTMLButtonElement>} */
+  const controls = form.querySelectorAll("input, textarea, button");
+  for (const control of controls) control.disabled = disabled;
+}
+/** @param {string} id */
 function showView(id) {
-  for (const v of document.querySelectorAll("[data-view]")) v.hidden = v.id !== id;
+  for (const v of document.querySelectorAll("[data-view]")) if (v instanceof HTMLElement) v.hidden = v.id !== id;
   const h = $(id).querySelector("h1");
   if (h) h.focus();
 }
+/** @param {...string} roles */
 function can(...roles) { return !!me && me.roles.some((r) => roles.includes(r)); }
 function releaseImages() { for (const u of blobUrls) URL.revokeObjectURL(u); blobUrls = []; }
 
-// Media needs the bearer token, so it is fetched and shown from a blob URL.
+/**
+ * Media needs the bearer token, so it is fetched and shown from a blob URL.
+ * @param {string} url
+ */
 async function blobUrl(url) {
   const response = await api("GET", url.replace(/^.*\/api\/v1/, ""), { raw: true });
   const src = URL.createObjectURL(await response.blob());
@@ -74,6 +109,10 @@ async function blobUrl(url) {
   return src;
 }
 
+/**
+ * @param {string} url
+ * @param {string} alt
+ */
 async function image(url, alt) {
   try {
     return el("img", { src: await blobUrl(url), alt });
@@ -86,7 +125,7 @@ async function image(url, alt) {
 $("form-login").addEventListener("submit", async (e) => {
   e.preventDefault();
   setError("");
-  const form = new URLSearchParams({ username: $("username").value.trim(), password: $("password").value });
+  const form = new URLSearchParams({ username: $("username", HTMLInputElement).value.trim(), password: $("password", HTMLInputElement).value });
   try {
     const response = await fetch("/api/v1/auth/token", { method: "POST", body: form });
     if (!response.ok) {
@@ -97,7 +136,7 @@ $("form-login").addEventListener("submit", async (e) => {
       return;
     }
     sessionStorage.setItem(KEY, JSON.stringify(await response.json()));
-    $("password").value = "";
+    $("password", HTMLInputElement).value = "";
     await loadMe();
     if (!location.hash || location.hash === "#/login") location.hash = defaultRoute(); else route();
   } catch (err) { setError(t("err.network")); }
@@ -122,6 +161,7 @@ function renderChrome() {
   $("logout").hidden = !me;
   $("whoami").textContent = me ? t("whoami", { user: me.full_name || me.username, roles: me.roles.map((r) => t(`role.${r}`)).join("、") }) : "";
   for (const a of document.querySelectorAll("#nav a")) {
+    if (!(a instanceof HTMLAnchorElement)) continue;
     a.hidden = !can(...a.dataset.role.split(" "));
     a.toggleAttribute("aria-current", location.hash.startsWith(a.getAttribute("href")));
     if (a.hasAttribute("aria-current")) a.setAttribute("aria-current", "page");
@@ -178,6 +218,10 @@ async function showReviews() {
   showView("view-reviews");
 }
 
+/**
+ * @param {string} name
+ * @param {Record<string, unknown> | undefined} summary
+ */
 function flatScores(name, summary) {
   if (!summary) return [];
   const rows = [];
@@ -188,6 +232,7 @@ function flatScores(name, summary) {
   return rows;
 }
 
+/** @param {string} id */
 async function showReview(id) {
   const c = await api("GET", `/reviews/${id}`);
   $("review-title").textContent = t("review.title", { name: c.pensioner_name });
@@ -208,30 +253,31 @@ async function showReview(id) {
     ? table([t("review.check"), t("review.value"), t("review.threshold"), t("review.passed")],
       checks.map(([k, v]) => [k, v.value, v.threshold, v.passed ? t("review.yes") : t("review.no")]))
     : el("p", { text: (d.video && d.video.error) ? `${d.video.error}: ${d.video.detail}` : "—" }));
-  const form = $("form-decision");
+  const form = $("form-decision", HTMLFormElement);
   form.dataset.caseId = c.id;
   form.reset();
   const open = c.status === "open" || c.status === "awaiting_second_review";
-  for (const input of form.querySelectorAll("input, textarea, button")) input.disabled = !open;
+  setDisabled(form, !open);
   if (c.status === "awaiting_second_review") setStatus(t("review.second"));
   showView("view-review");
 }
 
 $("form-decision").addEventListener("submit", async (e) => {
   e.preventDefault();
-  const form = e.currentTarget;
+  const form = $("form-decision", HTMLFormElement);
+  /** @type {HTMLInputElement | null} */
   const verdict = form.querySelector("input[name=verdict]:checked");
-  const reason = $("decision-reason").value.trim();
-  if (!verdict) { setError(t("review.choose")); form.querySelector("input[name=verdict]").focus(); return; }
+  const reason = $("decision-reason", HTMLTextAreaElement).value.trim();
+  if (!verdict) { setError(t("review.choose")); /** @type {HTMLInputElement} */ (form.querySelector("input[name=verdict]")).focus(); return; }
   if (verdict.value !== "approve" && !reason) { setError(t("review.need_reason")); $("decision-reason").focus(); return; }
   setError("");
-  $("decision-submit").disabled = true;
+  $("decision-submit", HTMLButtonElement).disabled = true;
   try {
-    const otherPerson = verdict.value === "reject" && $("decision-other-person").checked;
+    const otherPerson = verdict.value === "reject" && $("decision-other-person", HTMLInputElement).checked;
     const result = await api("POST", `/reviews/${form.dataset.caseId}/decision`, { json: { verdict: verdict.value, reason: reason || null, same_person: otherPerson ? false : null } });
     setStatus(t("review.done", { status: result.status }) + (result.status === "awaiting_second_review" ? ` ${t("review.second")}` : ""));
-    for (const input of form.querySelectorAll("input, textarea, button")) input.disabled = true;
-  } catch (err) { fail(err); $("decision-submit").disabled = false; }
+    setDisabled(form, true);
+  } catch (err) { fail(err); $("decision-submit", HTMLButtonElement).disabled = false; }
 });
 
 // ---- register search and record -----------------------------------------------------------------
@@ -239,7 +285,7 @@ $("form-search").addEventListener("submit", async (e) => {
   e.preventDefault();
   setError("");
   try {
-    const page = await api("GET", "/pensioners", { query: { q: $("q").value.trim(), limit: 50 } });
+    const page = await api("GET", "/pensioners", { query: { q: $("q", HTMLInputElement).value.trim(), limit: 50 } });
     const out = $("search-results");
     if (!page.items.length) { out.replaceChildren(el("p", { text: t("pensioners.none") })); return; }
     out.replaceChildren(el("p", { text: t("pensioners.count", { n: page.total }) }), el("div", { class: "table-wrap", tabindex: 0, role: "region", "aria-label": t("pensioners.title") }, table(
@@ -320,7 +366,7 @@ function chart(months) {
 }
 
 async function showDashboard() {
-  const region = $("dash-region").value.trim();
+  const region = $("dash-region", HTMLInputElement).value.trim();
   const d = await api("GET", "/reports/dashboard", { query: { region_code: region } });
   $("dash-as-of").textContent = t("dashboard.as_of", { date: i18n.date(d.as_of), region: d.region_code || t("dashboard.all") });
   $("dash-status").replaceChildren(...cards(STATUSES.map((s) => [t(`status.${s}`), d.by_status[s] || 0])));
@@ -331,7 +377,7 @@ async function showDashboard() {
   const pct = (x) => (x === null || x === undefined ? "—" : `${Math.round(x * 1000) / 10}%`);
   const remote = d.remote_attempts || [];
   $("dash-remote").replaceChildren(remote.length
-    ? table([t("dashboard.month"), t("dashboard.region"), t("dashboard.age"), t("dashboard.decided"), t("dashboard.auto"), t("dashboard.reviewed"), t("dashboard.refused"), t("dashboard.retry")],
+    ? table([t("dashboard.month"), t("reviews.region"), t("dashboard.age"), t("dashboard.decided"), t("dashboard.auto"), t("dashboard.reviewed"), t("dashboard.refused"), t("dashboard.retry")],
       remote.map((r) => [r.month, r.region_code, r.age_band, r.decided, `${r.auto_certified} (${pct(r.auto_certified_share)})`,
         `${r.reviewed} (${pct(r.reviewed_share)})`, `${r.refused} (${pct(r.refused_share)})`, r.retry]))
     : el("p", { class: "hint", text: t("dashboard.none") }));
@@ -382,51 +428,51 @@ async function showCall(id) {
   renderFrames(c);
   $("call-code").textContent = "";
   $("call-state").textContent = "";
-  $("call-capture").disabled = true;
-  $("call-connect").disabled = false;
-  const form = $("form-outcome");
+  $("call-capture", HTMLButtonElement).disabled = true;
+  $("call-connect", HTMLButtonElement).disabled = false;
+  const form = $("form-outcome", HTMLFormElement);
   form.reset();
   form.dataset.callId = c.id;
   const open = c.status === "booked" || c.status === "lapsed";
-  for (const input of form.querySelectorAll("input, textarea, button")) input.disabled = !open;
-  $("call-connect").disabled = !open;
-  $("call-read-code").disabled = !open;
+  setDisabled(form, !open);
+  $("call-connect", HTMLButtonElement).disabled = !open;
+  $("call-read-code", HTMLButtonElement).disabled = !open;
   if (!open) setStatus(t("call.recorded", { status: c.status }));
   showView("view-call");
 }
 
 $("call-connect").addEventListener("click", async () => {
   const id = $("form-outcome").dataset.callId;
-  $("call-connect").disabled = true;
+  $("call-connect", HTMLButtonElement).disabled = true;
   try {
     const room = await api("POST", `/video-calls/${id}/room-token`);
     callStream = await navigator.mediaDevices.getUserMedia({ video: true, audio: true })
       .catch(() => navigator.mediaDevices.getUserMedia({ video: true, audio: false }));
-    $("call-local").srcObject = callStream;
+    $("call-local", HTMLVideoElement).srcObject = callStream;
     call = joinCall({
-      room, role: "agent", stream: callStream, remoteVideo: $("call-remote"),
+      room, role: "agent", stream: callStream, remoteVideo: $("call-remote", HTMLVideoElement),
       onState: (state, reason) => {
         $("call-state").textContent = t(`call.state.${state}`, { reason: reason || "" });
-        $("call-capture").disabled = state !== "connected";
-        if (state === "closed") { $("call-connect").disabled = false; call = null; }
+        $("call-capture", HTMLButtonElement).disabled = state !== "connected";
+        if (state === "closed") { $("call-connect", HTMLButtonElement).disabled = false; call = null; }
       },
       onMessage: (m) => { if (m.type === "error") setError(m.detail); },
     });
-  } catch (err) { fail(err); $("call-connect").disabled = false; }
+  } catch (err) { fail(err); $("call-connect", HTMLButtonElement).disabled = false; }
 });
 
 $("call-capture").addEventListener("click", async () => {
   const id = $("form-outcome").dataset.callId;
-  const video = $("call-remote");
+  const video = $("call-remote", HTMLVideoElement);
   if (!video.videoWidth) return;
-  $("call-capture").disabled = true;
+  $("call-capture", HTMLButtonElement).disabled = true;
   try {
     const form = new FormData();
     form.append("frame", await captureFrame(video), "frame.jpg");
     const check = await api("POST", `/video-calls/${id}/frames`, { form });
     setStatus(`${t("call.decision")}: ${check.decision}` + (check.score === null ? "" : ` (${t("call.score")} ${check.score.toFixed(2)})`));
     renderFrames(await api("GET", `/video-calls/${id}`));
-  } catch (err) { fail(err); } finally { $("call-capture").disabled = !call; }
+  } catch (err) { fail(err); } finally { $("call-capture", HTMLButtonElement).disabled = !call; }
 });
 
 $("call-read-code").addEventListener("click", async () => {
@@ -439,13 +485,14 @@ $("call-read-code").addEventListener("click", async () => {
 
 $("form-outcome").addEventListener("submit", async (e) => {
   e.preventDefault();
-  const form = e.currentTarget;
+  const form = $("form-outcome", HTMLFormElement);
+  /** @type {HTMLInputElement | null} */
   const picked = form.querySelector("input[name=outcome]:checked");
   if (!picked) { setError(t("review.choose")); return; }
   const body = { outcome: picked.value };
-  const reason = $("outcome-reason").value.trim();
-  const override = $("outcome-override").value.trim();
-  const notes = $("outcome-notes").value.trim();
+  const reason = $("outcome-reason", HTMLTextAreaElement).value.trim();
+  const override = $("outcome-override", HTMLTextAreaElement).value.trim();
+  const notes = $("outcome-notes", HTMLTextAreaElement).value.trim();
   if (picked.value === "not_certified" && !reason) { setError(t("review.need_reason")); $("outcome-reason").focus(); return; }
   if (reason) body.reason = reason;
   if (override && picked.value === "certified") body.override_reason = override;
@@ -454,7 +501,7 @@ $("form-outcome").addEventListener("submit", async (e) => {
   try {
     const c = await api("POST", `/video-calls/${form.dataset.callId}/outcome`, { json: body });
     setStatus(t("call.recorded", { status: c.status }));
-    for (const input of form.querySelectorAll("input, textarea, button")) input.disabled = true;
+    setDisabled(form, true);
     hangUp();
   } catch (err) {
     if (err instanceof ApiError && err.code === "InvalidOutcome") setError(t("call.no_frame"));
@@ -463,7 +510,6 @@ $("form-outcome").addEventListener("submit", async (e) => {
 });
 
 // ---- an agent's working hours ---------------------------------------------------------------------
-const ZONES = ["Asia/Shanghai", "Asia/Hong_Kong", "Asia/Tokyo", "Europe/London", "Europe/Berlin", "America/New_York", "America/Los_Angeles", "Australia/Sydney", "Pacific/Auckland"];
 let rowSeq = 0;
 
 function field(label, control, wide = false) {
@@ -506,9 +552,9 @@ function exceptionRow(x = { kind: "unavailable", starts_on: "", ends_on: "", sta
 
 async function showAvailability() {
   const a = await api("GET", "/video-agents/me/availability");
-  const zones = [...new Set([a.timezone, ...ZONES])];
+  const zones = zoneChoices(a.timezone);
   $("av-tz").replaceChildren(...zones.map((z) => el("option", { value: z, text: z })));
-  $("av-tz").value = a.timezone;
+  $("av-tz", HTMLSelectElement).value = a.timezone;
   $("av-weekly").replaceChildren(...a.weekly.map(weeklyRow));
   $("av-exceptions").replaceChildren(...a.exceptions.map(exceptionRow));
   showView("view-availability");
@@ -529,7 +575,7 @@ $("form-availability").addEventListener("submit", async (e) => {
   });
   setError("");
   try {
-    await api("PUT", "/video-agents/me/availability", { json: { timezone: $("av-tz").value, weekly, exceptions } });
+    await api("PUT", "/video-agents/me/availability", { json: { timezone: $("av-tz", HTMLSelectElement).value, weekly, exceptions } });
     setStatus(t("av.saved"));
   } catch (err) { fail(err); }
 });
@@ -590,24 +636,25 @@ async function showDocument(id) {
   $("doc-scan").replaceChildren(d.file_format === "pdf"
     ? el("a", { class: "button", href: await blobUrl(d.scan_url), target: "_blank", rel: "noopener", text: t("consular.file") })
     : await image(d.scan_url, t("consular.scan_alt", { name: d.pensioner_name })));
-  const form = $("form-document");
+  const form = $("form-document", HTMLFormElement);
   form.reset();
   form.dataset.docId = d.id;
-  for (const input of form.querySelectorAll("input, textarea, button")) input.disabled = d.status !== "pending";
+  setDisabled(form, d.status !== "pending");
   showView("view-document");
 }
 
 $("form-document").addEventListener("submit", async (e) => {
   e.preventDefault();
-  const form = e.currentTarget;
+  const form = $("form-document", HTMLFormElement);
+  /** @type {HTMLInputElement | null} */
   const picked = form.querySelector("input[name=doc-verdict]:checked");
-  const reason = $("doc-reason").value.trim();
+  const reason = $("doc-reason", HTMLTextAreaElement).value.trim();
   if (!picked) { setError(t("review.choose")); return; }
   if (picked.value === "reject" && !reason) { setError(t("review.need_reason")); $("doc-reason").focus(); return; }
   try {
     const d = await api("POST", `/consular-documents/${form.dataset.docId}/decision`, { json: { verdict: picked.value, reason: reason || null } });
     setStatus(t("consular.done", { status: d.status }));
-    for (const input of form.querySelectorAll("input, textarea, button")) input.disabled = true;
+    setDisabled(form, true);
   } catch (err) { fail(err); }
 });
 
