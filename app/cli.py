@@ -21,6 +21,8 @@ bench_cli = typer.Typer(help="Accuracy and speed benchmarks.", no_args_is_help=T
 cli.add_typer(bench_cli, name="bench")
 faces_cli = typer.Typer(help="Face galleries.", no_args_is_help=True)
 cli.add_typer(faces_cli, name="faces")
+feeds_cli = typer.Typer(help="Agencies' feed clients and their keys.", no_args_is_help=True)
+cli.add_typer(feeds_cli, name="feeds")
 media_cli = typer.Typer(
     help="Stored photos, videos, frames and scans (encrypted at rest).", no_args_is_help=True
 )
@@ -873,6 +875,7 @@ def import_feed(
     from app.audit.service import Actor
     from app.errors import AppError
     from app.feeds import service
+    from app.feeds.validation import Gate
     from models.records import FeedFormat, FeedType
 
     settings = get_settings()
@@ -883,7 +886,7 @@ def import_feed(
         _fail("ValidationError", str(exc), 2)
         return
     with _session() as session:
-        actor, _scope = _admin_actor(session, as_user)
+        actor, scope = _admin_actor(session, as_user)
         assert isinstance(actor, Actor)
         try:
             report = service.import_file(
@@ -894,12 +897,55 @@ def import_feed(
                 source_authority=source,
                 path=file.resolve(),
                 fmt=declared,
+                gate=Gate(region_scope=scope),
             )
             session.commit()
         except AppError as exc:
             _fail(exc.code, exc.message)
             return
     typer.echo(report.model_dump_json(indent=2))
+
+
+@feeds_cli.command("create-client")
+def feeds_create_client(
+    name: Annotated[str, typer.Argument(help="The agency's system, e.g. 'MPS death registry'")],
+    source: Annotated[str, typer.Option("--source", help="Its source authority")],
+    as_user: Annotated[str, typer.Option("--as", help="National admin recorded in the audit")],
+) -> None:
+    """Create a feed client; prints its key once (send it as the X-Feed-Key header)."""
+    from app.audit.service import Actor
+    from app.errors import AppError, PermissionDenied
+    from app.feeds import clients
+    from models.staff import StaffUser
+
+    if not source.strip() or len(source.strip()) > 64 or not name.strip() or len(name) > 100:
+        _fail("ValidationError", "Give a name (1-100 characters) and a source (1-64).", 2)
+    with _session() as session:
+        actor, scope = _admin_actor(session, as_user)
+        assert isinstance(actor, Actor)
+        staff = session.get(StaffUser, uuid.UUID(actor.id))
+        if scope or staff is None:
+            _fail(PermissionDenied.code, f"{as_user!r} is not a national admin account.")
+            return
+        try:
+            client, key = clients.create(
+                session=session,
+                actor=actor,
+                staff=staff,
+                name=name.strip(),
+                source_authority=source.strip(),
+            )
+            session.commit()
+        except AppError as exc:
+            _fail(exc.code, exc.message)
+            return
+    typer.echo(
+        json.dumps(
+            {"id": str(client.id), "name": client.name, "source_authority": source.strip()},
+            ensure_ascii=False,
+        )
+    )
+    typer.echo(f"Key (shown once): {key}")
 
 
 @cli.command("run-matching")

@@ -33,6 +33,8 @@ from app.errors import install_error_handlers
 from app.faces.router import calibration_router, pending_router
 from app.faces.router import router as faces_router
 from app.faces.service import CohortCache
+from app.feeds.dependencies import feed_sender
+from app.feeds.router import intake_router as feed_intake_router
 from app.feeds.router import router as feeds_router
 from app.health.router import router as health_router
 from app.limits import BodySizeLimit
@@ -143,6 +145,8 @@ def create_app(
     api.include_router(regions_router, dependencies=staff_only)
     api.include_router(audit_router, dependencies=staff_only)
     api.include_router(feeds_router, dependencies=staff_only)
+    # An agency's feed key or an administrator's token.
+    api.include_router(feed_intake_router, dependencies=[Depends(feed_sender)])
     api.include_router(matching_router, dependencies=staff_only)
     api.include_router(verification_tasks_router, dependencies=staff_only)
     api.include_router(overpayments_router, dependencies=staff_only)

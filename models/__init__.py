@@ -20,7 +20,17 @@ from models.matching import (
 from models.otp import OtpCode
 from models.overpayment import OverpaymentClaim, RecoveryEvent, RecoveryStatus
 from models.pensioner import BenefitStatus, BenefitType, Language, Pensioner, Residence, Sex
-from models.records import FeedBatch, FeedFormat, FeedRecord, FeedType, QuarantinedRecord
+from models.records import (
+    FeedBatch,
+    FeedClient,
+    FeedFormat,
+    FeedRecord,
+    FeedType,
+    HeldDeathRecord,
+    HoldReason,
+    HoldStatus,
+    QuarantinedRecord,
+)
 from models.region import Region
 from models.reminder import CertificationReminder, ReminderStage
 from models.staff import RefreshToken, Role, StaffUser
@@ -52,9 +62,13 @@ __all__ = [
     "ReminderStage",
     "CandidateStatus",
     "FeedBatch",
+    "FeedClient",
     "FeedFormat",
     "FeedRecord",
     "FeedType",
+    "HeldDeathRecord",
+    "HoldReason",
+    "HoldStatus",
     "MatchCandidate",
     "MatchingRun",
     "OverpaymentClaim",

@@ -1,4 +1,5 @@
-"""Feed endpoints (administrators): upload a batch file, push single records, read reports."""
+"""Feed endpoints: agencies (feed key) and administrators send batches and records; staff read
+batch reports, decide held death records; national administrators manage feed keys."""
 
 from __future__ import annotations
 
@@ -7,18 +8,43 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
 from pydantic import BaseModel
+from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
+from app.audit.service import Actor
+from app.config import Settings
 from app.db import SessionDep
-from app.deps import RequireAdmin, SettingsDep, StaffActor
+from app.deps import RequireAdmin, RequireConfirmer, SettingsDep, StaffActor
 from app.errors import InvalidFeed
-from app.feeds import service
-from app.feeds.schemas import FeedBatchRead, FeedReport, QuarantinedRead, RecordPush
+from app.feeds import clients, holds, service
+from app.feeds.dependencies import RequireNationalAdmin, SenderDep
+from app.feeds.schemas import (
+    FeedBatchRead,
+    FeedClientCreate,
+    FeedClientCreated,
+    FeedClientRead,
+    FeedReport,
+    HeldDeathRead,
+    QuarantinedRead,
+    RecordPush,
+)
 from app.matching import service as matching
+from app.video_calls.schemas import ConfirmationIn
 from models.matching import RunKind
-from models.records import FeedFormat, FeedType
+from models.records import FeedFormat, FeedType, HoldStatus
 
+# Sending: by an agency's feed key (X-Feed-Key) or an administrator's token; the dependency
+# of every route here authenticates one or the other (app/feeds/dependencies.py).
+intake_router = APIRouter(prefix="/feeds", tags=["feeds"])
 router = APIRouter(prefix="/feeds", tags=["feeds"])
+
+SENDERS = (
+    "Send with an agency's feed key (`X-Feed-Key`: the key's source authority is the source; "
+    "a `source_authority` in the request is ignored) or as an administrator (the request's "
+    "`source_authority` is recorded; records outside your region scope are quarantined as "
+    "`out_of_scope`, and your death records wait for a second staff member). A death record "
+    "about a pensioner who certified by face or video call in the last 90 days waits too."
+)
 
 
 class FeedBatchPage(BaseModel):
@@ -28,14 +54,21 @@ class FeedBatchPage(BaseModel):
     offset: int
 
 
-@router.post(
+class HeldDeathPage(BaseModel):
+    items: list[HeldDeathRead]
+    total: int
+    limit: int
+    offset: int
+
+
+@intake_router.post(
     "/{feed_type}/batches",
     response_model=FeedReport,
     status_code=status.HTTP_201_CREATED,
     summary="Import a batch file of one feed type (CSV, JSON Lines or Parquet)",
     description="Send the file as the body or as the `file` field of a multipart form. Rows "
     "with an invalid ID or date are quarantined (kept, listed in the report). The same content "
-    "sent again answers 200 with the first report and `duplicate: true`.",
+    "sent again answers 200 with the first report and `duplicate: true`. " + SENDERS,
 )
 async def import_batch(
     feed_type: FeedType,
@@ -43,23 +76,24 @@ async def import_batch(
     response: Response,
     session: SessionDep,
     settings: SettingsDep,
-    admin: RequireAdmin,
-    actor: StaffActor,
-    source_authority: Annotated[str, Query(min_length=1, max_length=64)],
+    sender: SenderDep,
+    source_authority: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
     format: FeedFormat | None = None,
     file_name: Annotated[str | None, Query(max_length=255)] = None,
 ) -> FeedReport:
+    source = sender.source(source_authority)
     content, name = await _body(request)
     report = await run_in_threadpool(
         service.import_file,
         session=session,
         settings=settings,
-        actor=actor,
+        actor=sender.actor,
         feed_type=feed_type,
-        source_authority=source_authority,
+        source_authority=source,
         content=content,
         file_name=file_name or name,
         fmt=format,
+        gate=sender.gate,
     )
     if report.duplicate:
         response.status_code = status.HTTP_200_OK
@@ -76,11 +110,32 @@ async def _body(request: Request) -> tuple[bytes, str | None]:
     return await request.body(), None
 
 
-@router.post(
+def _match(
+    *,
+    session: Session,
+    settings: Settings,
+    actor: Actor,
+    region_scope: str,
+    batch_id: uuid.UUID,
+) -> dict[str, object]:
+    """An incremental run over one batch's records, now."""
+    run = matching.run(
+        session=session,
+        settings=settings,
+        actor=actor,
+        kind=RunKind.incremental,
+        region_scope=region_scope,
+        batch_ids=[batch_id],
+    )
+    return {"run_id": str(run.id), **run.counts}
+
+
+@intake_router.post(
     "/{feed_type}/records",
     response_model=FeedReport,
     status_code=status.HTTP_201_CREATED,
     summary="Push single records (near real time); matched at once against the register",
+    description=SENDERS,
 )
 def push_records(
     feed_type: FeedType,
@@ -88,29 +143,32 @@ def push_records(
     response: Response,
     session: SessionDep,
     settings: SettingsDep,
-    admin: RequireAdmin,
-    actor: StaffActor,
+    sender: SenderDep,
 ) -> FeedReport:
     report, batch = service.push_records(
-        session=session, settings=settings, actor=actor, feed_type=feed_type, body=body
+        session=session,
+        settings=settings,
+        actor=sender.actor,
+        feed_type=feed_type,
+        body=body,
+        source_authority=sender.source(body.source_authority),
+        gate=sender.gate,
     )
     if report.duplicate:
         response.status_code = status.HTTP_200_OK
         return report
     if body.match and report.accepted + report.quarantined:
-        run = matching.run(
+        report.matching = _match(
             session=session,
             settings=settings,
-            actor=actor,
-            kind=RunKind.incremental,
-            region_scope=admin.region_scope,
-            batch_ids=[batch.id],
+            actor=sender.actor,
+            region_scope=sender.region_scope,
+            batch_id=batch.id,
         )
-        report.matching = {"run_id": str(run.id), **run.counts}
     return report
 
 
-@router.get("/batches", response_model=FeedBatchPage)
+@router.get("/batches", response_model=FeedBatchPage, summary="Batches sent within your scope")
 def list_batches(
     session: SessionDep,
     admin: RequireAdmin,
@@ -119,7 +177,7 @@ def list_batches(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> FeedBatchPage:
     rows, total = service.list_batches(
-        session=session, feed_type=feed_type, limit=limit, offset=offset
+        session=session, staff=admin, feed_type=feed_type, limit=limit, offset=offset
     )
     items = [FeedBatchRead.model_validate(r) for r in rows]
     return FeedBatchPage(items=items, total=total, limit=limit, offset=offset)
@@ -127,7 +185,8 @@ def list_batches(
 
 @router.get("/batches/{batch_id}", response_model=FeedReport, summary="A batch's report")
 def read_batch(batch_id: uuid.UUID, session: SessionDep, admin: RequireAdmin) -> FeedReport:
-    return service.report_of(service.get_batch(session=session, batch_id=batch_id), duplicate=False)
+    batch = service.get_batch(session=session, staff=admin, batch_id=batch_id)
+    return service.report_of(batch, duplicate=False)
 
 
 @router.get("/batches/{batch_id}/quarantine", response_model=list[QuarantinedRead])
@@ -138,6 +197,103 @@ def read_quarantine(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[QuarantinedRead]:
-    service.get_batch(session=session, batch_id=batch_id)
-    rows = service.quarantined(session=session, batch_id=batch_id, limit=limit, offset=offset)
+    batch = service.get_batch(session=session, staff=admin, batch_id=batch_id)
+    rows = service.quarantined(session=session, batch=batch, limit=limit, offset=offset)
     return [QuarantinedRead.model_validate(r) for r in rows]
+
+
+@router.get(
+    "/held-deaths",
+    response_model=HeldDeathPage,
+    summary="Death records held for a second staff member, within your scope",
+    description="Held when a person sent them, or when the pensioner certified by face or "
+    "video call in the last 90 days. Records naming no registered pensioner are listed to "
+    "national staff only.",
+)
+def list_held_deaths(
+    session: SessionDep,
+    staff: RequireConfirmer,
+    held_status: Annotated[HoldStatus | None, Query(alias="status")] = (
+        HoldStatus.awaiting_confirmation
+    ),
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> HeldDeathPage:
+    rows, total = holds.search(
+        session=session, staff=staff, status=held_status, limit=limit, offset=offset
+    )
+    items = [HeldDeathRead.model_validate(r) for r in rows]
+    return HeldDeathPage(items=items, total=total, limit=limit, offset=offset)
+
+
+@router.post(
+    "/held-deaths/{held_id}/confirmation",
+    response_model=HeldDeathRead,
+    summary="Confirm a held death record (it applies: matched at once), or refuse it",
+    description="By a reviewer or administrator in scope who did not send it (403).",
+)
+def decide_held_death(
+    held_id: uuid.UUID,
+    body: ConfirmationIn,
+    session: SessionDep,
+    settings: SettingsDep,
+    staff: RequireConfirmer,
+    actor: StaffActor,
+) -> HeldDeathRead:
+    held = holds.get_in_scope(session=session, staff=staff, held_id=held_id)
+    held = holds.decide(
+        session=session,
+        staff=staff,
+        actor=actor,
+        held=held,
+        confirm=body.confirm,
+        reason=body.reason,
+    )
+    read = HeldDeathRead.model_validate(held)
+    if body.confirm:
+        read.matching = _match(
+            session=session,
+            settings=settings,
+            actor=actor,
+            region_scope=staff.region_scope,
+            batch_id=held.batch_id,
+        )
+    return read
+
+
+@router.post(
+    "/clients",
+    response_model=FeedClientCreated,
+    status_code=status.HTTP_201_CREATED,
+    summary="Create an agency's feed client; its key is shown once (national administrators)",
+)
+def create_client(
+    body: FeedClientCreate, session: SessionDep, admin: RequireNationalAdmin, actor: StaffActor
+) -> FeedClientCreated:
+    client, key = clients.create(
+        session=session,
+        actor=actor,
+        staff=admin,
+        name=body.name,
+        source_authority=body.source_authority,
+    )
+    return FeedClientCreated(**FeedClientRead.model_validate(client).model_dump(), key=key)
+
+
+@router.get("/clients", response_model=list[FeedClientRead], summary="Feed clients, oldest first")
+def list_clients(session: SessionDep, admin: RequireNationalAdmin) -> list[FeedClientRead]:
+    return [FeedClientRead.model_validate(c) for c in clients.list_all(session=session)]
+
+
+@router.post(
+    "/clients/{client_id}/revoke",
+    response_model=FeedClientRead,
+    summary="Revoke a feed client's key: it is refused (401) from now on",
+)
+def revoke_client(
+    client_id: uuid.UUID, session: SessionDep, admin: RequireNationalAdmin, actor: StaffActor
+) -> FeedClientRead:
+    client = clients.get(session=session, client_id=client_id)
+    return FeedClientRead.model_validate(
+        clients.revoke(session=session, actor=actor, staff=admin, client=client)
+    )

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from models.records import FeedFormat, FeedType
+from models.records import FeedFormat, FeedType, HoldReason, HoldStatus
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,11 @@ class FeedReport(BaseModel):
     ids_normalised: int = Field(description="IDs accepted after removing spaces or upper-casing")
     without_id: int = Field(description="Rows with name and date of birth only")
     problems: dict[str, int]
+    awaiting_confirmation: int = Field(
+        default=0,
+        description="Valid death records held until a second staff member confirms them "
+        "(GET /feeds/held-deaths); they suspend nothing before",
+    )
     examples: list[RowProblem]
     ignored_columns: list[str]
     created_at: datetime
@@ -82,7 +87,9 @@ class FeedBatchRead(BaseModel):
     rows: int
     accepted: int
     quarantined: int
+    imported_by_type: str
     imported_by_id: str
+    region_scope: str
     created_at: datetime
 
 
@@ -114,11 +121,66 @@ class PushedRecord(BaseModel):
     facility: Text | None = None
 
 
+SourceAuthority = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)
+]
+
+
 class RecordPush(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    source_authority: Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)
-    ]
+    source_authority: SourceAuthority | None = Field(
+        default=None,
+        description="Where a staff member got the records (required from staff); with a feed "
+        "key it is ignored: the key's source authority is the source",
+    )
     records: list[PushedRecord] = Field(min_length=1, max_length=1000)
     match: bool = Field(default=True, description="Match the records against the register now")
+
+
+class FeedClientCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    source_authority: SourceAuthority
+
+
+class FeedClientRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    name: str
+    source_authority: str
+    key_prefix: str
+    created_by_id: uuid.UUID
+    created_at: datetime
+    revoked_at: datetime | None
+    revoked_by_id: uuid.UUID | None
+
+
+class FeedClientCreated(FeedClientRead):
+    key: str = Field(
+        description="Send it as the X-Feed-Key header. Shown once: only its hash is kept"
+    )
+
+
+class HeldDeathRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    batch_id: uuid.UUID
+    row_number: int
+    feed_type: FeedType
+    national_id: str | None
+    name: str | None
+    date_of_birth: date | None
+    event_date: date
+    source_authority: str
+    pensioner_id: uuid.UUID | None
+    reasons: list[HoldReason]
+    status: HoldStatus
+    decided_by_id: str | None
+    decided_at: datetime | None
+    decision_reason: str | None
+    created_at: datetime
+    matching: dict[str, Any] | None = None

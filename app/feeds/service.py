@@ -8,11 +8,13 @@ import json
 import os
 import shutil
 import uuid
-from datetime import date
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
 import duckdb
+from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, func, select
 
 from app.audit import service as audit
@@ -21,11 +23,39 @@ from app.config import Settings
 from app.errors import BatchAlreadyImported, FeedBatchNotFound, InvalidFeed
 from app.feeds import store
 from app.feeds.schemas import FEED_SPECS, FeedReport, RecordPush, RowProblem, columns_of
-from app.feeds.validation import message_sql, name_sql, raw_id_sql, validate, validated_sql
+from app.feeds.validation import (
+    AWAITING_CONFIRMATION,
+    IN_SCOPE_TABLE,
+    OUT_OF_SCOPE,
+    RECENTLY_CERTIFIED_TABLE,
+    Gate,
+    gated_sql,
+    message_sql,
+    name_sql,
+    raw_id_sql,
+    validate,
+    validated_sql,
+)
 from app.matching import bulk
-from models.records import FeedBatch, FeedFormat, FeedRecord, FeedType, QuarantinedRecord
+from models.certification import Certification, CertificationMethod
+from models.pensioner import Pensioner
+from models.records import (
+    FeedBatch,
+    FeedFormat,
+    FeedRecord,
+    FeedType,
+    HeldDeathRecord,
+    HoldReason,
+    QuarantinedRecord,
+)
+from models.staff import StaffUser
 
 MAX_EXAMPLES = 50
+# A death record about someone who showed their face (selfie or video call) this recently
+# waits for a second staff member: a live person outweighs one record.
+RECENT_CERTIFICATION_DAYS = 90
+FACE_OR_CALL = (CertificationMethod.remote_self_service, CertificationMethod.video_call)
+_LOOKUP_CHUNK = 500
 _SUFFIXES = {
     ".csv": FeedFormat.csv,
     ".jsonl": FeedFormat.jsonl,
@@ -54,8 +84,13 @@ def format_of(file_name: str | None, declared: FeedFormat | None) -> FeedFormat:
     return _SUFFIXES[suffix]
 
 
-def _existing(session: Session, sha256: str, feed_type: FeedType) -> FeedBatch | None:
+def _existing(
+    session: Session, sha256: str, feed_type: FeedType, region_scope: str
+) -> FeedBatch | None:
     batch = session.exec(select(FeedBatch).where(FeedBatch.content_sha256 == sha256)).first()
+    if batch is not None and not batch.region_scope.startswith(region_scope):
+        # Sent before by someone of another scope: its report is not this sender's to read.
+        raise BatchAlreadyImported("This content was imported already, outside your scope.")
     if batch is not None and batch.feed_type is not feed_type:
         raise BatchAlreadyImported(
             f"This content was imported on {batch.created_at:%Y-%m-%d} as a "
@@ -71,7 +106,12 @@ def report_of(batch: FeedBatch, *, duplicate: bool) -> FeedReport:
 
 
 def _read_raw(
-    con: duckdb.DuckDBPyConnection, path: Path, fmt: FeedFormat, feed_type: FeedType
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    fmt: FeedFormat,
+    feed_type: FeedType,
+    *,
+    fixed_source: bool = False,
 ) -> list[str]:
     """View `raw` of the file (VARCHAR columns and row_number, in file order); returns the
     ignored columns. A Parquet file is read where it lies; CSV and JSON Lines are loaded once
@@ -125,6 +165,8 @@ def _read_raw(
         + ", ".join(pick(c) for c in _RAW_COLUMNS)
         + " FROM file"
     )
+    if fixed_source:  # the feed key names the source, not the rows
+        wanted.remove("source_authority")
     return sorted(c for k, c in lower.items() if k not in wanted)
 
 
@@ -211,11 +253,13 @@ def _summarise(
             "SELECT problem, count(*) FROM bad GROUP BY problem ORDER BY problem"
         ).fetchall()
     )
+    held = int(problems.pop(AWAITING_CONFIRMATION, 0))
     examples = [
         RowProblem(row=r, national_id=n, problem=p, message=m)
         for r, n, p, m in con.execute(
             "SELECT row_number, json_extract_string(raw, '$.national_id'), problem, message "
-            f"FROM bad ORDER BY row_number LIMIT {MAX_EXAMPLES}"
+            f"FROM bad WHERE problem <> '{AWAITING_CONFIRMATION}' "
+            f"ORDER BY row_number LIMIT {MAX_EXAMPLES}"
         ).fetchall()
     ]
     quarantined = sum(int(n) for n in problems.values())
@@ -226,12 +270,13 @@ def _summarise(
         source_authority=batch.source_authority,
         content_sha256=batch.content_sha256,
         duplicate=False,
-        rows=int(accepted) + quarantined,
+        rows=int(accepted) + quarantined + held,
         accepted=int(accepted),
         quarantined=quarantined,
         ids_normalised=int(normalised),
         without_id=int(without_id),
         problems={str(k): int(n) for k, n in problems.items()},
+        awaiting_confirmation=held,
         examples=examples,
         ignored_columns=ignored,
         created_at=batch.created_at,
@@ -242,7 +287,9 @@ def _summarise(
 def _quarantine(
     session: Session, con: duckdb.DuckDBPyConnection, settings: Settings, batch: FeedBatch
 ) -> None:
-    """The rows of `bad` into quarantined_record, in bulk (a big file may have many)."""
+    """The rows of `bad` into quarantined_record, in bulk (a big file may have many). An
+    out-of-scope row keeps its name and date of birth only in `raw`: in the columns they would
+    let matching suggest it as a candidate for a pensioner of another region."""
     bulk.insert_rows(
         session,
         con,
@@ -263,11 +310,123 @@ def _quarantine(
         query=(
             f"SELECT '{batch.id.hex}', row_number, "
             f"'{batch.feed_type.value}', problem, coalesce(message, ''), "
-            "left(nullif(json_extract_string(raw, '$.national_id'), ''), 64), name, "
-            "strftime(date_of_birth, '%Y-%m-%d'), strftime(event_date, '%Y-%m-%d'), raw "
-            "FROM bad ORDER BY row_number"
+            "left(nullif(json_extract_string(raw, '$.national_id'), ''), 64), "
+            f"CASE WHEN problem <> '{OUT_OF_SCOPE}' THEN name END, "
+            f"CASE WHEN problem <> '{OUT_OF_SCOPE}' THEN strftime(date_of_birth, '%Y-%m-%d') END, "
+            "strftime(event_date, '%Y-%m-%d'), raw "
+            f"FROM bad WHERE problem <> '{AWAITING_CONFIRMATION}' ORDER BY row_number"
         ),
     )
+
+
+def _national_ids(
+    session: Session, ids: list[str], *conditions: ColumnElement[bool], joined: bool = False
+) -> set[str]:
+    """Those of `ids` that are pensioners' IDs meeting the conditions (in chunks of bound
+    parameters); `joined`: the conditions are on a pensioner's certifications."""
+    found: set[str] = set()
+    for start in range(0, len(ids), _LOOKUP_CHUNK):
+        query = select(Pensioner.national_id).where(
+            col(Pensioner.national_id).in_(ids[start : start + _LOOKUP_CHUNK]), *conditions
+        )
+        if joined:
+            query = query.join(Certification, col(Certification.pensioner_id) == Pensioner.id)
+        found.update(session.exec(query.distinct()).all())
+    return found
+
+
+def _id_table(con: duckdb.DuckDBPyConnection, table: str, ids: Iterable[str]) -> None:
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {table} (national_id VARCHAR)")
+    rows = [(i,) for i in sorted(ids)]
+    if rows:
+        con.executemany(f"INSERT INTO {table} VALUES (?)", rows)
+
+
+def _gate(
+    session: Session,
+    con: duckdb.DuckDBPyConnection,
+    query: str,
+    *,
+    feed_type: FeedType,
+    gate: Gate,
+    today: date,
+) -> tuple[str, set[str]]:
+    """The validated query with the gate's problems (validation.gated_sql), and the IDs of
+    pensioners who certified by face or call lately (death feeds only)."""
+    if not gate.region_scope and not feed_type.is_death:
+        return query, set()
+    ids = [
+        str(r[0])
+        for r in con.execute(
+            f"SELECT DISTINCT nid FROM ({query}) WHERE problem IS NULL AND nid IS NOT NULL"
+        ).fetchall()
+    ]
+    in_scope: set[str] = set()
+    if gate.region_scope:
+        in_scope = _national_ids(
+            session, ids, col(Pensioner.region_code).startswith(gate.region_scope)
+        )
+    recent: set[str] = set()
+    if feed_type.is_death:
+        since = datetime.combine(today - timedelta(days=RECENT_CERTIFICATION_DAYS), time(), UTC)
+        recent = _national_ids(
+            session,
+            ids,
+            col(Certification.method).in_(FACE_OR_CALL),
+            col(Certification.certified_at) >= since,
+            joined=True,
+        )
+    _id_table(con, IN_SCOPE_TABLE, in_scope)
+    _id_table(con, RECENTLY_CERTIFIED_TABLE, recent)
+    return gated_sql(query, feed_type=feed_type, gate=gate), recent
+
+
+def _hold(
+    session: Session,
+    con: duckdb.DuckDBPyConnection,
+    batch: FeedBatch,
+    *,
+    gate: Gate,
+    recent: set[str],
+) -> None:
+    """The rows of `bad` awaiting a second staff member into held_death_record."""
+    rows = con.execute(
+        "SELECT row_number, national_id, name, date_of_birth, event_date, source_authority, "
+        "json_extract_string(raw, '$.facility') FROM bad "
+        f"WHERE problem = '{AWAITING_CONFIRMATION}' ORDER BY row_number"
+    ).fetchall()
+    if not rows:
+        return
+    ids = sorted({str(r[1]) for r in rows if r[1]})
+    pensioners: dict[str, uuid.UUID] = {}
+    for start in range(0, len(ids), _LOOKUP_CHUNK):
+        pensioners.update(
+            session.exec(
+                select(Pensioner.national_id, Pensioner.id).where(
+                    col(Pensioner.national_id).in_(ids[start : start + _LOOKUP_CHUNK])
+                )
+            ).all()
+        )
+    for row_number, nid, name, born, day, source, facility in rows:
+        reasons = [HoldReason.sent_by_person.value] if gate.person else []
+        if nid in recent:
+            reasons.append(HoldReason.recently_certified.value)
+        session.add(
+            HeldDeathRecord(
+                batch_id=batch.id,
+                row_number=row_number,
+                feed_type=batch.feed_type,
+                national_id=nid,
+                name=name,
+                date_of_birth=born,
+                event_date=day,
+                facility=(facility or None) and facility[:200],
+                source_authority=source or batch.source_authority,
+                pensioner_id=pensioners.get(nid) if nid else None,
+                reasons=reasons,
+            )
+        )
+    session.flush()
 
 
 def import_file(
@@ -282,11 +441,16 @@ def import_file(
     file_name: str | None = None,
     fmt: FeedFormat | None = None,
     today: date | None = None,
+    gate: Gate | None = None,
 ) -> FeedReport:
     """Validate and store a batch; the same content again returns the first report unchanged.
 
     The file streams through DuckDB once: the valid rows go to the batch's records file, the
-    quarantined ones to quarantined_record, nothing is loaded whole into memory."""
+    quarantined ones to quarantined_record, nothing is loaded whole into memory. The gate
+    (who sent it) may quarantine valid rows as out of scope, or hold death records for a
+    second staff member (held_death_record, which matching never reads). No gate: an
+    operator's import (the command line), national and trusted."""
+    gate = gate or Gate()
     fmt = format_of(file_name or (path.name if path else None), fmt)
     if fmt is FeedFormat.api:
         raise InvalidFeed("format=api is for pushed records; a file is csv, jsonl or parquet.")
@@ -298,7 +462,7 @@ def import_file(
         sha256 = store.sha256_of(path)
     else:
         raise InvalidFeed("No file was sent.")
-    existing = _existing(session, sha256, feed_type)
+    existing = _existing(session, sha256, feed_type, gate.region_scope)
     if existing is not None:
         return report_of(existing, duplicate=True)
     suffix = f".{fmt.value}"
@@ -316,15 +480,25 @@ def import_file(
         source_path=store.relative(settings, kept),
         imported_by_type=actor.type,
         imported_by_id=actor.id,
+        region_scope=gate.region_scope,
     )
+    day = today or date.today()
     con = store.open_duckdb(settings)
     try:
-        ignored = _read_raw(con, kept, fmt, feed_type)
-        validated = validated_sql(
-            raw_table="raw",
+        ignored = _read_raw(con, kept, fmt, feed_type, fixed_source=gate.fixed_source)
+        validated, recent = _gate(
+            session,
+            con,
+            validated_sql(
+                raw_table="raw",
+                feed_type=feed_type,
+                default_source=source_authority,
+                today=day,
+                fixed_source=gate.fixed_source,
+            ),
             feed_type=feed_type,
-            default_source=source_authority,
-            today=today or date.today(),
+            gate=gate,
+            today=day,
         )
         out = store.records_path(settings, feed_type, batch.id)
         _write_outputs(con, settings, batch, out, validated)
@@ -336,6 +510,7 @@ def import_file(
         session.add(batch)
         session.flush()
         _quarantine(session, con, settings, batch)
+        _hold(session, con, batch, gate=gate, recent=recent)
     finally:
         con.close()
     _audit(session, actor, batch)
@@ -357,6 +532,8 @@ def _audit(session: Session, actor: Actor, batch: FeedBatch) -> None:
             "rows": batch.rows,
             "accepted": batch.accepted,
             "quarantined": batch.quarantined,
+            "awaiting_confirmation": batch.report.get("awaiting_confirmation", 0),
+            "region_scope": batch.region_scope,
         },
     )
 
@@ -368,27 +545,37 @@ def push_records(
     actor: Actor,
     feed_type: FeedType,
     body: RecordPush,
+    source_authority: str,
     today: date | None = None,
+    gate: Gate | None = None,
 ) -> tuple[FeedReport, FeedBatch]:
-    """Records pushed through the API: validated like a file, stored in the database."""
+    """Records pushed through the API: validated and gated like a file, stored in the
+    database. `source_authority` is the sender's (a feed key's), not the body's."""
+    gate = gate or Gate()
     canonical = json.dumps(
-        {"feed_type": feed_type.value, **body.model_dump(mode="json", exclude={"match"})},
+        {
+            "feed_type": feed_type.value,
+            **body.model_dump(mode="json", exclude={"match"}),
+            "source_authority": source_authority,
+        },
         sort_keys=True,
         ensure_ascii=False,
         separators=(",", ":"),
     )
     sha256 = hashlib.sha256(canonical.encode()).hexdigest()
-    existing = _existing(session, sha256, feed_type)
+    existing = _existing(session, sha256, feed_type, gate.region_scope)
     if existing is not None:
         return report_of(existing, duplicate=True), existing
     batch = FeedBatch(
         feed_type=feed_type,
         format=FeedFormat.api,
-        source_authority=body.source_authority,
+        source_authority=source_authority,
         content_sha256=sha256,
         imported_by_type=actor.type,
         imported_by_id=actor.id,
+        region_scope=gate.region_scope,
     )
+    day = today or date.today()
     con = store.open_duckdb(settings)
     try:
         con.execute(
@@ -403,15 +590,18 @@ def push_records(
                 for i, r in enumerate(body.records, start=1)
             ],
         )
-        validate(
+        query, recent = _gate(
+            session,
             con,
-            raw_table="raw",
-            out_table="v",
+            validated_sql(
+                raw_table="raw", feed_type=feed_type, default_source=source_authority, today=day
+            ),
             feed_type=feed_type,
-            default_source=body.source_authority,
-            today=today or date.today(),
+            gate=gate,
+            today=day,
         )
-        outputs = _outputs(body.source_authority, feed_type)
+        validate(con, query=query, out_table="v", feed_type=feed_type)
+        outputs = _outputs(source_authority, feed_type)
         con.execute(f"CREATE TEMP VIEW valid AS SELECT {outputs} FROM v WHERE problem IS NULL")
         con.execute(f"CREATE TEMP VIEW bad AS SELECT {outputs} FROM v WHERE problem IS NOT NULL")
         batch.report = _summarise(con, batch, ignored=[])
@@ -439,6 +629,7 @@ def push_records(
             for r in valid
         )
         _quarantine(session, con, settings, batch)
+        _hold(session, con, batch, gate=gate, recent=recent)
         session.flush()
     finally:
         con.close()
@@ -446,17 +637,30 @@ def push_records(
     return report_of(batch, duplicate=False), batch
 
 
-def get_batch(*, session: Session, batch_id: uuid.UUID) -> FeedBatch:
+def _visible(region_scope: str) -> ColumnElement[bool]:
+    """Batches a staff member with this scope may see: those sent within it. An agency's
+    feed is national, so only national staff see it (its rows are anyone's)."""
+    return col(FeedBatch.region_scope).startswith(region_scope)
+
+
+def get_batch(*, session: Session, staff: StaffUser, batch_id: uuid.UUID) -> FeedBatch:
     batch = session.get(FeedBatch, batch_id)
-    if batch is None:
+    if batch is None or not batch.region_scope.startswith(staff.region_scope):
         raise FeedBatchNotFound()
     return batch
 
 
 def list_batches(
-    *, session: Session, feed_type: FeedType | None, limit: int, offset: int
+    *,
+    session: Session,
+    staff: StaffUser,
+    feed_type: FeedType | None,
+    limit: int,
+    offset: int,
 ) -> tuple[list[FeedBatch], int]:
-    conditions = [FeedBatch.feed_type == feed_type] if feed_type else []
+    conditions = [_visible(staff.region_scope)]
+    if feed_type:
+        conditions.append(col(FeedBatch.feed_type) == feed_type)
     total = session.exec(select(func.count()).select_from(FeedBatch).where(*conditions)).one()
     rows = session.exec(
         select(FeedBatch)
@@ -469,12 +673,13 @@ def list_batches(
 
 
 def quarantined(
-    *, session: Session, batch_id: uuid.UUID, limit: int, offset: int
+    *, session: Session, batch: FeedBatch, limit: int, offset: int
 ) -> list[QuarantinedRecord]:
+    """The batch's quarantined rows (the caller loaded the batch in the reader's scope)."""
     return list(
         session.exec(
             select(QuarantinedRecord)
-            .where(QuarantinedRecord.batch_id == batch_id)
+            .where(QuarantinedRecord.batch_id == batch.id)
             .order_by(col(QuarantinedRecord.row_number))
             .limit(limit)
             .offset(offset)

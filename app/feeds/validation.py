@@ -1,7 +1,9 @@
-"""Row validation of a feed in DuckDB: the same ID rules as app/national_id.py, set-based."""
+"""Row validation of a feed in DuckDB: the same ID rules as app/national_id.py, set-based;
+then the gate, which decides by who sent a valid row whether it may act."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 
 import duckdb
@@ -11,6 +13,11 @@ from models.records import FeedType
 
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK_CHARS = "10X98765432"
+# Problems the gate gives valid rows (Gate); awaiting_confirmation rows are held, not quarantined.
+OUT_OF_SCOPE = "out_of_scope"
+AWAITING_CONFIRMATION = "awaiting_confirmation"
+IN_SCOPE_TABLE = "gate_in_scope"
+RECENTLY_CERTIFIED_TABLE = "gate_recently_certified"
 
 
 def clean_id_sql(column: str) -> str:
@@ -95,7 +102,14 @@ def born_ok_sql(ymd: str, today: date) -> str:
     )
 
 
-def validated_sql(*, raw_table: str, feed_type: FeedType, default_source: str, today: date) -> str:
+def validated_sql(
+    *,
+    raw_table: str,
+    feed_type: FeedType,
+    default_source: str,
+    today: date,
+    fixed_source: bool = False,
+) -> str:
     """A query over `raw_table` (VARCHAR columns national_id, name, date_of_birth,
     source_authority, event_date, facility and row_number) giving, per row: row_number, nid
     (the normalised ID), dob_text, date_of_birth, date_text, event_date, source_authority,
@@ -105,10 +119,16 @@ def validated_sql(*, raw_table: str, feed_type: FeedType, default_source: str, t
     The common case (an ID already 18 digits or X, a YYYY-MM-DD date) takes a cheap path, and
     what only some rows need (the cleaned name, the trimmed facility) is left to the caller
     to compute inside a CASE for just those rows: at 100 million rows each function call per
-    row costs seconds. The result is the same as the general rules give."""
+    row costs seconds. The result is the same as the general rules give.
+
+    `fixed_source`: every row has `default_source`, whatever its source_authority column says
+    (an agency's feed key names the source, not the rows)."""
     spec = FEED_SPECS[feed_type]
     facility_missing = f"{raw_id_sql('facility')} IS NULL" if spec.facility_required else "false"
     source = "'" + default_source.replace("'", "''") + "'"
+    row_source = (
+        source if fixed_source else f"coalesce(nullif(trim(source_authority), ''), {source})"
+    )
     day = f"DATE '{today.isoformat()}'"
     return f"""
         WITH parsed AS (
@@ -116,7 +136,7 @@ def validated_sql(*, raw_table: str, feed_type: FeedType, default_source: str, t
                    regexp_full_match(national_id, '[0-9]{{17}}[0-9X]') AS fast,
                    nullif(trim(date_of_birth), '') AS dob_text,
                    nullif(trim(event_date), '') AS date_text,
-                   coalesce(nullif(trim(source_authority), ''), {source}) AS source_authority
+                   {row_source} AS source_authority
             FROM {raw_table}
         ), typed AS (
             SELECT *,
@@ -175,23 +195,59 @@ def message_sql(feed_type: FeedType) -> str:
         WHEN 'bad_id_birth_date' THEN 'characters 7-14 of the ID are not a real birth date'
         WHEN 'bad_check_character' THEN 'the check character is wrong (expected '
             || {fast_check_character_sql("first17")} || '); the number was mistyped'
+        WHEN '{OUT_OF_SCOPE}' THEN 'not applied: outside the region scope of the staff member '
+            || 'who sent it (only records with the ID of a pensioner registered there apply)'
+        WHEN '{AWAITING_CONFIRMATION}' THEN 'a death record that suspends nothing until a '
+            || 'second staff member confirms it'
     END"""
 
 
-def validate(
-    con: duckdb.DuckDBPyConnection,
-    *,
-    raw_table: str,
-    out_table: str,
-    feed_type: FeedType,
-    default_source: str,
-    today: date,
-) -> None:
-    """Table `out_table`: every column of validated_sql, the cleaned name, the raw ID and
-    facility, and the problem's message (for small batches, e.g. pushed records)."""
-    query = validated_sql(
-        raw_table=raw_table, feed_type=feed_type, default_source=default_source, today=today
+@dataclass(frozen=True)
+class Gate:
+    """Who sent a batch, as far as what its valid rows may do.
+
+    A staff member with a region scope: a row applies only if its ID is that of a pensioner
+    registered in the scope; any other row (an ID registered elsewhere, unknown, or none) is
+    quarantined as out_of_scope, one answer for all, so the quarantine tells nothing about
+    other regions. A death record waits for a second staff member (awaiting_confirmation)
+    when a person sent it, or when its pensioner certified by face or call lately (the
+    caller fills RECENTLY_CERTIFIED_TABLE). An agency's feed key fixes the source."""
+
+    region_scope: str = ""
+    person: bool = False
+    fixed_source: bool = False
+
+
+def gated_sql(query: str, *, feed_type: FeedType, gate: Gate) -> str:
+    """`query` (validated_sql's columns) with `problem` set by the gate for valid rows; the
+    caller has made tables IN_SCOPE_TABLE and RECENTLY_CERTIFIED_TABLE (national_id)."""
+    rules = []
+    if gate.region_scope:
+        rules.append(
+            f"WHEN nid IS NULL OR nid NOT IN (SELECT national_id FROM {IN_SCOPE_TABLE}) "
+            f"THEN '{OUT_OF_SCOPE}'"
+        )
+    if feed_type.is_death and gate.person:
+        rules.append(f"ELSE '{AWAITING_CONFIRMATION}'")
+    elif feed_type.is_death:
+        rules.append(
+            f"WHEN nid IN (SELECT national_id FROM {RECENTLY_CERTIFIED_TABLE}) "
+            f"THEN '{AWAITING_CONFIRMATION}'"
+        )
+    if not rules:
+        return query
+    return (
+        f"SELECT * REPLACE (CASE WHEN problem IS NOT NULL THEN problem {' '.join(rules)} END "
+        f"AS problem) FROM ({query})"
     )
+
+
+def validate(
+    con: duckdb.DuckDBPyConnection, *, query: str, out_table: str, feed_type: FeedType
+) -> None:
+    """Table `out_table` from a validated_sql query (gated or not): its columns, the cleaned
+    name, the raw ID and facility, and the problem's message (for small batches, e.g. pushed
+    records)."""
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE {out_table} AS

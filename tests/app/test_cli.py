@@ -14,9 +14,12 @@ from typer.testing import CliRunner
 
 from app.cli import cli
 from app.config import Settings, get_settings
+from app.security import hash_opaque_token
+from models.audit import AuditEvent
 from models.pensioner import Pensioner, Residence
+from models.records import FeedClient
 from models.staff import StaffUser
-from tests.conftest import Backend
+from tests.conftest import Backend, Factory
 
 
 @pytest.fixture
@@ -82,6 +85,28 @@ def test_create_staff(run, backend: Backend) -> None:  # type: ignore[no-untyped
     assert bad.exit_code == 2
     detail = json.loads(bad.output)["detail"]
     assert "username" in detail and "password" in detail and "roles" in detail
+
+
+def test_feeds_create_client(run, backend: Backend, factory: Factory) -> None:  # type: ignore[no-untyped-def]
+    factory.staff("admin", username="national")
+    factory.staff("admin", scope="11", username="beijing")
+    regional = run(
+        "feeds", "create-client", "MPS deaths", "--source", "public_security", "--as", "beijing"
+    )
+    assert regional.exit_code == 1 and json.loads(regional.output)["error"] == "PermissionDenied"
+    made = run(
+        "feeds", "create-client", "MPS deaths", "--source", "public_security", "--as", "national"
+    )
+    assert made.exit_code == 0, made.output
+    key = made.output.split("Key (shown once): ")[1].strip()
+    with Session(backend.engine) as s:
+        client = s.exec(select(FeedClient)).one()
+        assert client.source_authority == "public_security"
+        assert client.key_hash == hash_opaque_token(key) and key.startswith(client.key_prefix)
+        event = s.exec(select(AuditEvent).where(AuditEvent.action == "feed_client.create")).one()
+        assert event.client_address == "cli"
+    again = run("feeds", "create-client", "MPS deaths", "--source", "x", "--as", "national")
+    assert again.exit_code == 1 and json.loads(again.output)["error"] == "DuplicateFeedClient"
 
 
 def test_import_pensioners(run, backend: Backend, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -12,7 +12,7 @@ from app.feeds.schemas import FeedReport
 from models.certification import PaymentSuspension, SuspensionReason
 from models.matching import CandidateKind, MatchCandidate, MatchingRun, RunKind
 from models.overpayment import OverpaymentClaim
-from models.records import FeedBatch, FeedFormat, FeedType
+from models.records import FeedBatch, FeedClient, FeedFormat, FeedType, HeldDeathRecord
 from models.verification import TaskKind, TaskStatus, VerificationTask, VisitOutcome
 
 ROLES = ("admin", "reviewer", "video_agent", "community_worker", "auditor")
@@ -24,36 +24,66 @@ def _expect(**allowed: tuple[int, int]) -> dict[str, tuple[int, int]]:
     return {**ANON, **STAFF_DENIED, **allowed}
 
 
-def build_world(factory: Any, pensioner_in: Any, pensioner_out: Any) -> dict[str, str]:
-    session = factory.session
+def _batch(region_scope: str) -> FeedBatch:
+    """A batch sent by a staff member of the region scope."""
     batch = FeedBatch(
-        feed_type=FeedType.card_use,
-        format=FeedFormat.csv,
-        source_authority="hrss",
+        feed_type=FeedType.death,
+        format=FeedFormat.api,
+        source_authority="public_security",
         content_sha256=uuid.uuid4().hex,
-        imported_by_type="system",
-        imported_by_id="t",
+        imported_by_type="staff",
+        imported_by_id=uuid.uuid4().hex,
+        region_scope=region_scope,
     )
     batch.report = FeedReport(
         batch_id=batch.id,
         feed_type=batch.feed_type,
         format=batch.format,
-        source_authority="hrss",
+        source_authority=batch.source_authority,
         content_sha256=batch.content_sha256,
         duplicate=False,
-        rows=0,
+        rows=1,
         accepted=0,
         quarantined=0,
         ids_normalised=0,
         without_id=0,
         problems={},
+        awaiting_confirmation=1,
         examples=[],
         ignored_columns=[],
         created_at=batch.created_at,
     ).model_dump(mode="json")
-    session.add(batch)
-    data = {"batch": str(batch.id)}
+    return batch
+
+
+def build_world(factory: Any, pensioner_in: Any, pensioner_out: Any) -> dict[str, str]:
+    session = factory.session
+    data: dict[str, str] = {}
     for side, pensioner, scope in (("in", pensioner_in, "1101"), ("out", pensioner_out, "31")):
+        batch = _batch(scope)
+        session.add(batch)
+        session.flush()
+        held = HeldDeathRecord(  # a death record its sender may not apply alone
+            batch_id=batch.id,
+            row_number=1,
+            feed_type=FeedType.death,
+            national_id=pensioner.national_id,
+            event_date=date(2026, 11, 1),
+            source_authority="public_security",
+            pensioner_id=pensioner.id,
+            reasons=["sent_by_person"],
+        )
+        client = FeedClient(
+            name=f"agency {side}",
+            source_authority="public_security",
+            key_hash=uuid.uuid4().hex,
+            key_prefix="lcf_test",
+            created_by_id=factory.staff("admin").id,
+        )
+        session.add_all([held, client])
+        data.update(
+            {f"batch_{side}": str(batch.id), f"held_{side}": str(held.id), "client": str(client.id)}
+        )
         run = MatchingRun(
             kind=RunKind.on_demand,
             as_of=date(2026, 11, 29),
@@ -164,13 +194,42 @@ MATRIX: dict[tuple[str, str], tuple[Request, dict[str, tuple[int, int]]]] = {
         lambda w, i: ("GET", "/api/v1/feeds/batches", {}),
         _expect(admin=(200, 200)),
     ),
-    ("GET", "/api/v1/feeds/batches/{batch_id}"): (
-        lambda w, i: ("GET", f"/api/v1/feeds/batches/{w.data['batch']}", {}),
-        _expect(admin=(200, 200)),
+    ("GET", "/api/v1/feeds/batches/{batch_id}"): (  # batches are seen within their scope
+        lambda w, i: ("GET", f"/api/v1/feeds/batches/{_d(w, 'batch', i)}", {}),
+        _expect(admin=(200, 404)),
     ),
     ("GET", "/api/v1/feeds/batches/{batch_id}/quarantine"): (
-        lambda w, i: ("GET", f"/api/v1/feeds/batches/{w.data['batch']}/quarantine", {}),
-        _expect(admin=(200, 200)),
+        lambda w, i: ("GET", f"/api/v1/feeds/batches/{_d(w, 'batch', i)}/quarantine", {}),
+        _expect(admin=(200, 404)),
+    ),
+    ("GET", "/api/v1/feeds/held-deaths"): (
+        lambda w, i: ("GET", "/api/v1/feeds/held-deaths", {}),
+        _expect(admin=(200, 200), reviewer=(200, 200)),
+    ),
+    ("POST", "/api/v1/feeds/held-deaths/{held_id}/confirmation"): (
+        lambda w, i: (
+            "POST",
+            f"/api/v1/feeds/held-deaths/{_d(w, 'held', i)}/confirmation",
+            {"json": {"confirm": False, "reason": "test"}},
+        ),
+        _expect(admin=(200, 404), reviewer=(200, 404)),
+    ),
+    # Feed keys: national administrators only (the matrix's admin has scope 11).
+    ("POST", "/api/v1/feeds/clients"): (
+        lambda w, i: (
+            "POST",
+            "/api/v1/feeds/clients",
+            {"json": {"name": "x", "source_authority": "public_security"}},
+        ),
+        _expect(),
+    ),
+    ("GET", "/api/v1/feeds/clients"): (
+        lambda w, i: ("GET", "/api/v1/feeds/clients", {}),
+        _expect(),
+    ),
+    ("POST", "/api/v1/feeds/clients/{client_id}/revoke"): (
+        lambda w, i: ("POST", f"/api/v1/feeds/clients/{w.data['client']}/revoke", {}),
+        _expect(),
     ),
     ("POST", "/api/v1/matching/runs"): (
         lambda w, i: (

@@ -146,11 +146,12 @@ async def test_a_pushed_death_suspends_at_once_and_recovery_runs_its_course(
     p = _pensioner(factory, monthly_amount_fen=200_000)
     admin = factory.auth(factory.staff("admin"))
     auditor = factory.auth(factory.staff("auditor", scope="11"))
-    body = {
-        "source_authority": "public_security",
-        "records": [{"national_id": p.national_id.lower(), "event_date": "2026-06-15"}],
-    }
-    pushed = await client.post("/api/v1/feeds/death/records", json=body, headers=admin)
+    registry = {"name": "MPS death registry", "source_authority": "public_security"}
+    made = await client.post("/api/v1/feeds/clients", json=registry, headers=admin)
+    assert made.status_code == 201, made.text
+    body = {"records": [{"national_id": p.national_id.lower(), "event_date": "2026-06-15"}]}
+    feed_key = {"X-Feed-Key": made.json()["key"]}
+    pushed = await client.post("/api/v1/feeds/death/records", json=body, headers=feed_key)
     assert pushed.status_code == 201, pushed.text
     assert pushed.json()["matching"]["deaths"] == 1
     claims = (await client.get("/api/v1/overpayments", headers=auditor)).json()["items"]

@@ -1,0 +1,36 @@
+"""Errors of the feeds domain (mapped to HTTP with every other AppError in app/errors.py)."""
+
+from __future__ import annotations
+
+from app.errors import AppError, Conflict, NotFound
+
+
+class InvalidFeedKey(AppError):
+    status_code = 401
+    code = "InvalidFeedKey"
+    message = "The feed key is unknown or has been revoked."
+
+
+class FeedClientNotFound(NotFound):
+    code = "FeedClientNotFound"
+    message = "No feed client with this id."
+
+
+class DuplicateFeedClient(Conflict):
+    code = "DuplicateFeedClient"
+    message = "A feed client with this name exists already."
+
+
+class FeedClientRevoked(Conflict):
+    code = "FeedClientRevoked"
+    message = "This feed client's key is revoked already."
+
+
+class HeldRecordNotFound(NotFound):
+    code = "HeldRecordNotFound"
+    message = "No death record awaiting confirmation with this id in your region."
+
+
+class HeldRecordDecided(Conflict):
+    code = "HeldRecordDecided"
+    message = "This death record was confirmed or refused already."
