@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -163,6 +163,55 @@ def record_many(
     return len(rows)
 
 
+# Rows named by one event of a listing: at most this many (an event of about a megabyte).
+LISTING_PART_ROWS = 10_000
+
+
+def record_listing(
+    *,
+    session: Session,
+    actor: Actor,
+    action: str,
+    entity_type: str,
+    entity_id: Any,
+    columns: Sequence[str],
+    total: int,
+    parts: Iterable[Sequence[Sequence[Any]]],
+    after: dict[str, Any],
+) -> int:
+    """A bulk change too large for one event per row (millions of certifications in a run):
+    events that name every changed row, `LISTING_PART_ROWS` rows each.
+
+    Each event's `after` is `after` plus `columns` (the names of a row's values), `rows`
+    (JSON values only), `part` (1, 2, ...), `parts` and `total`, so a listing is complete
+    when parts 1..parts are in the chain and their rows add up to `total`; `verify_chain`
+    checks that, besides every event's hash. Returns the number of events written."""
+    count = -(-total // LISTING_PART_ROWS)
+    written = 0
+    for number, rows in enumerate(parts, start=1):
+        written += record_many(
+            session=session,
+            actor=actor,
+            json_safe=True,
+            events=[
+                {
+                    "action": action,
+                    "entity_type": entity_type,
+                    "entity_id": entity_id,
+                    "after": {
+                        **after,
+                        "columns": list(columns),
+                        "rows": list(rows),
+                        "part": number,
+                        "parts": count,
+                        "total": total,
+                    },
+                }
+            ],
+        )
+    return written
+
+
 @dataclass
 class ChainReport:
     events: int = 0
@@ -192,8 +241,12 @@ def verify_chain(*, session: Session) -> ChainReport:
     """Recompute every hash: an edited event breaks its own hash, a deleted one the next link."""
     report = ChainReport()
     expected_seq, prev_hash = 1, GENESIS_HASH
+    listings: dict[tuple[str, str], _Listing] = {}
     for event in _iter_events(session):
         report.events += 1
+        if event.after is not None and "parts" in event.after and "rows" in event.after:
+            listing = listings.setdefault((event.action, event.entity_id), _Listing(event.seq))
+            listing.add(event.after)
         if event.seq != expected_seq:
             report.problems.append(
                 {
@@ -219,4 +272,43 @@ def verify_chain(*, session: Session) -> ChainReport:
                 }
             )
         expected_seq, prev_hash = event.seq + 1, event.hash
+    for (action, entity_id), listing in listings.items():
+        if not listing.complete:
+            report.problems.append(
+                {
+                    "seq": listing.first_seq,
+                    "problem": "incomplete_listing",
+                    "detail": f"{action} of {entity_id}: {listing.describe()}",
+                }
+            )
     return report
+
+
+@dataclass
+class _Listing:
+    """The parts of one record_listing seen so far."""
+
+    first_seq: int
+    parts: set[int] = field(default_factory=set)
+    expected_parts: set[int] = field(default_factory=set)
+    rows: int = 0
+    totals: set[int] = field(default_factory=set)
+
+    def add(self, after: dict[str, Any]) -> None:
+        self.parts.add(int(after["part"]))
+        self.expected_parts.add(int(after["parts"]))
+        self.rows += len(after["rows"])
+        self.totals.add(int(after["total"]))
+
+    @property
+    def complete(self) -> bool:
+        if len(self.expected_parts) != 1 or len(self.totals) != 1:
+            return False
+        (parts,) = self.expected_parts
+        return self.parts == set(range(1, parts + 1)) and {self.rows} == self.totals
+
+    def describe(self) -> str:
+        return (
+            f"parts {sorted(self.parts)} of {sorted(self.expected_parts)}, "
+            f"{self.rows} rows of {sorted(self.totals)}"
+        )

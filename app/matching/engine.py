@@ -3,8 +3,9 @@
 Inputs (DuckDB tables and views): register (rn: a small row key), open_susp, open_tasks,
 regions, known_candidates, batches (bkey, batch_id, feed_type, tier, days), acts (recent
 activity records with an ID, usually a view over the batches' Parquet files), death_recs,
-named (records without an ID) and quarantine_named. Outputs: deaths, claims, to_certify,
-new_tasks, candidates. Pure decisions: nothing here writes to the database.
+named (records without an ID) and quarantine_named. Outputs: deaths, to_certify, new_tasks,
+candidates; what follows from them (a death's claim, a resumption's back-pay) is the domain
+services' part. Pure decisions: nothing here writes to the database.
 
 Everything inside is keyed by `rn`, an integer, not by the 32-character pensioner id: at ten
 million recipients that halves the memory of the joins and aggregates.
@@ -18,6 +19,7 @@ from datetime import date
 
 import duckdb
 
+from app.certifications.service import valid_until_sql
 from app.config import Settings
 from models.records import FeedType
 
@@ -31,7 +33,6 @@ EVIDENCE_RECORDS = 3
 @dataclass(frozen=True)
 class RunParams:
     as_of: date
-    new_suspension_from: date
     payment_day: int
     trusted_sources: tuple[str, ...]
     weak_days: int
@@ -84,7 +85,7 @@ def decide(
         """
     )
     con.execute(
-        f"""
+        """
         CREATE OR REPLACE TEMP TABLE deaths AS
         WITH trusted_deaths AS (
             SELECT h.rn, min(h.event_date) AS date_of_death,
@@ -101,39 +102,13 @@ def decide(
             WHERE e.event_date > t.date_of_death
             GROUP BY t.rn
         )
-        SELECT t.*, r.id AS pensioner_id, r.region_code, r.monthly_amount_fen,
-               s.id AS suspension_id, s.reason AS open_reason,
-               coalesce(s.suspended_from, DATE '{p.new_suspension_from.isoformat()}')
-                   AS stopped_from,
-               coalesce(l.n, 0) AS activity_after_death
+        SELECT t.*, r.id AS pensioner_id, r.region_code, r.benefit_status,
+               r.monthly_amount_fen, s.id AS suspension_id, s.reason AS open_reason,
+               s.suspended_from, coalesce(l.n, 0) AS activity_after_death
         FROM trusted_deaths t JOIN register r ON r.rn = t.rn
         LEFT JOIN open_susp s ON s.pensioner_id = r.id
         LEFT JOIN later l ON l.rn = t.rn
         WHERE s.reason IS DISTINCT FROM 'death'
-        """
-    )
-    # Every payment after the death that went out before the payment was stopped.
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE claims AS
-        WITH months AS (
-            SELECT d.rn, d.date_of_death, d.monthly_amount_fen, d.stopped_from,
-                   unnest(generate_series(date_trunc('month', d.date_of_death),
-                                          date_trunc('month', d.stopped_from),
-                                          INTERVAL 1 MONTH))::DATE AS month
-            FROM deaths d
-        ), paid AS (
-            SELECT *, least(month + ({p.payment_day} - 1),
-                            last_day(month))::DATE AS pay_date
-            FROM months
-        )
-        SELECT rn, count(*) AS payments, min(pay_date) AS first_payment_date,
-               max(pay_date) AS last_payment_date,
-               count(*) * any_value(monthly_amount_fen) AS amount_fen
-        FROM paid d
-        WHERE pay_date > date_of_death AND pay_date <= {as_of}
-          AND month < date_trunc('month', stopped_from)
-        GROUP BY rn
         """
     )
     lap("deaths")
@@ -176,10 +151,10 @@ def decide(
         CREATE OR REPLACE TEMP TABLE to_certify AS
         SELECT r.rn, r.id AS pensioner_id, r.region_code, r.monthly_amount_fen,
                r.certified_until,
-               ({as_of} + to_months(coalesce(g.period, {p.default_period_months})))::DATE
+               {valid_until_sql(as_of, f"coalesce(g.period, {p.default_period_months})")}
                    AS valid_until,
                e.strong, e.weak_days, e.last_seen,
-               s.id AS suspension_id, s.suspended_from
+               s.id AS suspension_id, s.reason AS open_reason, s.suspended_from
         FROM register r JOIN evidence e ON e.rn = r.rn
         LEFT JOIN regions g ON g.code = r.region_code
         LEFT JOIN deaths d ON d.rn = r.rn

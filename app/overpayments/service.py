@@ -1,17 +1,19 @@
-"""Overpayment claims for benefits paid after a death, and their recovery case."""
+"""Overpayment claims for benefits paid after a death (recorded one death at a time with
+`record_death`, or a DuckDB table of them with `record_death_many`), and their recovery case."""
 
 from __future__ import annotations
 
 import calendar
 import uuid
 from datetime import date
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlmodel import Session, col, func, select
 
 from app.audit import service as audit
 from app.audit.service import Actor
 from app.errors import InvalidRecoveryStep, OverpaymentClaimNotFound
+from app.matching.bulk import Writer, fetch
 from app.payments import service as payments
 from app.pensioners import scope
 from models.base import utcnow
@@ -34,6 +36,7 @@ TRANSITIONS: dict[RecoveryStatus, frozenset[RecoveryStatus]] = {
     S.withdrawn: frozenset(),
 }
 OPEN_STATES = (S.open, S.notified, S.repaying, S.referred_to_judiciary)
+CLAIM = "overpayment.claim"
 
 
 def pay_date(year: int, month: int, payment_day: int) -> date:
@@ -59,6 +62,57 @@ def payments_after_death(
             dates.append(paid)
         year, month = (year + 1, 1) if month == 12 else (year, month + 1)
     return dates
+
+
+def payments_after_death_sql(
+    rows: str, *, date_of_death: str, stopped_from: str, as_of: date, payment_day: int
+) -> str:
+    """payments_after_death as DuckDB SQL: per pensioner_id of `rows` with at least one, the
+    number of payments, the first and last pay dates and the amount (monthly_amount_fen
+    each); `date_of_death` and `stopped_from` are DATE expressions over `rows`."""
+    return f"""
+        WITH months AS (
+            SELECT pensioner_id, monthly_amount_fen, {date_of_death} AS died,
+                   {stopped_from} AS stopped,
+                   unnest(generate_series(date_trunc('month', {date_of_death}),
+                                          date_trunc('month', {stopped_from}),
+                                          INTERVAL 1 MONTH))::DATE AS month
+            FROM {rows}
+        ), paid AS (
+            SELECT *, least(month + ({payment_day} - 1), last_day(month))::DATE AS pay_date
+            FROM months
+        )
+        SELECT pensioner_id, count(*) AS payments, min(pay_date) AS first_payment_date,
+               max(pay_date) AS last_payment_date,
+               count(*) * any_value(monthly_amount_fen) AS amount_fen
+        FROM paid
+        WHERE pay_date > died AND pay_date <= DATE '{as_of.isoformat()}'
+          AND month < date_trunc('month', stopped)
+        GROUP BY pensioner_id
+    """
+
+
+def claim_event(
+    *,
+    pensioner_id: uuid.UUID,
+    region_code: str,
+    claim_id: uuid.UUID,
+    date_of_death: date,
+    payments: int,
+    amount_fen: int,
+) -> dict[str, Any]:
+    return {
+        "action": CLAIM,
+        "entity_type": "pensioner",
+        "entity_id": str(pensioner_id),
+        "region_code": region_code,
+        "after": {
+            "claim_id": str(claim_id),
+            "date_of_death": date_of_death.isoformat(),
+            "payments": payments,
+            "amount_fen": amount_fen,
+        },
+    }
 
 
 def record_death(
@@ -107,18 +161,108 @@ def record_death(
     audit.record(
         session=session,
         actor=actor,
-        action="overpayment.claim",
-        entity_type="pensioner",
-        entity_id=pensioner.id,
-        region_code=pensioner.region_code,
-        after={
-            "claim_id": str(claim.id),
-            "date_of_death": date_of_death.isoformat(),
-            "payments": claim.payments,
-            "amount_fen": claim.amount_fen,
-        },
+        **claim_event(
+            pensioner_id=pensioner.id,
+            region_code=pensioner.region_code,
+            claim_id=claim.id,
+            date_of_death=date_of_death,
+            payments=claim.payments,
+            amount_fen=claim.amount_fen,
+        ),
     )
     return suspension, claim
+
+
+class _Claimed(NamedTuple):
+    pensioner_id: str
+    region_code: str
+    claim_id: str
+    date_of_death: date
+    payments: int
+    amount_fen: int
+
+
+def record_death_many(
+    w: Writer, *, rows: str, as_of: date, payment_day: int, actor: Actor
+) -> dict[str, int]:
+    """`record_death` for every row of the DuckDB table `rows`, with the same rows and audit
+    events: columns pensioner_id, rn, region_code, benefit_status, monthly_amount_fen,
+    date_of_death, evidence (JSON text), and suspension_id, open_reason, suspended_from of the
+    open suspension if any (not a death one: those are recorded already). Suspends
+    (payments.suspend_many) and claims every payment made after the death. Returns the
+    counts deaths, deaths_already_suspended, claims and claimed_fen."""
+    died = "strftime(date_of_death, '%Y-%m-%d')"
+    w.con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {rows} AS SELECT * REPLACE ("
+        f"json_merge_patch(evidence, json_object('date_of_death', {died}))::VARCHAR "
+        f"AS evidence), evidence AS claim_evidence FROM {rows}"
+    )
+    new_from = first_unpaid_month(as_of, payment_day)
+    suspended, escalated = payments.suspend_many(
+        w, rows=rows, reason=SuspensionReason.death, suspended_from=new_from, actor=actor
+    )
+    paid = payments_after_death_sql(
+        rows,
+        date_of_death="date_of_death",
+        stopped_from=f"coalesce(suspended_from, DATE '{new_from.isoformat()}')",
+        as_of=as_of,
+        payment_day=payment_day,
+    )
+    w.con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {rows}_claims AS SELECT r.*, p.payments, "
+        "p.first_payment_date, p.last_payment_date, p.amount_fen "
+        f"FROM {rows} r JOIN ({paid}) p ON p.pensioner_id = r.pensioner_id "
+        "ORDER BY r.pensioner_id"
+    )
+    claims = f"(SELECT *, rowid AS pos FROM {rows}_claims)"
+    claim_id = w.new_id("pos")
+    claimed = w.insert(
+        "overpayment_claim",
+        [
+            "id",
+            "pensioner_id",
+            "suspension_id",
+            "region_code",
+            "date_of_death",
+            "first_payment_date",
+            "last_payment_date",
+            "payments",
+            "amount_fen",
+            "evidence",
+        ],
+        f"SELECT {claim_id}, pensioner_id, sid, region_code, {died}, "
+        "strftime(first_payment_date, '%Y-%m-%d'), strftime(last_payment_date, '%Y-%m-%d'), "
+        f"payments, amount_fen, claim_evidence FROM {claims} ORDER BY pos",
+        constants={
+            "recovered_fen": "0",
+            "status": f"'{RecoveryStatus.open.value}'",
+            "created_at": f"'{w.now}'",
+            "updated_at": f"'{w.now}'",
+        },
+    )
+    made = fetch(w.con, _Claimed, f"FROM (SELECT *, {claim_id} AS claim_id FROM {claims})")
+    audit.record_many(
+        session=w.session,
+        actor=actor,
+        json_safe=True,
+        events=[
+            claim_event(
+                pensioner_id=uuid.UUID(c.pensioner_id),
+                region_code=c.region_code,
+                claim_id=uuid.UUID(c.claim_id),
+                date_of_death=c.date_of_death,
+                payments=c.payments,
+                amount_fen=c.amount_fen,
+            )
+            for c in made
+        ],
+    )
+    return {
+        "deaths": suspended + escalated,
+        "deaths_already_suspended": escalated,
+        "claims": claimed,
+        "claimed_fen": sum(c.amount_fen for c in made),
+    }
 
 
 def claim_of(*, session: Session, suspension_id: uuid.UUID) -> OverpaymentClaim | None:

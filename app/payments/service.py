@@ -1,21 +1,101 @@
-"""Suspending a pensioner's payment and resuming it with the back-pay owed."""
+"""Suspending a pensioner's payment and resuming it with the back-pay owed: each change in
+its single form (one pensioner, ORM) and its bulk form (a DuckDB table of rows, set-based SQL),
+sharing the back-pay formula and the audit events."""
 
 from __future__ import annotations
 
+import json
+import uuid
 from datetime import date
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlmodel import Session, col, select
 
 from app.audit import service as audit
 from app.audit.service import Actor
+from app.matching.bulk import Writer, fetch, literal
 from models.certification import PaymentSuspension, SuspensionReason
 from models.pensioner import BenefitStatus, Pensioner
+
+SUSPEND = "payment.suspend"
+SUSPENSION_REASON = "payment.suspension_reason"
+RESUME = "payment.resume"
 
 
 def months_between(start: date, end: date) -> int:
     """Whole monthly payments from the month of `start` up to, not including, that of `end`."""
     return max(0, (end.year - start.year) * 12 + end.month - start.month)
+
+
+def months_between_sql(start: str, end: str) -> str:
+    """months_between as DuckDB SQL over two DATE expressions."""
+    return f"greatest(0, datediff('month', {start}, {end}))"
+
+
+def suspend_event(
+    *,
+    pensioner_id: uuid.UUID,
+    region_code: str,
+    status_before: str,
+    reason: str,
+    suspended_from: date,
+    evidence: dict[str, Any],
+) -> dict[str, Any]:
+    return {
+        "action": SUSPEND,
+        "entity_type": "pensioner",
+        "entity_id": str(pensioner_id),
+        "region_code": region_code,
+        "before": {"benefit_status": status_before},
+        "after": {
+            "benefit_status": BenefitStatus.suspended.value,
+            "reason": reason,
+            "suspended_from": suspended_from.isoformat(),
+            "evidence": evidence,
+        },
+    }
+
+
+def reason_event(
+    *, pensioner_id: uuid.UUID, region_code: str, previous: str, evidence: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "action": SUSPENSION_REASON,
+        "entity_type": "pensioner",
+        "entity_id": str(pensioner_id),
+        "region_code": region_code,
+        "before": {"reason": previous},
+        "after": {"reason": SuspensionReason.death.value, "evidence": evidence},
+    }
+
+
+def resume_event(
+    *,
+    pensioner_id: uuid.UUID,
+    region_code: str,
+    suspension_id: uuid.UUID,
+    suspended_from: date,
+    reason: str,
+    months: int,
+    back_pay_fen: int,
+) -> dict[str, Any]:
+    return {
+        "action": RESUME,
+        "entity_type": "pensioner",
+        "entity_id": str(pensioner_id),
+        "region_code": region_code,
+        "before": {
+            "benefit_status": BenefitStatus.suspended.value,
+            "suspended_from": suspended_from.isoformat(),
+        },
+        "after": {
+            "benefit_status": BenefitStatus.active.value,
+            "reason": reason,
+            "suspension_id": str(suspension_id),
+            "back_pay_months": months,
+            "back_pay_fen": back_pay_fen,
+        },
+    }
 
 
 def open_suspension(*, session: Session, pensioner: Pensioner) -> PaymentSuspension | None:
@@ -55,12 +135,12 @@ def suspend(
             audit.record(
                 session=session,
                 actor=actor,
-                action="payment.suspension_reason",
-                entity_type="pensioner",
-                entity_id=pensioner.id,
-                region_code=pensioner.region_code,
-                before={"reason": previous},
-                after={"reason": "death", "evidence": evidence or {}},
+                **reason_event(
+                    pensioner_id=pensioner.id,
+                    region_code=pensioner.region_code,
+                    previous=previous,
+                    evidence=evidence or {},
+                ),
             )
         return current
     suspension = PaymentSuspension(
@@ -78,19 +158,97 @@ def suspend(
     audit.record(
         session=session,
         actor=actor,
-        action="payment.suspend",
-        entity_type="pensioner",
-        entity_id=pensioner.id,
-        region_code=pensioner.region_code,
-        before={"benefit_status": before},
-        after={
-            "benefit_status": "suspended",
-            "reason": reason.value,
-            "suspended_from": suspended_from.isoformat(),
-            "evidence": evidence or {},
-        },
+        **suspend_event(
+            pensioner_id=pensioner.id,
+            region_code=pensioner.region_code,
+            status_before=before,
+            reason=reason.value,
+            suspended_from=suspended_from,
+            evidence=evidence or {},
+        ),
     )
     return suspension
+
+
+class _Suspended(NamedTuple):
+    pensioner_id: str
+    region_code: str
+    benefit_status: str
+    open_reason: str | None
+    evidence: str
+    escalated: bool
+
+
+def suspend_many(
+    w: Writer, *, rows: str, reason: SuspensionReason, suspended_from: date, actor: Actor
+) -> tuple[int, int]:
+    """`suspend` for every row of the DuckDB table `rows` (pensioner_id, rn, region_code,
+    benefit_status, evidence as JSON text, and suspension_id with open_reason: the pensioner's
+    open suspension, if any), with the same rows and audit events. Adds the column `sid` to
+    `rows`: the id of each row's suspension. Returns (suspended, turned into death)."""
+    w.con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {rows} AS SELECT *, "
+        f"coalesce(suspension_id, {w.new_id()}) AS sid FROM {rows}"
+    )
+    escalate = "false"
+    if reason is SuspensionReason.death:
+        escalate = f"suspension_id IS NOT NULL AND open_reason <> '{reason.value}'"
+    created = w.insert(
+        "payment_suspension",
+        ["id", "pensioner_id", "evidence"],
+        f"SELECT sid, pensioner_id, evidence FROM {rows} WHERE suspension_id IS NULL",
+        constants={
+            "reason": literal(reason.value),
+            "suspended_from": f"'{suspended_from.isoformat()}'",
+            "created_by_type": literal(actor.type),
+            "created_by_id": literal(actor.id),
+            "created_at": f"'{w.now}'",
+        },
+    )
+    previous = "json_merge_patch(evidence, json_object('previous_reason', open_reason))"
+    escalated = 0
+    if w.count(f"SELECT 1 FROM {rows} WHERE {escalate}"):
+        escalated = w.set_rows(
+            "payment_suspension",
+            "id",
+            f"SELECT sid, {previous} FROM {rows} WHERE {escalate}",
+            [("evidence", "json")],
+            also=f"reason = {literal(reason.value)}",
+        )
+    if created:
+        w.set_pensioners(
+            f"benefit_status = '{BenefitStatus.suspended.value}'", rows, "suspension_id IS NULL"
+        )
+    events: list[dict[str, Any]] = []
+    for r in fetch(
+        w.con,
+        _Suspended,
+        f"FROM (SELECT *, {escalate} AS escalated FROM {rows}) "
+        "WHERE suspension_id IS NULL OR escalated ORDER BY pensioner_id",
+    ):
+        pid = uuid.UUID(r.pensioner_id)
+        if r.escalated:
+            events.append(
+                reason_event(
+                    pensioner_id=pid,
+                    region_code=r.region_code,
+                    previous=str(r.open_reason),
+                    evidence=json.loads(r.evidence),
+                )
+            )
+        else:
+            events.append(
+                suspend_event(
+                    pensioner_id=pid,
+                    region_code=r.region_code,
+                    status_before=r.benefit_status,
+                    reason=reason.value,
+                    suspended_from=suspended_from,
+                    evidence=json.loads(r.evidence),
+                )
+            )
+    audit.record_many(session=w.session, actor=actor, events=events, json_safe=True)
+    return created, escalated
 
 
 def resume(
@@ -116,16 +274,61 @@ def resume(
     audit.record(
         session=session,
         actor=actor,
-        action="payment.resume",
-        entity_type="pensioner",
-        entity_id=pensioner.id,
-        region_code=pensioner.region_code,
-        before={"benefit_status": "suspended"},
-        after={
-            "benefit_status": "active",
-            "reason": reason,
-            "back_pay_months": months,
-            "back_pay_fen": suspension.back_pay_fen,
-        },
+        **resume_event(
+            pensioner_id=pensioner.id,
+            region_code=pensioner.region_code,
+            suspension_id=suspension.id,
+            suspended_from=suspension.suspended_from,
+            reason=reason,
+            months=months,
+            back_pay_fen=suspension.back_pay_fen,
+        ),
     )
     return suspension
+
+
+class _Resumed(NamedTuple):
+    pensioner_id: str
+    region_code: str
+    suspension_id: str
+    suspended_from: date
+    months: int
+    back_pay_fen: int
+
+
+def resume_many(w: Writer, *, rows: str, resumed_on: date, reason: str, actor: Actor) -> int:
+    """`resume` for every row of the DuckDB table or view `rows` (pensioner_id, rn,
+    region_code, monthly_amount_fen, and suspension_id with suspended_from: the open
+    suspension), with the same rows and audit events. Returns the number resumed."""
+    months = months_between_sql("suspended_from", f"DATE '{resumed_on.isoformat()}'")
+    resumed = fetch(
+        w.con,
+        _Resumed,
+        f"FROM (SELECT *, {months}::BIGINT AS months, "
+        f"{months}::BIGINT * monthly_amount_fen AS back_pay_fen FROM {rows}) "
+        "ORDER BY pensioner_id",
+    )
+    if not resumed:
+        return 0
+    w.set_rows(
+        "payment_suspension",
+        "id",
+        f"SELECT suspension_id, {months}, {months} * monthly_amount_fen FROM {rows}",
+        [("back_pay_months", "integer"), ("back_pay_fen", "bigint")],
+        also=f"resumed_on = '{resumed_on.isoformat()}', resume_reason = {literal(reason)}",
+    )
+    w.set_pensioners(f"benefit_status = '{BenefitStatus.active.value}'", rows)
+    events = [
+        resume_event(
+            pensioner_id=uuid.UUID(r.pensioner_id),
+            region_code=r.region_code,
+            suspension_id=uuid.UUID(r.suspension_id),
+            suspended_from=r.suspended_from,
+            reason=reason,
+            months=r.months,
+            back_pay_fen=r.back_pay_fen,
+        )
+        for r in resumed
+    ]
+    audit.record_many(session=w.session, actor=actor, events=events, json_safe=True)
+    return len(resumed)

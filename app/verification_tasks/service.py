@@ -1,4 +1,5 @@
-"""Verification tasks: listing them in a worker's region, and recording a visit's outcome."""
+"""Verification tasks: opening them (one with `create`, a DuckDB table of them with
+`create_many`), listing them in a worker's region, and recording a visit's outcome."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from app.audit.service import Actor
 from app.certifications.service import certify
 from app.config import Settings
 from app.errors import InvalidVisit, PermissionDenied, TaskNotOpen, VerificationTaskNotFound
+from app.matching.bulk import Writer, literal
 from app.overpayments import service as overpayments
 from app.payments import service as payments
 from app.pensioners import scope
@@ -64,6 +66,16 @@ def search(
     return list(rows), int(total)
 
 
+CREATE = "verification_task.create"
+# create_many's audit: a listing naming every task (see audit.record_listing).
+CREATE_MANY = "verification_task.create_many"
+CREATE_MANY_COLUMNS = ("pensioner_id", "region_code", "task_id", "kind", "reason")
+
+
+def due_date(settings: Settings, today: date) -> date:
+    return today + timedelta(days=settings.task_due_days)
+
+
 def create(
     *,
     session: Session,
@@ -73,14 +85,15 @@ def create(
     kind: TaskKind,
     reason: str,
     today: date | None = None,
+    run_id: uuid.UUID | None = None,
 ) -> VerificationTask:
-    today = today or date.today()
     task = VerificationTask(
         pensioner_id=pensioner.id,
         region_code=pensioner.region_code,
         kind=kind,
         reason=reason,
-        due_date=today + timedelta(days=settings.task_due_days),
+        due_date=due_date(settings, today or date.today()),
+        run_id=run_id,
         created_by_type=actor.type,
         created_by_id=actor.id,
     )
@@ -89,13 +102,53 @@ def create(
     audit.record(
         session=session,
         actor=actor,
-        action="verification_task.create",
+        action=CREATE,
         entity_type="pensioner",
         entity_id=pensioner.id,
         region_code=pensioner.region_code,
         after={"task_id": str(task.id), "kind": kind.value, "reason": reason},
     )
     return task
+
+
+def create_many(
+    w: Writer, *, settings: Settings, rows: str, actor: Actor, today: date, run_id: uuid.UUID
+) -> int:
+    """`create` for every row of the DuckDB table `rows` (pensioner_id, region_code, kind,
+    reason), in the order of its rowid, with the same rows. The audit: a listing of
+    `verification_task.create_many` events naming every task (millions in a run) instead of
+    an event per task. Returns the number of tasks."""
+    task_id = w.new_id()
+    made = w.insert(
+        "verification_task",
+        ["id", "pensioner_id", "region_code", "kind", "reason"],
+        f"SELECT {task_id}, pensioner_id, region_code, kind, reason FROM {rows} ORDER BY rowid",
+        constants={
+            "status": f"'{TaskStatus.open.value}'",
+            "due_date": f"'{due_date(settings, today).isoformat()}'",
+            "run_id": f"'{run_id.hex}'",
+            "created_by_type": literal(actor.type),
+            "created_by_id": literal(actor.id),
+            "created_at": f"'{w.now}'",
+            "evidence": "'{}'",
+        },
+    )
+    listing = w.con.execute(
+        f"SELECT pensioner_id::UUID::VARCHAR, region_code, ({task_id})::UUID::VARCHAR, kind, "
+        f"reason FROM {rows} ORDER BY rowid"
+    )
+    audit.record_listing(
+        session=w.session,
+        actor=actor,
+        action=CREATE_MANY,
+        entity_type="matching_run",
+        entity_id=run_id,
+        columns=CREATE_MANY_COLUMNS,
+        total=made,
+        parts=iter(lambda: listing.fetchmany(audit.LISTING_PART_ROWS), []),
+        after={"due_date": due_date(settings, today).isoformat()},
+    )
+    return made
 
 
 def _suspended_for_death(session: Session, pensioner: Pensioner) -> bool:
