@@ -839,10 +839,16 @@ def faces_calibrate(
 
 
 def main() -> None:
+    from pydantic import ValidationError
+
     try:
         cli()
     except KeyboardInterrupt:
         sys.exit(130)
+    except ValidationError as exc:  # the settings: say what to fix, without a traceback
+        problems = "\n".join(f"  {error['msg']}" for error in exc.errors())
+        typer.echo(f"lifecert cannot start, the settings are invalid:\n{problems}", err=True)
+        sys.exit(2)
 
 
 # --- silent certification by data comparison -----------------------------------------------

@@ -315,8 +315,12 @@ class Settings(BaseSettings):
         return self.data_dir / "outbox"
 
     def ensure_dirs(self) -> None:
+        """The folders, and the media keys checked (generated in development) at start-up
+        rather than at the first upload."""
         for d in (self.data_dir, self.resolved_media_dir, self.outbox_dir):
             d.mkdir(parents=True, exist_ok=True)
+        self.resolved_media_dir.chmod(0o700)
+        parse_media_key(self.media_keys[0])
 
     @cached_property
     def signing_key(self) -> str:

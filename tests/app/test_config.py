@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -73,3 +76,44 @@ def test_trusted_proxies_must_be_addresses_or_networks() -> None:
     assert Settings(trusted_proxies=["10.0.0.0/8", "127.0.0.1"]).trusted_proxies
     with pytest.raises(ValidationError, match="not an IP address"):
         Settings(trusted_proxies=["proxy.example.org"])
+
+
+def test_production_refuses_to_start_without_a_media_master_key(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="LIFECERT_MEDIA_MASTER_KEY must be set"):
+        Settings(
+            env="production",
+            secret_key="k" * 48,
+            database_url="postgresql+psycopg://x/y",
+            otp_sender="sms_gateway.client:make_sender",
+        )
+    environment = {
+        **os.environ,
+        "LIFECERT_ENV": "production",
+        "LIFECERT_DATA_DIR": str(tmp_path),
+        "LIFECERT_SECRET_KEY": "s" * 48,
+        "LIFECERT_DATABASE_URL": "postgresql+psycopg://db/lifecert",
+        "LIFECERT_OTP_SENDER": "sms_gateway.client:make_sender",
+    }
+    environment.pop("LIFECERT_MEDIA_MASTER_KEY", None)
+    lifecert = Path(sys.executable).parent / "lifecert"
+    started = subprocess.run(
+        [str(lifecert), "serve"], env=environment, capture_output=True, text=True, timeout=30
+    )
+    assert started.returncode == 2
+    assert "LIFECERT_MEDIA_MASTER_KEY must be set" in started.stderr
+    assert "Traceback" not in started.stderr
+    assert not (tmp_path / "media_master_key").exists()  # nothing generated beside the data
+
+
+@pytest.mark.parametrize("key", ["short", "x" * 44, new_media_key()[:-4]])
+def test_a_malformed_media_key_is_refused(key: str) -> None:
+    with pytest.raises(ValidationError, match="LIFECERT_MEDIA_MASTER_KEY must be 32 random"):
+        Settings(media_master_key=key)
+    with pytest.raises(ValidationError, match=r"LIFECERT_MEDIA_OLD_MASTER_KEYS\[1\]"):
+        Settings(media_old_master_keys=[new_media_key(), key])
+
+
+def test_a_damaged_development_key_file_stops_the_start(tmp_path: Path) -> None:
+    (tmp_path / "media_master_key").write_text("not a key\n")
+    with pytest.raises(ValueError, match="media_master_key: a media master key must be"):
+        Settings(data_dir=tmp_path).ensure_dirs()
