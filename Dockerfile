@@ -23,5 +23,6 @@ RUN useradd --system --home /srv/lifecert lifecert && mkdir -p /data && chown li
 USER lifecert
 VOLUME /data
 EXPOSE 8000
-# Production needs LIFECERT_ENV=production, LIFECERT_SECRET_KEY and LIFECERT_DATABASE_URL.
+# Production needs LIFECERT_ENV=production, LIFECERT_SECRET_KEY, LIFECERT_DATABASE_URL,
+# LIFECERT_OTP_SENDER and LIFECERT_MEDIA_MASTER_KEY (kept outside /data and its backups).
 CMD ["sh", "-c", "lifecert migrate && lifecert serve --host 0.0.0.0 --port 8000"]
