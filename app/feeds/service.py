@@ -285,11 +285,21 @@ def _summarise(
 
 
 def _quarantine(
-    session: Session, con: duckdb.DuckDBPyConnection, settings: Settings, batch: FeedBatch
+    session: Session,
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    batch: FeedBatch,
+    gate: Gate,
 ) -> None:
-    """The rows of `bad` into quarantined_record, in bulk (a big file may have many). An
-    out-of-scope row keeps its name and date of birth only in `raw`: in the columns they would
-    let matching suggest it as a candidate for a pensioner of another region."""
+    """The rows of `bad` into quarantined_record, in bulk (a big file may have many).
+
+    The name and date of birth go in their columns only where they may suggest a candidate:
+    not for an out-of-scope row (a pensioner of another region), nor for any row of a death
+    batch a person sent (a candidate that person could confirm would bypass the second staff
+    member). `raw` keeps them all the same."""
+    named = f"problem <> '{OUT_OF_SCOPE}'"
+    if gate.person and batch.feed_type.is_death:
+        named = "false"
     bulk.insert_rows(
         session,
         con,
@@ -311,8 +321,8 @@ def _quarantine(
             f"SELECT '{batch.id.hex}', row_number, "
             f"'{batch.feed_type.value}', problem, coalesce(message, ''), "
             "left(nullif(json_extract_string(raw, '$.national_id'), ''), 64), "
-            f"CASE WHEN problem <> '{OUT_OF_SCOPE}' THEN name END, "
-            f"CASE WHEN problem <> '{OUT_OF_SCOPE}' THEN strftime(date_of_birth, '%Y-%m-%d') END, "
+            f"CASE WHEN {named} THEN name END, "
+            f"CASE WHEN {named} THEN strftime(date_of_birth, '%Y-%m-%d') END, "
             "strftime(event_date, '%Y-%m-%d'), raw "
             f"FROM bad WHERE problem <> '{AWAITING_CONFIRMATION}' ORDER BY row_number"
         ),
@@ -509,7 +519,7 @@ def import_file(
         batch.quarantined = batch.report["quarantined"]
         session.add(batch)
         session.flush()
-        _quarantine(session, con, settings, batch)
+        _quarantine(session, con, settings, batch, gate)
         _hold(session, con, batch, gate=gate, recent=recent)
     finally:
         con.close()
@@ -628,7 +638,7 @@ def push_records(
             )
             for r in valid
         )
-        _quarantine(session, con, settings, batch)
+        _quarantine(session, con, settings, batch, gate)
         _hold(session, con, batch, gate=gate, recent=recent)
         session.flush()
     finally:

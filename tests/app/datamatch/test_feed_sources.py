@@ -127,9 +127,15 @@ async def test_a_regional_upload_applies_only_inside_the_region(
     assert messages[far.national_id] == messages[unknown]
     batch = db.exec(select(FeedBatch)).one()
     assert batch.region_scope == "11"
+    # A death file from a person: in scope, and still held for a second staff member.
+    deaths = f"national_id,date_of_death\n{near.national_id},2026-11-20\n"
+    held = await _upload(client, admin, "death", deaths, source_authority="public_security")
+    assert held.status_code == 201, held.text
+    assert (held.json()["accepted"], held.json()["awaiting_confirmation"]) == (0, 1)
     match()
     certified = {c.pensioner_id for c in db.exec(select(Certification)).all()}
     assert certified == {near.id}
+    assert not _suspended(db, near)
 
 
 async def test_a_feed_key_sets_the_source_whatever_the_request_says(
@@ -297,18 +303,30 @@ async def test_a_death_pushed_by_a_person_waits_for_a_second_staff_member(
     p = _pensioner(factory, monthly_amount_fen=200_000)
     pusher_account = factory.staff("admin")
     pusher = factory.auth(pusher_account)
+    mistyped = p.national_id[:-1] + ("1" if p.national_id[-1] != "1" else "2")
     body = {
         "source_authority": "public_security",
-        "records": [{"national_id": p.national_id, "event_date": "2026-11-02"}],
+        "records": [
+            {"national_id": p.national_id, "event_date": "2026-11-02"},
+            # A bad ID with the right name: it must not become a name candidate the pusher,
+            # an admin, could confirm alone.
+            {
+                "national_id": mistyped,
+                "name": p.name,
+                "date_of_birth": p.date_of_birth.isoformat(),
+                "event_date": "2026-11-02",
+            },
+        ],
     }
     pushed = await client.post(DEATHS, headers=pusher, json=body)
     assert pushed.status_code == 201, pushed.text
     report = pushed.json()
-    assert (report["accepted"], report["quarantined"], report["awaiting_confirmation"]) == (0, 0, 1)
-    assert report["matching"] is None
+    assert (report["accepted"], report["quarantined"], report["awaiting_confirmation"]) == (0, 1, 1)
+    assert report["problems"] == {"bad_check_character": 1}
     match(as_of=date.today())
     assert not _suspended(db, p)
     assert db.exec(select(PaymentSuspension)).first() is None
+    assert db.exec(select(MatchCandidate)).first() is None
 
     reviewer_account = factory.staff("reviewer", scope="11")
     reviewer = factory.auth(reviewer_account)
