@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
 from sqlalchemy.engine import Engine, make_url
-from sqlmodel import Session
+from sqlmodel import Session, SQLModel
 
 from app.config import Environment, Settings
 from app.db import make_engine
@@ -31,39 +31,16 @@ TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
 POSTGRES_ADMIN_URL = os.environ.get(
     "LIFECERT_TEST_POSTGRES_URL", "postgresql+psycopg://127.0.0.1:5432/test"
 )
-TABLES_CHILD_FIRST = (
-    "video_appointment_reminder",
-    "video_call_frame",
-    "video_appointment",
-    "video_availability_rule",
-    "video_availability_exception",
-    "consular_document",
-    "certification_reminder",
-    "recovery_event",
-    "overpayment_claim",
-    "match_candidate",
-    "verification_task",
-    "matching_run",
-    "held_death_record",
-    "feed_record",
-    "quarantined_record",
-    "feed_batch",
-    "feed_client",
-    "review_case",
-    "face_label",
-    "certification_attempt",
-    "certification",
-    "payment_suspension",
-    "face_gallery",
-    "face_calibration",
-    "enrolled_face",
-    "otp_code",
-    "refresh_token",
-    "pensioner",
-    "staff_user",
-    "region",
-    "audit_event",
-)
+
+
+def _tables_child_first() -> tuple[str, ...]:
+    """Every table, children before parents, taken from the models (a new table needs no list)."""
+    import models  # noqa: F401  (importing the package registers every table)
+
+    return tuple(table.name for table in reversed(SQLModel.metadata.sorted_tables))
+
+
+TABLES_CHILD_FIRST = _tables_child_first()
 PASSWORD = "correct horse battery staple"
 
 
@@ -307,3 +284,36 @@ class Factory:
 @pytest.fixture
 def factory(db: Session, settings: Settings) -> Factory:
     return Factory(db, settings)
+
+
+# Groups of tests timed apart at the end of a run. The browser tests drive Chromium; the
+# topology and network-emulation groups (several hosts, degraded links) are other suites that
+# count apart from the core suite's time budget.
+GROUPS = ("browser", "topology", "netem")
+_GROUP_DIRS = {"browser": "tests/web/"}
+_group_seconds: dict[str, float] = {}
+_group_tests: dict[str, set[str]] = {}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        for group, folder in _GROUP_DIRS.items():
+            if item.nodeid.startswith(folder):
+                item.add_marker(getattr(pytest.mark, group))
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    group = next((g for g in GROUPS if g in report.keywords), "core")
+    _group_seconds[group] = _group_seconds.get(group, 0.0) + report.duration
+    _group_tests.setdefault(group, set()).add(report.nodeid)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if not _group_seconds:
+        return
+    terminalreporter.section("time by group (seconds of test time, summed over workers)")
+    for group in ("core", *GROUPS):
+        if group in _group_seconds:
+            terminalreporter.write_line(
+                f"{group:>9}: {len(_group_tests[group]):5d} tests {_group_seconds[group]:8.1f} s"
+            )

@@ -142,6 +142,14 @@ async def test_a_burst_of_parallel_guesses_meets_the_backoff(
         return real_verify(password, password_hash)
 
     monkeypatch.setattr(auth_service, "verify_password", counting_verify)
+    # A backoff longer than the burst, however slow the machine: the first one (1 s) can pass
+    # while twelve Argon2 checks queue on a loaded CPU, and this is about taking turns.
+    real_backoff = auth_service.backoff_seconds
+    monkeypatch.setattr(
+        auth_service,
+        "backoff_seconds",
+        lambda *, settings, failures: 60 * real_backoff(settings=settings, failures=failures),
+    )
     responses = await asyncio.gather(
         *(_login(client, "burst", f"guess number {i:03d}") for i in range(12))
     )
