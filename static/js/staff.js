@@ -4,6 +4,7 @@
 import { ApiError, makeApi } from "./api.js";
 import { captureFrame, joinCall } from "./call.js";
 import { $ } from "./dom.js";
+import { errorWords } from "./errors.js";
 import { makeI18n } from "./i18n.js";
 import { STAFF } from "./strings.js";
 import { zoneChoices } from "./timezones.js";
@@ -75,7 +76,10 @@ function setStatus(text) { $("status").textContent = text; }
 function setError(text) { $("error").textContent = text; }
 /** @param {Error} err */
 function fail(err) {
+  const words = err instanceof ApiError ? errorWords(err.code, i18n.lang) : null;
   if (err instanceof ApiError && err.code === "NetworkError") setError(t("err.network"));
+  // Staff see what the service says too: which field, which slot, which record.
+  else if (words) setError(`${words} ${err.message}`);
   else if (err instanceof ApiError && err.status === 403) setError(`${t("err.denied")} ${err.message}`);
   else setError(t("err.generic", { detail: err.message }));
 }
@@ -210,7 +214,7 @@ async function showReviews() {
       cases.map((c) => [
         c.pensioner_name, c.region_code,
         c.reasons.join(", ") + (c.low_score ? ` (${t("reviews.low")})` : ""),
-        c.status, t("reviews.hours", { h: Math.round(c.age_hours) }),
+        t(`review_status.${c.status}`), t("reviews.hours", { h: Math.round(c.age_hours) }),
         el("a", { class: "button", href: `#/reviews/${c.id}`, text: t("reviews.open"), "aria-label": `${t("reviews.open")} ${c.pensioner_name}` }),
       ]),
     )));
@@ -275,7 +279,7 @@ $("form-decision").addEventListener("submit", async (e) => {
   try {
     const otherPerson = verdict.value === "reject" && $("decision-other-person", HTMLInputElement).checked;
     const result = await api("POST", `/reviews/${form.dataset.caseId}/decision`, { json: { verdict: verdict.value, reason: reason || null, same_person: otherPerson ? false : null } });
-    setStatus(t("review.done", { status: result.status }) + (result.status === "awaiting_second_review" ? ` ${t("review.second")}` : ""));
+    setStatus(t("review.done", { status: t(`review_status.${result.status}`) }) + (result.status === "awaiting_second_review" ? ` ${t("review.second")}` : ""));
     setDisabled(form, true);
   } catch (err) { fail(err); $("decision-submit", HTMLButtonElement).disabled = false; }
 });
@@ -399,7 +403,7 @@ async function showCalls() {
   else {
     body.replaceChildren(el("div", { class: "table-wrap", tabindex: 0, role: "region", "aria-label": t("calls.title") }, table(
       [t("calls.when"), t("reviews.name"), t("reviews.region"), t("calls.tz"), t("reviews.status"), ""],
-      calls.map((c) => [i18n.dateTime(c.starts_at), c.pensioner_name, c.region_code, c.pensioner_timezone, c.status,
+      calls.map((c) => [i18n.dateTime(c.starts_at), c.pensioner_name, c.region_code, c.pensioner_timezone, t(`call_status.${c.status}`),
         el("a", { class: "button", href: `#/calls/${c.id}`, text: t("calls.open"), "aria-label": `${t("calls.open")} ${c.pensioner_name}` })]),
     )));
   }
@@ -437,7 +441,7 @@ async function showCall(id) {
   setDisabled(form, !open);
   $("call-connect", HTMLButtonElement).disabled = !open;
   $("call-read-code", HTMLButtonElement).disabled = !open;
-  if (!open) setStatus(t("call.recorded", { status: c.status }));
+  if (!open) setStatus(t("call.recorded", { status: t(`call_status.${c.status}`) }));
   showView("view-call");
 }
 
@@ -500,13 +504,10 @@ $("form-outcome").addEventListener("submit", async (e) => {
   setError("");
   try {
     const c = await api("POST", `/video-calls/${form.dataset.callId}/outcome`, { json: body });
-    setStatus(t("call.recorded", { status: c.status }));
+    setStatus(t("call.recorded", { status: t(`call_status.${c.status}`) }));
     setDisabled(form, true);
     hangUp();
-  } catch (err) {
-    if (err instanceof ApiError && err.code === "InvalidOutcome") setError(t("call.no_frame"));
-    else fail(err);
-  }
+  } catch (err) { fail(err); }
 });
 
 // ---- an agent's working hours ---------------------------------------------------------------------
@@ -538,7 +539,7 @@ function weeklyRow(h = { weekday: 0, start: "09:00", end: "12:00" }) {
 
 function exceptionRow(x = { kind: "unavailable", starts_on: "", ends_on: "", start: null, end: null, reason: "" }) {
   const row = el("div", { class: "av-row", "data-kind": "exception" },
-    field(t("av.kind"), select([["unavailable", t("av.kind.unavailable")], ["extra", t("av.kind.extra")]], x.kind)),
+    field(t("av.kind"), select(["unavailable", "extra"].map((k) => [k, t(`av.kind.${k}`)]), x.kind)),
     field(t("av.from"), el("input", { type: "date", value: x.starts_on, required: true })),
     field(t("av.to"), el("input", { type: "date", value: x.ends_on, required: true })),
     field(t("av.start"), el("input", { type: "time", value: x.start ? x.start.slice(0, 5) : "" })),
@@ -631,7 +632,7 @@ async function showDocument(id) {
   const d = await api("GET", `/consular-documents/${id}`);
   $("doc-title").textContent = t("consular.doc", { name: d.pensioner_name });
   const facts = [["reviews.region", d.region_code], ["consular.country", d.overseas_country || "—"], ["consular.consulate", d.consulate || "—"],
-    ["consular.issued", d.issued_on ? i18n.date(d.issued_on) : "—"], ["consular.uploaded", i18n.dateTime(d.uploaded_at)], ["reviews.status", d.status]];
+    ["consular.issued", d.issued_on ? i18n.date(d.issued_on) : "—"], ["consular.uploaded", i18n.dateTime(d.uploaded_at)], ["reviews.status", t(`doc_status.${d.status}`)]];
   $("doc-facts").replaceChildren(...facts.flatMap(([k, v]) => [el("dt", { text: t(k) }), el("dd", { text: v })]));
   $("doc-scan").replaceChildren(d.file_format === "pdf"
     ? el("a", { class: "button", href: await blobUrl(d.scan_url), target: "_blank", rel: "noopener", text: t("consular.file") })
@@ -653,7 +654,7 @@ $("form-document").addEventListener("submit", async (e) => {
   if (picked.value === "reject" && !reason) { setError(t("review.need_reason")); $("doc-reason").focus(); return; }
   try {
     const d = await api("POST", `/consular-documents/${form.dataset.docId}/decision`, { json: { verdict: picked.value, reason: reason || null } });
-    setStatus(t("consular.done", { status: d.status }));
+    setStatus(t("consular.done", { status: t(`doc_status.${d.status}`) }));
     setDisabled(form, true);
   } catch (err) { fail(err); }
 });

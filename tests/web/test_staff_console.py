@@ -63,7 +63,7 @@ def test_a_reviewer_decides_a_case(
     expect(page.get_by_role("alert")).to_have_text("不通过或要求重新认证时，请填写理由。")
     page.get_by_label("是本人，通过").check()
     page.get_by_role("button", name="提交结论").click()
-    expect(page.get_by_role("status")).to_contain_text("已提交：approved")
+    expect(page.get_by_role("status")).to_contain_text("已提交：已通过")
     shot(page, "04-decided")
 
     with Session(live.test_engine) as db:

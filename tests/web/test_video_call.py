@@ -157,7 +157,7 @@ def test_an_agent_certifies_a_pensioner_abroad_on_a_video_call(
 
     console.get_by_label("认证通过", exact=True).check()
     console.get_by_role("button", name="记录结果").click()
-    expect(console.get_by_role("status")).to_have_text("已记录：certified")
+    expect(console.get_by_role("status")).to_have_text("已记录：认证通过")
     expect(home.locator("#call-state")).to_have_text("认证成功，谢谢您！")
     shot(console, "agent-03-recorded")
     shot(home, "pensioner-05-certified")

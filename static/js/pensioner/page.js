@@ -3,6 +3,7 @@
 // logged-in person, screens and messages, and the one camera stream.
 import { ApiError, makeApi } from "../api.js";
 import { $ } from "../dom.js";
+import { errorWords } from "../errors.js";
 import { makeI18n } from "../i18n.js";
 import { PENSIONER } from "../strings.js";
 
@@ -67,20 +68,9 @@ function errorText(err) {
       if (fields.some((f) => f.includes("national_id"))) return t("err.bad_id");
       if (fields.some((f) => f.includes("code"))) return t("err.code_format");
       break;
-    case "OtpInvalid": return t("err.code_wrong");
-    case "RateLimited": return t("err.rate");
-    case "ChallengeExpired": return t("err.expired");
-    case "NotEnrolled": return t("err.not_enrolled");
-    case "NotAuthenticated": case "InvalidToken": return t("err.session");
-    case "SlotTaken": return t("book.taken");
-    case "TooLateToChange": return t("video.too_late");
-    case "VideoCallNotOffered": case "ConsularDocumentNotOffered": return t("err.not_offered");
-    case "CallWindowNotOpen": case "CallWindowClosed": return t("err.window");
-    case "CorruptScan": return t("err.bad_scan");
-    case "UnsupportedMediaType": return t("err.bad_type");
     default: break;
   }
-  return t("err.generic", { detail: err.message });
+  return errorWords(err.code, i18n.lang) ?? t("err.generic", { detail: err.message });
 }
 
 /**
