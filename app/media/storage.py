@@ -228,7 +228,8 @@ def write_private(*, root: Path, path: Path, data: bytes) -> Path:
 
 
 def write_atomically(path: Path, data: bytes) -> Path:
-    """A crash leaves a .part file, never a half-written file under the real name."""
+    """A plain file that is not biometric (a feed batch); a crash leaves a .part file, never
+    a half-written file under the real name."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + PART_SUFFIX)
     tmp.write_bytes(data)
