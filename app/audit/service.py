@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple, Protocol
 
 import sqlalchemy as sa
 from fastapi.encoders import jsonable_encoder
@@ -29,6 +30,36 @@ class Actor:
 
 
 SYSTEM = Actor(type="system", id="lifecert")
+
+
+class About(Protocol):
+    """Whom an event is about: a Pensioner, or a Subject made from a bulk form's row."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+
+    @property
+    def region_code(self) -> str: ...
+
+
+class Subject(NamedTuple):
+    id: uuid.UUID
+    region_code: str
+
+
+def pensioner_event(
+    action: str, about: About, *, after: dict[str, Any], before: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """An event about a pensioner as `record` and `record_many` take it: the single and the
+    bulk form of a change build theirs with the same function, so they cannot drift."""
+    return {
+        "action": action,
+        "entity_type": "pensioner",
+        "entity_id": str(about.id),
+        "region_code": about.region_code,
+        "before": before,
+        "after": after,
+    }
 
 
 def snapshot(obj: Any, *, exclude: frozenset[str] = frozenset()) -> dict[str, Any]:

@@ -156,9 +156,7 @@ def certify_many(
         constants={
             "method": literal(method.value),
             "certified_at": f"'{w.now}'",
-            "decided_by_type": literal(actor.type),
-            "decided_by_id": literal(actor.id),
-            "created_at": f"'{w.now}'",
+            **w.made_by(actor, by="decided_by"),
         },
     )
     later = "(certified_until IS NULL OR certified_until < valid_until)"
@@ -179,21 +177,17 @@ def certify_many(
         reason=resume_reason(method),
         actor=actor,
     )
-    listing = w.con.execute(
-        f"SELECT pensioner_id::UUID::VARCHAR, region_code, ({certification_id})::UUID::VARCHAR, "
-        "strftime(certified_until, '%Y-%m-%d'), strftime(CASE WHEN "
-        f"{later} THEN valid_until ELSE certified_until END, '%Y-%m-%d') FROM {rows} ORDER BY pos"
-    )
-    audit.record_listing(
-        session=w.session,
-        actor=actor,
-        action=RECORD_MANY,
-        entity_type="matching_run",
-        entity_id=run_id,
-        columns=RECORD_MANY_COLUMNS,
+    w.record_listing(
+        actor,
+        RECORD_MANY,
+        run_id,
+        RECORD_MANY_COLUMNS,
         total=certified,
-        parts=iter(lambda: listing.fetchmany(audit.LISTING_PART_ROWS), []),
         after={"method": method.value, "valid_from": valid_from.isoformat()},
+        query=f"SELECT pensioner_id::UUID::VARCHAR, region_code, "
+        f"({certification_id})::UUID::VARCHAR, strftime(certified_until, '%Y-%m-%d'), "
+        f"strftime(CASE WHEN {later} THEN valid_until ELSE certified_until END, '%Y-%m-%d') "
+        f"FROM {rows} ORDER BY pos",
     )
     return certified, resumed
 

@@ -20,7 +20,10 @@ from typing import Any, TypeVar
 import duckdb
 from sqlmodel import Session
 
+from app.audit import service as audit
+
 CHUNK = 50_000
+KEYS_STEP = 100_000  # keys per UPDATE on SQLite (update_keys)
 
 
 R = TypeVar("R", bound=tuple[Any, ...])
@@ -81,6 +84,14 @@ class Writer:
         """The column of a row table that addresses its pensioner's row."""
         return "pensioner_id" if self.pg else "rn"
 
+    def made_by(self, actor: audit.Actor, by: str = "created_by") -> dict[str, str]:
+        """The constant columns of who made a row and when (for insert)."""
+        return {
+            f"{by}_type": literal(actor.type),
+            f"{by}_id": literal(actor.id),
+            "created_at": f"'{self.now}'",
+        }
+
     def new_id(self, position: str = "rowid") -> str:
         return id_maker(self.moment, position)
 
@@ -103,14 +114,36 @@ class Writer:
 
     def set_keys(self, table: str, key: str, assign: str, query: str) -> int:
         """UPDATE `table` SET `assign` WHERE `key` is one of the keys `query` gives."""
+        where = {"table": table, "key": key, "query": query}
+        step = KEYS_STEP
         return update_keys(
-            self.session,
-            self.con,
-            table=table,
-            key=key,
-            assign=assign,
-            query=query,
-            scratch=self.scratch,
+            self.session, self.con, assign=assign, scratch=self.scratch, step=step, **where
+        )
+
+    def record_listing(
+        self,
+        actor: audit.Actor,
+        action: str,
+        run_id: Any,
+        columns: Sequence[str],
+        *,
+        query: str,
+        total: int,
+        after: dict[str, Any],
+    ) -> int:
+        """audit.record_listing of a run's rows: those of a DuckDB query (JSON values, in the
+        order of `columns`), fetched a part at a time."""
+        found = self.con.execute(query)
+        return audit.record_listing(
+            session=self.session,
+            actor=actor,
+            action=action,
+            entity_type="matching_run",
+            entity_id=run_id,
+            columns=columns,
+            total=total,
+            parts=iter(lambda: found.fetchmany(audit.LISTING_PART_ROWS), []),
+            after=after,
         )
 
     def set_pensioners(self, assign: str, rows: str, where: str = "true") -> int:
@@ -123,16 +156,8 @@ class Writer:
         self, table: str, key: str, query: str, columns: list[tuple[str, str]], also: str = ""
     ) -> int:
         """UPDATE `table` from a query of (key, value per column); see update_rows."""
-        return update_rows(
-            self.session,
-            self.con,
-            table=table,
-            key=key,
-            columns=columns,
-            query=query,
-            scratch=self.scratch,
-            also=also,
-        )
+        where = {"table": table, "key": key, "query": query, "also": also}
+        return update_rows(self.session, self.con, columns=columns, scratch=self.scratch, **where)
 
 
 def dialect(session: Session) -> str:
@@ -399,7 +424,7 @@ def update_keys(
     assign: str,
     query: str,
     scratch: Path,
-    step: int = 100_000,
+    step: int = KEYS_STEP,
 ) -> int:
     """UPDATE `table` SET `assign` (the same for every row) for the keys a DuckDB query gives.
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 from typing import NamedTuple
 
@@ -68,7 +69,7 @@ def write(
     actor = run_actor(run_id)
     _evidence(con, run_id=run_id, as_of=params.as_of)
     apply = _one_by_one if one_by_one else _bulk
-    counts = apply(w, settings, actor=actor, run_id=run_id, params=params, lap=lap)
+    counts = apply(_Run(w=w, settings=settings, run_id=run_id, params=params, lap=lap))
     counts["tasks_closed"] = w.set_keys(
         "verification_task",
         "id",
@@ -131,15 +132,19 @@ def _evidence(con: duckdb.DuckDBPyConnection, *, run_id: uuid.UUID, as_of: date)
     )
 
 
-def _bulk(
-    w: bulk.Writer,
-    settings: Settings,
-    *,
-    actor: Actor,
-    run_id: uuid.UUID,
-    params: engine.RunParams,
-    lap: Callable[[str], None],
-) -> dict[str, int]:
+@dataclass(frozen=True)
+class _Run:
+    """What applying a run's decisions needs."""
+
+    w: bulk.Writer
+    settings: Settings
+    run_id: uuid.UUID
+    params: engine.RunParams
+    lap: Callable[[str], None]
+
+
+def _bulk(run: _Run) -> dict[str, int]:
+    w, params, run_id, lap, actor = run.w, run.params, run.run_id, run.lap, run_actor(run.run_id)
     certified, resumed = certifications.certify_many(
         w,
         rows="certify_rows",
@@ -155,21 +160,14 @@ def _bulk(
     )
     lap("write_deaths_s")
     counts["tasks"] = tasks.create_many(
-        w, settings=settings, rows="new_tasks", actor=actor, today=params.as_of, run_id=run_id
+        w, settings=run.settings, rows="new_tasks", actor=actor, today=params.as_of, run_id=run_id
     )
     lap("write_tasks_s")
     return counts
 
 
-def _one_by_one(
-    w: bulk.Writer,
-    settings: Settings,
-    *,
-    actor: Actor,
-    run_id: uuid.UUID,
-    params: engine.RunParams,
-    lap: Callable[[str], None],
-) -> dict[str, int]:
+def _one_by_one(run: _Run) -> dict[str, int]:
+    w, params, lap, actor = run.w, run.params, run.lap, run_actor(run.run_id)
     session = w.session
 
     def pensioner(pensioner_id: str) -> Pensioner:
@@ -215,13 +213,13 @@ def _one_by_one(
     for t in new:
         tasks.create(
             session=session,
-            settings=settings,
+            settings=run.settings,
             actor=actor,
             pensioner=pensioner(t.pensioner_id),
             kind=TaskKind(t.kind),
             reason=t.reason,
             today=params.as_of,
-            run_id=run_id,
+            run_id=run.run_id,
         )
     counts["tasks"] = len(new)
     lap("write_tasks_s")

@@ -92,27 +92,14 @@ def payments_after_death_sql(
     """
 
 
-def claim_event(
-    *,
-    pensioner_id: uuid.UUID,
-    region_code: str,
-    claim_id: uuid.UUID,
-    date_of_death: date,
-    payments: int,
-    amount_fen: int,
-) -> dict[str, Any]:
-    return {
-        "action": CLAIM,
-        "entity_type": "pensioner",
-        "entity_id": str(pensioner_id),
-        "region_code": region_code,
-        "after": {
-            "claim_id": str(claim_id),
-            "date_of_death": date_of_death.isoformat(),
-            "payments": payments,
-            "amount_fen": amount_fen,
-        },
+def claim_event(about: audit.About, claim: OverpaymentClaim | _Claimed) -> dict[str, Any]:
+    after = {
+        "claim_id": str(claim.id),
+        "date_of_death": claim.date_of_death.isoformat(),
+        "payments": claim.payments,
+        "amount_fen": claim.amount_fen,
     }
+    return audit.pensioner_event(CLAIM, about, after=after)
 
 
 def record_death(
@@ -158,25 +145,14 @@ def record_death(
     )
     session.add(claim)
     session.flush()
-    audit.record(
-        session=session,
-        actor=actor,
-        **claim_event(
-            pensioner_id=pensioner.id,
-            region_code=pensioner.region_code,
-            claim_id=claim.id,
-            date_of_death=date_of_death,
-            payments=claim.payments,
-            amount_fen=claim.amount_fen,
-        ),
-    )
+    audit.record(session=session, actor=actor, **claim_event(pensioner, claim))
     return suspension, claim
 
 
 class _Claimed(NamedTuple):
     pensioner_id: str
     region_code: str
-    claim_id: str
+    id: str  # the claim's, with hyphens as str(UUID) has them
     date_of_death: date
     payments: int
     amount_fen: int
@@ -240,23 +216,11 @@ def record_death_many(
             "updated_at": f"'{w.now}'",
         },
     )
-    made = fetch(w.con, _Claimed, f"FROM (SELECT *, {claim_id} AS claim_id FROM {claims})")
-    audit.record_many(
-        session=w.session,
-        actor=actor,
-        json_safe=True,
-        events=[
-            claim_event(
-                pensioner_id=uuid.UUID(c.pensioner_id),
-                region_code=c.region_code,
-                claim_id=uuid.UUID(c.claim_id),
-                date_of_death=c.date_of_death,
-                payments=c.payments,
-                amount_fen=c.amount_fen,
-            )
-            for c in made
-        ],
+    made = fetch(
+        w.con, _Claimed, f"FROM (SELECT *, ({claim_id})::UUID::VARCHAR AS id FROM {claims})"
     )
+    events = [claim_event(audit.Subject(uuid.UUID(c.pensioner_id), c.region_code), c) for c in made]
+    audit.record_many(session=w.session, actor=actor, events=events, json_safe=True)
     return {
         "deaths": suspended + escalated,
         "deaths_already_suspended": escalated,

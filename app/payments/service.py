@@ -33,69 +33,45 @@ def months_between_sql(start: str, end: str) -> str:
 
 
 def suspend_event(
+    about: audit.About,
     *,
-    pensioner_id: uuid.UUID,
-    region_code: str,
     status_before: str,
     reason: str,
     suspended_from: date,
     evidence: dict[str, Any],
 ) -> dict[str, Any]:
-    return {
-        "action": SUSPEND,
-        "entity_type": "pensioner",
-        "entity_id": str(pensioner_id),
-        "region_code": region_code,
-        "before": {"benefit_status": status_before},
-        "after": {
-            "benefit_status": BenefitStatus.suspended.value,
-            "reason": reason,
-            "suspended_from": suspended_from.isoformat(),
-            "evidence": evidence,
-        },
+    after = {
+        "benefit_status": BenefitStatus.suspended.value,
+        "reason": reason,
+        "suspended_from": suspended_from.isoformat(),
+        "evidence": evidence,
     }
+    return audit.pensioner_event(
+        SUSPEND, about, before={"benefit_status": status_before}, after=after
+    )
 
 
-def reason_event(
-    *, pensioner_id: uuid.UUID, region_code: str, previous: str, evidence: dict[str, Any]
-) -> dict[str, Any]:
-    return {
-        "action": SUSPENSION_REASON,
-        "entity_type": "pensioner",
-        "entity_id": str(pensioner_id),
-        "region_code": region_code,
-        "before": {"reason": previous},
-        "after": {"reason": SuspensionReason.death.value, "evidence": evidence},
-    }
+def reason_event(about: audit.About, *, previous: str, evidence: dict[str, Any]) -> dict[str, Any]:
+    after = {"reason": SuspensionReason.death.value, "evidence": evidence}
+    return audit.pensioner_event(SUSPENSION_REASON, about, before={"reason": previous}, after=after)
 
 
 def resume_event(
-    *,
-    pensioner_id: uuid.UUID,
-    region_code: str,
-    suspension_id: uuid.UUID,
-    suspended_from: date,
-    reason: str,
-    months: int,
-    back_pay_fen: int,
+    about: audit.About, suspension: PaymentSuspension | _Resumed, *, reason: str
 ) -> dict[str, Any]:
-    return {
-        "action": RESUME,
-        "entity_type": "pensioner",
-        "entity_id": str(pensioner_id),
-        "region_code": region_code,
-        "before": {
-            "benefit_status": BenefitStatus.suspended.value,
-            "suspended_from": suspended_from.isoformat(),
-        },
-        "after": {
-            "benefit_status": BenefitStatus.active.value,
-            "reason": reason,
-            "suspension_id": str(suspension_id),
-            "back_pay_months": months,
-            "back_pay_fen": back_pay_fen,
-        },
+    """The resumption of `suspension` (resumed with its back-pay)."""
+    before = {
+        "benefit_status": BenefitStatus.suspended.value,
+        "suspended_from": suspension.suspended_from.isoformat(),
     }
+    after = {
+        "benefit_status": BenefitStatus.active.value,
+        "reason": reason,
+        "suspension_id": str(suspension.id),
+        "back_pay_months": suspension.back_pay_months,
+        "back_pay_fen": suspension.back_pay_fen,
+    }
+    return audit.pensioner_event(RESUME, about, before=before, after=after)
 
 
 def open_suspension(*, session: Session, pensioner: Pensioner) -> PaymentSuspension | None:
@@ -132,16 +108,8 @@ def suspend(
             current.evidence = {**(evidence or {}), "previous_reason": previous}
             session.add(current)
             session.flush()
-            audit.record(
-                session=session,
-                actor=actor,
-                **reason_event(
-                    pensioner_id=pensioner.id,
-                    region_code=pensioner.region_code,
-                    previous=previous,
-                    evidence=evidence or {},
-                ),
-            )
+            event = reason_event(pensioner, previous=previous, evidence=evidence or {})
+            audit.record(session=session, actor=actor, **event)
         return current
     suspension = PaymentSuspension(
         pensioner_id=pensioner.id,
@@ -155,18 +123,14 @@ def suspend(
     pensioner.benefit_status = BenefitStatus.suspended
     session.add_all([suspension, pensioner])
     session.flush()
-    audit.record(
-        session=session,
-        actor=actor,
-        **suspend_event(
-            pensioner_id=pensioner.id,
-            region_code=pensioner.region_code,
-            status_before=before,
-            reason=reason.value,
-            suspended_from=suspended_from,
-            evidence=evidence or {},
-        ),
+    event = suspend_event(
+        pensioner,
+        status_before=before,
+        reason=reason.value,
+        suspended_from=suspended_from,
+        evidence=evidence or {},
     )
+    audit.record(session=session, actor=actor, **event)
     return suspension
 
 
@@ -200,9 +164,7 @@ def suspend_many(
         constants={
             "reason": literal(reason.value),
             "suspended_from": f"'{suspended_from.isoformat()}'",
-            "created_by_type": literal(actor.type),
-            "created_by_id": literal(actor.id),
-            "created_at": f"'{w.now}'",
+            **w.made_by(actor),
         },
     )
     previous = "json_merge_patch(evidence, json_object('previous_reason', open_reason))"
@@ -226,25 +188,18 @@ def suspend_many(
         f"FROM (SELECT *, {escalate} AS escalated FROM {rows}) "
         "WHERE suspension_id IS NULL OR escalated ORDER BY pensioner_id",
     ):
-        pid = uuid.UUID(r.pensioner_id)
+        about = audit.Subject(uuid.UUID(r.pensioner_id), r.region_code)
+        evidence = json.loads(r.evidence)
         if r.escalated:
-            events.append(
-                reason_event(
-                    pensioner_id=pid,
-                    region_code=r.region_code,
-                    previous=str(r.open_reason),
-                    evidence=json.loads(r.evidence),
-                )
-            )
+            events.append(reason_event(about, previous=str(r.open_reason), evidence=evidence))
         else:
             events.append(
                 suspend_event(
-                    pensioner_id=pid,
-                    region_code=r.region_code,
+                    about,
                     status_before=r.benefit_status,
                     reason=reason.value,
                     suspended_from=suspended_from,
-                    evidence=json.loads(r.evidence),
+                    evidence=evidence,
                 )
             )
     audit.record_many(session=w.session, actor=actor, events=events, json_safe=True)
@@ -271,28 +226,16 @@ def resume(
     pensioner.benefit_status = BenefitStatus.active
     session.add_all([suspension, pensioner])
     session.flush()
-    audit.record(
-        session=session,
-        actor=actor,
-        **resume_event(
-            pensioner_id=pensioner.id,
-            region_code=pensioner.region_code,
-            suspension_id=suspension.id,
-            suspended_from=suspension.suspended_from,
-            reason=reason,
-            months=months,
-            back_pay_fen=suspension.back_pay_fen,
-        ),
-    )
+    audit.record(session=session, actor=actor, **resume_event(pensioner, suspension, reason=reason))
     return suspension
 
 
 class _Resumed(NamedTuple):
     pensioner_id: str
     region_code: str
-    suspension_id: str
+    id: str  # the suspension's, with hyphens as str(UUID) has them
     suspended_from: date
-    months: int
+    back_pay_months: int
     back_pay_fen: int
 
 
@@ -304,7 +247,7 @@ def resume_many(w: Writer, *, rows: str, resumed_on: date, reason: str, actor: A
     resumed = fetch(
         w.con,
         _Resumed,
-        f"FROM (SELECT *, {months}::BIGINT AS months, "
+        f"FROM (SELECT *, suspension_id::UUID::VARCHAR AS id, {months}::BIGINT AS back_pay_months, "
         f"{months}::BIGINT * monthly_amount_fen AS back_pay_fen FROM {rows}) "
         "ORDER BY pensioner_id",
     )
@@ -319,15 +262,7 @@ def resume_many(w: Writer, *, rows: str, resumed_on: date, reason: str, actor: A
     )
     w.set_pensioners(f"benefit_status = '{BenefitStatus.active.value}'", rows)
     events = [
-        resume_event(
-            pensioner_id=uuid.UUID(r.pensioner_id),
-            region_code=r.region_code,
-            suspension_id=uuid.UUID(r.suspension_id),
-            suspended_from=r.suspended_from,
-            reason=reason,
-            months=r.months,
-            back_pay_fen=r.back_pay_fen,
-        )
+        resume_event(audit.Subject(uuid.UUID(r.pensioner_id), r.region_code), r, reason=reason)
         for r in resumed
     ]
     audit.record_many(session=w.session, actor=actor, events=events, json_safe=True)

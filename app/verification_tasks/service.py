@@ -15,7 +15,7 @@ from app.audit.service import Actor
 from app.certifications.service import certify
 from app.config import Settings
 from app.errors import InvalidVisit, PermissionDenied, TaskNotOpen, VerificationTaskNotFound
-from app.matching.bulk import Writer, literal
+from app.matching.bulk import Writer
 from app.overpayments import service as overpayments
 from app.payments import service as payments
 from app.pensioners import scope
@@ -119,34 +119,28 @@ def create_many(
     `verification_task.create_many` events naming every task (millions in a run) instead of
     an event per task. Returns the number of tasks."""
     task_id = w.new_id()
+    due = due_date(settings, today).isoformat()
     made = w.insert(
         "verification_task",
         ["id", "pensioner_id", "region_code", "kind", "reason"],
         f"SELECT {task_id}, pensioner_id, region_code, kind, reason FROM {rows} ORDER BY rowid",
         constants={
             "status": f"'{TaskStatus.open.value}'",
-            "due_date": f"'{due_date(settings, today).isoformat()}'",
+            "due_date": f"'{due}'",
             "run_id": f"'{run_id.hex}'",
-            "created_by_type": literal(actor.type),
-            "created_by_id": literal(actor.id),
-            "created_at": f"'{w.now}'",
             "evidence": "'{}'",
+            **w.made_by(actor),
         },
     )
-    listing = w.con.execute(
-        f"SELECT pensioner_id::UUID::VARCHAR, region_code, ({task_id})::UUID::VARCHAR, kind, "
-        f"reason FROM {rows} ORDER BY rowid"
-    )
-    audit.record_listing(
-        session=w.session,
-        actor=actor,
-        action=CREATE_MANY,
-        entity_type="matching_run",
-        entity_id=run_id,
-        columns=CREATE_MANY_COLUMNS,
+    w.record_listing(
+        actor,
+        CREATE_MANY,
+        run_id,
+        CREATE_MANY_COLUMNS,
         total=made,
-        parts=iter(lambda: listing.fetchmany(audit.LISTING_PART_ROWS), []),
-        after={"due_date": due_date(settings, today).isoformat()},
+        after={"due_date": due},
+        query=f"SELECT pensioner_id::UUID::VARCHAR, region_code, ({task_id})::UUID::VARCHAR, "
+        f"kind, reason FROM {rows} ORDER BY rowid",
     )
     return made
 

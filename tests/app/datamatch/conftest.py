@@ -41,7 +41,10 @@ def import_csv(db: Session, settings: Settings, tmp_path: Path) -> Callable[...,
 
 @pytest.fixture
 def match(db: Session, settings: Settings) -> Callable[..., MatchingRun]:
-    def run(as_of: date = AS_OF, scope: str = "") -> MatchingRun:
+    def run(
+        as_of: date = AS_OF, scope: str = "", *, one_by_one: bool = False, commit: bool = True
+    ) -> MatchingRun:
+        """A monthly run, committed (or left in the session's transaction)."""
         result = matching.run(
             session=db,
             settings=settings,
@@ -49,9 +52,11 @@ def match(db: Session, settings: Settings) -> Callable[..., MatchingRun]:
             kind=RunKind.monthly,
             as_of=as_of,
             region_scope=scope,
+            one_by_one=one_by_one,
         )
-        db.commit()
-        db.expire_all()
+        if commit:
+            db.commit()
+            db.expire_all()
         return result
 
     return run

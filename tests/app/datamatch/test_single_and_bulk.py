@@ -9,6 +9,7 @@ import json
 import uuid
 from collections.abc import Callable
 from datetime import date, datetime
+from functools import partial
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,18 +19,18 @@ from app.audit.service import SYSTEM, verify_chain
 from app.certifications import service as certifications
 from app.config import Settings
 from app.feeds.schemas import FeedReport
-from app.matching import service as matching
 from app.payments import service as payments
 from app.verification_tasks import service as tasks
 from models.audit import AuditEvent
 from models.certification import SuspensionReason
-from models.matching import MatchingRun, RunKind
+from models.matching import MatchingRun
 from models.pensioner import Pensioner
 from models.verification import TaskKind
 from tests.app.datamatch.conftest import AS_OF
 from tests.conftest import Factory
 
 Import = Callable[..., FeedReport]
+Match = Callable[..., MatchingRun]
 # The tables a run writes, with the column that names a new row's pensioner (or record).
 WRITTEN = {
     "pensioner": "id",
@@ -64,24 +65,14 @@ def _scenarios(db: Session, settings: Settings, factory: Factory, import_csv: Im
     _pensioner(factory, mobility_limited=True)  # a home visit
     prompted = _pensioner(factory)  # a prompt unanswered: a community visit
     _pensioner(factory, name="王秀英")  # a death by name: a candidate (and a prompt)
+    overdue = SuspensionReason.certification_overdue
     for p, since in ((suspended_dies, date(2026, 10, 1)), (wrongly_suspended, date(2026, 9, 1))):
         payments.suspend(
-            session=db,
-            pensioner=p,
-            reason=SuspensionReason.certification_overdue,
-            suspended_from=since,
-            actor=SYSTEM,
+            session=db, pensioner=p, reason=overdue, suspended_from=since, actor=SYSTEM
         )
+    prompt = partial(tasks.create, session=db, settings=settings, actor=SYSTEM)
     for p, day in ((wrongly_suspended, AS_OF), (prompted, date(2026, 10, 1))):
-        tasks.create(
-            session=db,
-            settings=settings,
-            actor=SYSTEM,
-            pensioner=p,
-            kind=TaskKind.remote_prompt,
-            reason="overdue_no_evidence",
-            today=day,
-        )
+        prompt(pensioner=p, kind=TaskKind.remote_prompt, reason="overdue_no_evidence", today=day)
     db.commit()
     import_csv(
         "death",
@@ -201,18 +192,11 @@ def _expand(event: dict[str, Any], evidence: dict[str, Any]) -> list[dict[str, A
 
 
 def _outcome(
-    db: Session, settings: Settings, *, one_by_one: bool, before: set[str], since: int
+    db: Session, match: Match, *, one_by_one: bool, before: set[str], since: int
 ) -> tuple[dict[str, list[str]], list[str], MatchingRun]:
     """Run, and every row of the tables a run writes and every audit event it added, with
     the names of _Names; the listings expanded. Rolled back afterwards."""
-    run = matching.run(
-        session=db,
-        settings=settings,
-        actor=SYSTEM,
-        kind=RunKind.monthly,
-        as_of=AS_OF,
-        one_by_one=one_by_one,
-    )
+    run = match(one_by_one=one_by_one, commit=False)
     names = _Names(run.id, before)
     tables = SQLModel.metadata.tables
     rows: dict[str, list[dict[str, Any]]] = {}
@@ -240,17 +224,15 @@ def _outcome(
 
 
 def test_single_and_bulk_forms_leave_the_same_rows_and_audit_events(
-    db: Session, settings: Settings, factory: Factory, import_csv: Import
+    db: Session, settings: Settings, factory: Factory, import_csv: Import, match: Match
 ) -> None:
     _scenarios(db, settings, factory, import_csv)
     before = _ids(db)
     since = db.exec(select(func.max(AuditEvent.seq))).one() or 0
     single_rows, single_events, single = _outcome(
-        db, settings, one_by_one=True, before=before, since=since
+        db, match, one_by_one=True, before=before, since=since
     )
-    bulk_rows, bulk_events, bulk = _outcome(
-        db, settings, one_by_one=False, before=before, since=since
-    )
+    bulk_rows, bulk_events, bulk = _outcome(db, match, one_by_one=False, before=before, since=since)
     # Every scenario happened, so the comparison below is not of two empty runs.
     assert single.counts == bulk.counts
     assert {
