@@ -88,9 +88,13 @@ def _existing(
     session: Session, sha256: str, feed_type: FeedType, region_scope: str
 ) -> FeedBatch | None:
     batch = session.exec(select(FeedBatch).where(FeedBatch.content_sha256 == sha256)).first()
-    if batch is not None and not batch.region_scope.startswith(region_scope):
-        # Sent before by someone of another scope: its report is not this sender's to read.
-        raise BatchAlreadyImported("This content was imported already, outside your scope.")
+    if batch is not None and batch.region_scope != region_scope:
+        # Sent before by someone of another scope: it applied only within that scope, and its
+        # report may not be this sender's to read.
+        raise BatchAlreadyImported(
+            "This content was imported already by a sender with another region scope; "
+            "it cannot be imported again as it is."
+        )
     if batch is not None and batch.feed_type is not feed_type:
         raise BatchAlreadyImported(
             f"This content was imported on {batch.created_at:%Y-%m-%d} as a "
@@ -430,7 +434,7 @@ def _hold(
                 name=name,
                 date_of_birth=born,
                 event_date=day,
-                facility=(facility or None) and facility[:200],
+                facility=facility[:200] if facility else None,
                 source_authority=source or batch.source_authority,
                 pensioner_id=pensioners.get(nid) if nid else None,
                 reasons=reasons,
@@ -567,6 +571,8 @@ def push_records(
             "feed_type": feed_type.value,
             **body.model_dump(mode="json", exclude={"match"}),
             "source_authority": source_authority,
+            # The same records from another scope are another batch (they apply elsewhere).
+            **({"sender_scope": gate.region_scope} if gate.region_scope else {}),
         },
         sort_keys=True,
         ensure_ascii=False,

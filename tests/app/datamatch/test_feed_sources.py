@@ -295,6 +295,19 @@ async def test_batches_reports_and_quarantine_of_other_scopes_are_invisible(
         client, beijing, "hospital_visit", bad_rows + "# shenzhen\n", source_authority="nhc"
     )
     assert again.status_code == 409 and ids["shenzhen"] not in again.text
+    # Nor does a national re-send of a regional file pass for done: it applied in 11 only.
+    national_again = await _upload(
+        client, national, "hospital_visit", bad_rows + "# beijing\n", source_authority="nhc"
+    )
+    assert national_again.status_code == 409, national_again.text
+    # Pushed records are told apart by the sender's scope: the same records, another batch.
+    records = {
+        "source_authority": "nhc",
+        "records": [{"national_id": "1", "event_date": "2026-11-02"}],
+    }
+    for headers in (beijing, shenzhen):
+        pushed = await client.post("/api/v1/feeds/card_use/records", headers=headers, json=records)
+        assert pushed.status_code == 201 and not pushed.json()["duplicate"], pushed.text
 
 
 async def test_a_death_pushed_by_a_person_waits_for_a_second_staff_member(
