@@ -88,7 +88,7 @@ def worker(
             sys.executable,
             "-m",
             "dramatiq",
-            "app.attempts.tasks",
+            "app.worker",
             "--processes",
             str(processes),
             "--threads",

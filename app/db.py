@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+from collections.abc import Callable, Iterator
 from typing import Annotated, Any
 
 import sqlalchemy as sa
@@ -12,6 +13,9 @@ from sqlmodel import Session
 
 from app.config import Settings
 from app.errors import AppError
+
+log = logging.getLogger(__name__)
+_AFTER_COMMIT = "lifecert_after_commit"
 
 
 def make_engine(settings: Settings) -> Engine:
@@ -46,8 +50,37 @@ def make_engine(settings: Settings) -> Engine:
     return engine
 
 
+def after_commit(session: Session, callback: Callable[[], object]) -> None:
+    """Run `callback` once the session's transaction has committed, and never if it rolls back:
+    enqueue a job that must find the rows, push a message about them, unlink a deleted record's
+    file. The one place work after a commit is registered, for requests, jobs and commands."""
+    pending: list[Callable[[], object]] | None = session.info.get(_AFTER_COMMIT)
+    if pending is None:
+        pending = session.info[_AFTER_COMMIT] = []
+        sa.event.listen(session, "after_commit", _run_after_commit)
+        sa.event.listen(session, "after_rollback", _forget_after_commit)
+    pending.append(callback)
+
+
+def _run_after_commit(session: Session) -> None:
+    pending: list[Callable[[], object]] = session.info.get(_AFTER_COMMIT, [])
+    while pending:
+        callback = pending.pop(0)
+        try:
+            callback()
+        except Exception:
+            # The transaction is committed: a failed follow-up is logged, not turned into an
+            # error for a client whose change was kept (a job not sent is requeued as stranded).
+            log.exception("work after commit failed: %r", callback)
+
+
+def _forget_after_commit(session: Session) -> None:
+    session.info.get(_AFTER_COMMIT, []).clear()
+
+
 def get_session(request: Request) -> Iterator[Session]:
-    """Commit when the request handler succeeds, roll back when it raises; services only flush."""
+    """Commit when the request handler succeeds, roll back when it raises; services only flush,
+    and routers register what must follow the commit with `after_commit`."""
     engine = request.app.state.engine
     if request.method in ("GET", "HEAD"):
         engine = engine.execution_options(sqlite_begin="DEFERRED")

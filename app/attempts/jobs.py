@@ -18,6 +18,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from functools import cache
 from typing import Any, Protocol
 
+from app import broker
 from app.config import Settings
 
 log = logging.getLogger(__name__)
@@ -78,12 +79,10 @@ class RedisQueue:
     """Production: messages in Redis, run by `lifecert worker` processes on any machine."""
 
     def __init__(self, settings: Settings) -> None:
-        from app.attempts import tasks
-
-        self.actor = tasks.actor_for(settings)
+        self.settings = settings
 
     def enqueue_attempt(self, attempt_id: uuid.UUID) -> None:
-        self.actor.send(str(attempt_id))
+        broker.send(self.settings, broker.PROCESS_ATTEMPT, str(attempt_id))
 
     def shutdown(self) -> None:
         return None

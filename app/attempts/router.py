@@ -152,10 +152,8 @@ def _accept(
         video=video_bytes,
         mirrored=mirrored,
         actor=actor,
+        queue=request.app.state.job_queue,
     )
-    # The job must find the attempt committed: commit here rather than after the response.
-    session.commit()
-    request.app.state.job_queue.enqueue_attempt(attempt.id)
     return service.to_read(session, attempt)
 
 

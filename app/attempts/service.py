@@ -25,6 +25,7 @@ from app.attempts.schemas import (
 from app.audit import service as audit
 from app.audit.service import Actor
 from app.config import Settings
+from app.db import after_commit
 from app.errors import (
     AttemptNotFound,
     AttemptsLockedOut,
@@ -262,8 +263,10 @@ def accept_upload(
     video: bytes,
     mirrored: bool,
     actor: Actor,
+    queue: JobQueue,
 ) -> CertificationAttempt:
-    """Bind the recording to its challenge once, store it and mark the attempt processing."""
+    """Bind the recording to its challenge once, store it and mark the attempt processing; its
+    job is queued once this is committed (the job must find the attempt and its files)."""
     if attempt.challenge_used_at is not None or attempt.status is not AttemptStatus.awaiting_upload:
         raise ChallengeAlreadyUsed()
     if not secrets.compare_digest(nonce, attempt.challenge_nonce):
@@ -306,6 +309,8 @@ def accept_upload(
             "mirrored": mirrored,
         },
     )
+    attempt_id = attempt.id
+    after_commit(session, lambda: queue.enqueue_attempt(attempt_id))
     return attempt
 
 

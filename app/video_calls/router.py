@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from app import media
 from app.appointments import service as booking
 from app.appointments.schemas import RoomToken
-from app.db import SessionDep
+from app.db import SessionDep, after_commit
 from app.deps import (
     CohortCacheDep,
     FaceEngineDep,
@@ -199,12 +199,12 @@ def read_code(
     entry = service.issue_read_code(
         session=session, settings=settings, appointment=appointment, actor=actor, now=_now()
     )
-    # The code is evidence: stored before the pensioner can see it.
-    session.commit()
-    delivered = False
-    if hub.connected(appointment.id, "pensioner"):
-        delivered = anyio.from_thread.run(
-            hub.send, appointment.id, "pensioner", {"type": "read-code", "code": entry["code"]}
+    # The code is evidence: the pensioner's page gets it once it is stored.
+    delivered = hub.connected(appointment.id, "pensioner")
+    if delivered:
+        message = {"type": "read-code", "code": entry["code"]}
+        after_commit(
+            session, lambda: anyio.from_thread.run(hub.send, appointment.id, "pensioner", message)
         )
     return ReadCode(
         code=entry["code"],
@@ -298,11 +298,9 @@ def record_outcome(
         body=body,
         now=_now(),
     )
-    session.commit()
     if appointment.id in hub.rooms:
-        anyio.from_thread.run(
-            hub.end, appointment.id, {"type": "call-ended", "outcome": appointment.status.value}
-        )
+        message = {"type": "call-ended", "outcome": appointment.status.value}
+        after_commit(session, lambda: anyio.from_thread.run(hub.end, appointment.id, message))
     return service.detail(
         session=session, settings=settings, appointment=appointment, base_url=_base_url(request)
     )

@@ -81,7 +81,7 @@ def _start_worker(settings: Settings) -> subprocess.Popen[bytes]:
             sys.executable,
             "-m",
             "dramatiq",
-            "app.attempts.tasks",
+            "app.worker",
             "--processes",
             "1",
             "--threads",
