@@ -2,8 +2,10 @@
 // A small fetch wrapper: JSON in and out, the service's {error, detail} body turned into an
 // ApiError whose message can be shown to a person, and one place that adds the bearer token.
 
-/** The parsed body of an answer: JSON objects are read field by field. */
-/** @typedef {Record<string, any>} Body */
+/**
+ * The parsed body of an answer: JSON objects are read field by field.
+ * @typedef {Record<string, any>} Body
+ */
 
 /**
  * @typedef {object} RequestOptions

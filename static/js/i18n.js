@@ -2,10 +2,14 @@
 // Chinese by default, English on request; the choice is remembered on this device.
 // Elements carry data-i18n="key" (text), data-i18n-label (aria-label), data-i18n-placeholder.
 
-/** Texts by language ("zh", "en"), then by key. */
-/** @typedef {Record<string, Record<string, string>>} Strings */
-/** Text the service sends in both languages. */
-/** @typedef {{ zh?: string, en?: string }} Pair */
+/**
+ * Texts by language ("zh", "en"), then by key.
+ * @typedef {Record<string, Record<string, string>>} Strings
+ */
+/**
+ * Text the service sends in both languages.
+ * @typedef {{ zh?: string, en?: string }} Pair
+ */
 
 /**
  * @param {Strings} strings
@@ -49,6 +53,8 @@ export function makeI18n(strings, storageKey) {
 
   return {
     t, apply, setLang,
+    /** @param {string} key whether there is a text for key, in any language */
+    has(key) { return key in strings[lang] || key in strings.zh; },
     get lang() { return lang; },
     /** @param {(lang: string) => void} fn */
     onChange(fn) { listeners.push(fn); },

@@ -98,6 +98,13 @@ function showView(id) {
   const h = $(id).querySelector("h1");
   if (h) h.focus();
 }
+/**
+ * Why an attempt waits for a reviewer, in words where the console has them.
+ * @param {string[]} reasons the service's reason codes
+ */
+function reasonsText(reasons) {
+  return reasons.map((r) => (i18n.has(`reason.${r}`) ? t(`reason.${r}`) : r)).join(i18n.lang === "zh" ? "、" : ", ");
+}
 /** @param {...string} roles */
 function can(...roles) { return !!me && me.roles.some((r) => roles.includes(r)); }
 function releaseImages() { for (const u of blobUrls) URL.revokeObjectURL(u); blobUrls = []; }
@@ -213,7 +220,7 @@ async function showReviews() {
       [t("reviews.name"), t("reviews.region"), t("reviews.reasons"), t("reviews.status"), t("reviews.waiting"), ""],
       cases.map((c) => [
         c.pensioner_name, c.region_code,
-        c.reasons.join(", ") + (c.low_score ? ` (${t("reviews.low")})` : ""),
+        reasonsText(c.reasons) + (c.low_score ? ` (${t("reviews.low")})` : ""),
         t(`review_status.${c.status}`), t("reviews.hours", { h: Math.round(c.age_hours) }),
         el("a", { class: "button", href: `#/reviews/${c.id}`, text: t("reviews.open"), "aria-label": `${t("reviews.open")} ${c.pensioner_name}` }),
       ]),
@@ -240,7 +247,7 @@ function flatScores(name, summary) {
 async function showReview(id) {
   const c = await api("GET", `/reviews/${id}`);
   $("review-title").textContent = t("review.title", { name: c.pensioner_name });
-  $("review-meta").textContent = [c.region_code, c.reasons.join(", "), c.operated_by ? t("review.operated", { who: c.operated_by }) : ""].filter(Boolean).join(" · ");
+  $("review-meta").textContent = [c.region_code, reasonsText(c.reasons), c.operated_by ? t("review.operated", { who: c.operated_by }) : ""].filter(Boolean).join(" · ");
   const d = c.decision || {};
   const [enrolled, selfie, frames] = await Promise.all([
     Promise.all(c.enrolled_photos.map((u, i) => image(u, t("alt.enrolled", { n: i + 1, name: c.pensioner_name })))),

@@ -11,7 +11,6 @@ import json
 import pkgutil
 import re
 from collections.abc import Iterator
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,8 @@ from app.certifications.service import CertificationStatus
 from app.errors import AppError
 from app.video_calls.schemas import CallOutcome
 from biometrics.errors import BiometricsError
-from biometrics.liveness import Action
+from biometrics.liveness import Action, LivenessReason
+from biometrics.pad import PadCue
 from models.attempt import AttemptStatus, ReviewStatus
 from models.certification import CertificationMethod
 from models.consular import DocumentStatus
@@ -151,9 +151,22 @@ def test_both_pages_turn_codes_into_the_tables_words() -> None:
 
 
 # ---- the enums the pages show -------------------------------------------------------------
+# Why an attempt waits for a reviewer (app/attempts/processing.py): the liveness check's and
+# the selfie's presentation-attack findings, and the face decision's own reasons. The console
+# shows any other reason (a calibration slice's name) as it comes.
+REVIEW_REASONS = {
+    *LivenessReason,
+    "selfie_presentation_attack",
+    *(f"selfie_{cue.value}" for cue in PadCue),
+    *("face_review", "face_match", "face_no_match", "assisted_attempt"),
+    *("cohort_too_small", "probe_not_normalised", "no_video_frames"),
+    *("face_selfie_video_disagree", "no_calibration", "calibration_for_another_model"),
+    "calibration_too_few_pairs",
+}
+
 # (page's table, key prefix, the values it is shown with). Each page builds the key with a
 # template, `${prefix}${value}`, so a value missing from the table would show as a raw key.
-PAGE_ENUMS: list[tuple[str, str, set[StrEnum]]] = [
+PAGE_ENUMS: list[tuple[str, str, set[str]]] = [
     ("PENSIONER", "status.", {*CertificationStatus, BenefitStatus.suspended}),
     # The result screen shows an uploaded attempt: never one still awaiting its upload.
     ("PENSIONER", "result.", set(AttemptStatus) - {AttemptStatus.awaiting_upload}),
@@ -170,6 +183,7 @@ PAGE_ENUMS: list[tuple[str, str, set[StrEnum]]] = [
     ("STAFF", "review_status.", set(ReviewStatus)),
     ("STAFF", "call_status.", set(AppointmentStatus)),
     ("STAFF", "doc_status.", set(DocumentStatus)),
+    ("STAFF", "reason.", REVIEW_REASONS),
 ]
 
 
@@ -177,13 +191,13 @@ PAGE_ENUMS: list[tuple[str, str, set[StrEnum]]] = [
     ("page", "prefix", "values"), PAGE_ENUMS, ids=[f"{p}-{k}" for p, k, _ in PAGE_ENUMS]
 )
 def test_every_enum_value_the_pages_show_has_words(
-    page: str, prefix: str, values: set[StrEnum]
+    page: str, prefix: str, values: set[str]
 ) -> None:
     assert f"`{prefix}${{" in page_scripts(page), f"the {page} page no longer shows {prefix}*"
     strings = js_object(JS / "strings.js", page)
     assert set(strings) == LANGUAGES
     for language, texts in strings.items():
-        missing = sorted(f"{prefix}{v.value}" for v in values if f"{prefix}{v.value}" not in texts)
+        missing = sorted(f"{prefix}{v}" for v in values if f"{prefix}{v}" not in texts)
         assert not missing, f"{page}.{language} in static/js/strings.js lacks {missing}"
 
 

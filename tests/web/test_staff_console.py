@@ -44,7 +44,7 @@ def test_a_reviewer_decides_a_case(
 
     expect(page.get_by_role("heading", name="待核对")).to_be_visible()
     row = page.get_by_role("row").filter(has_text="复核甲")
-    expect(row).to_contain_text("cohort_too_small")
+    expect(row).to_contain_text("可比对的人太少")  # the reason cohort_too_small, in words
     shot(page, "02-queue")
     row.get_by_role("link", name="打开 复核甲").click()
 

@@ -20,8 +20,10 @@ const POLL_MS = 1500;
  * @property {import("../i18n.js").Pair[]} [next_steps]
  */
 
-/** The attempt under way and who helps, the selfie taken, and the attempt's result. */
-/** @type {{ attempt: Attempt | null, operatedBy: string | null, selfie: Blob | null, result: Attempt | null }} */
+/**
+ * The attempt under way and who helps, the selfie taken, and the attempt's result.
+ * @type {{ attempt: Attempt | null, operatedBy: string | null, selfie: Blob | null, result: Attempt | null }}
+ */
 const current = { attempt: null, operatedBy: null, selfie: null, result: null };
 
 // ---- consent and guidance ---------------------------------------------------------------

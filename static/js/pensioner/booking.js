@@ -6,8 +6,10 @@ import { zoneChoices } from "../timezones.js";
 import { appointments, loadHome, loadVideo, onAppointment } from "./home.js";
 import { $, api, clock, describe, fail, localDate, setError, setStatus, show, t } from "./page.js";
 
-/** The zone times are shown in, the first day shown, and the appointment being moved. */
-/** @type {{ tz: string | null, from: string | null, rescheduling: string | null }} */
+/**
+ * The zone times are shown in, the first day shown, and the appointment being moved.
+ * @type {{ tz: string | null, from: string | null, rescheduling: string | null }}
+ */
 const booking = { tz: null, from: null, rescheduling: null };
 
 /** @param {import("./page.js").Appointment} a */

@@ -33,8 +33,10 @@ export const session = { me: null };
 export function startSession(value) { sessionStorage.setItem(TOKEN_KEY, value); }
 
 // ---- screens and messages -------------------------------------------------------------
-/** Hooks run when a screen is left (the selfie screen stops its live hints). */
-/** @type {((id: string) => void)[]} */
+/**
+ * Hooks run whenever a screen is shown (the selfie flow stops its live hints once its screen is left).
+ * @type {((id: string) => void)[]}
+ */
 const onShow = [];
 /** @param {(id: string) => void} fn called with the id of every screen shown */
 export function whenShown(fn) { onShow.push(fn); }
