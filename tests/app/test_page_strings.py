@@ -151,6 +151,29 @@ def test_both_pages_turn_codes_into_the_tables_words() -> None:
 
 
 # ---- the enums the pages show -------------------------------------------------------------
+def appended_to(path: Path, name: str) -> set[str]:
+    """The strings a module appends to a list called `name` (`name.append("...")`)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "append"
+            and getattr(node.func.value, "id", None) == name
+        ):
+            found.update(
+                n.value
+                for arg in node.args
+                for n in ast.walk(arg)  # both branches of `"a" if ... else "b"`
+                if isinstance(n, ast.Constant) and isinstance(n.value, str)
+            )
+    assert found, f"{path} appends nothing to {name}"
+    return found
+
+
+# Why an enrolment photo waits for a second staff member (app/faces/service.py).
+ENROLMENT_WAITS = appended_to(ROOT / "app" / "faces" / "service.py", "waits_for")
+
 # Why an attempt waits for a reviewer (app/attempts/processing.py): the liveness check's and
 # the selfie's presentation-attack findings, and the face decision's own reasons. The console
 # shows any other reason (a calibration slice's name) as it comes.
@@ -184,6 +207,7 @@ PAGE_ENUMS: list[tuple[str, str, set[str]]] = [
     ("STAFF", "call_status.", set(AppointmentStatus)),
     ("STAFF", "doc_status.", set(DocumentStatus)),
     ("STAFF", "reason.", REVIEW_REASONS),
+    ("STAFF", "waits.", ENROLMENT_WAITS),
 ]
 
 
