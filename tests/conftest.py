@@ -293,6 +293,7 @@ GROUPS = ("browser", "topology", "netem")
 _GROUP_DIRS = {"browser": "tests/web/"}
 _group_seconds: dict[str, float] = {}
 _group_tests: dict[str, set[str]] = {}
+_group_span: dict[str, tuple[float, float]] = {}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -306,14 +307,21 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     group = next((g for g in GROUPS if g in report.keywords), "core")
     _group_seconds[group] = _group_seconds.get(group, 0.0) + report.duration
     _group_tests.setdefault(group, set()).add(report.nodeid)
+    first, last = _group_span.get(group, (report.start, report.stop))
+    _group_span[group] = (min(first, report.start), max(last, report.stop))
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if not _group_seconds:
         return
-    terminalreporter.section("time by group (seconds of test time, summed over workers)")
+    terminalreporter.section("time by group")
+    terminalreporter.write_line(
+        "    group  tests  test time (summed over workers)  wall clock from first to last"
+    )
     for group in ("core", *GROUPS):
         if group in _group_seconds:
+            first, last = _group_span[group]
             terminalreporter.write_line(
-                f"{group:>9}: {len(_group_tests[group]):5d} tests {_group_seconds[group]:8.1f} s"
+                f"{group:>9}  {len(_group_tests[group]):5d}  {_group_seconds[group]:9.1f} s"
+                f"{'':22}{last - first:7.1f} s"
             )

@@ -105,7 +105,9 @@ def test_production_refuses_to_start_without_a_media_master_key(tmp_path: Path) 
     assert not (tmp_path / "media_master_key").exists()  # nothing generated beside the data
 
 
-@pytest.mark.parametrize("key", ["short", "x" * 44, new_media_key()[:-4]])
+@pytest.mark.parametrize(
+    "key", ["short", "x" * 44, new_media_key()[:-4]], ids=["short", "not_base64", "truncated"]
+)
 def test_a_malformed_media_key_is_refused(key: str) -> None:
     with pytest.raises(ValidationError, match="LIFECERT_MEDIA_MASTER_KEY must be 32 random"):
         Settings(media_master_key=key)
