@@ -20,15 +20,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
-from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from fastapi.responses import Response
-from sqlalchemy import event
-from sqlalchemy.orm import Session
+from sqlmodel import Session
 
 from app.config import Settings, parse_media_key
+from app.db import after_commit
 from app.errors import AppError
 
 log = logging.getLogger(__name__)
@@ -46,7 +45,6 @@ HEADER = struct.Struct(
 FILE_MODE = 0o600
 DIR_MODE = 0o700
 PART_SUFFIX = ".part"
-_PENDING_REMOVALS = "media_remove_after_commit"
 
 
 class MediaError(AppError):
@@ -287,21 +285,6 @@ def remove(*, settings: Settings, relative: str | None) -> None:
 def remove_after_commit(*, session: Session, settings: Settings, relative: str | None) -> None:
     """Delete a stored file once the session's transaction commits (its record is deleted in
     it); a rollback keeps the file, since the record then stays too."""
-    if not relative:
-        return
-    pending: list[Path] | None = session.info.get(_PENDING_REMOVALS)
-    if pending is None:
-        pending = session.info[_PENDING_REMOVALS] = []
-        event.listen(session, "after_commit", _remove_pending)
-        event.listen(session, "after_rollback", _forget_pending)
-    pending.append(path_of(settings=settings, relative=relative))
-
-
-def _remove_pending(session: Session) -> None:
-    pending: list[Path] = session.info.get(_PENDING_REMOVALS, [])
-    while pending:
-        pending.pop().unlink(missing_ok=True)
-
-
-def _forget_pending(session: Session, *_: Any) -> None:
-    session.info.get(_PENDING_REMOVALS, []).clear()
+    if relative:
+        path = path_of(settings=settings, relative=relative)
+        after_commit(session, lambda: path.unlink(missing_ok=True))
