@@ -840,14 +840,19 @@ def faces_calibrate(
 
 def main() -> None:
     from pydantic import ValidationError
+    from pydantic_settings import SettingsError
 
     try:
         cli()
     except KeyboardInterrupt:
         sys.exit(130)
-    except ValidationError as exc:  # the settings: say what to fix, without a traceback
-        problems = "\n".join(f"  {error['msg']}" for error in exc.errors())
-        typer.echo(f"lifecert cannot start, the settings are invalid:\n{problems}", err=True)
+    except (ValidationError, SettingsError) as exc:  # say what to fix, without a traceback
+        if isinstance(exc, ValidationError):
+            problems = [str(error["msg"]) for error in exc.errors()]
+        else:  # a value the environment gives that cannot be parsed, e.g. a list not in JSON
+            problems = [f"{exc} ({exc.__cause__})" if exc.__cause__ else str(exc)]
+        listed = "\n".join(f"  {problem}" for problem in problems)
+        typer.echo(f"lifecert cannot start, the settings are invalid:\n{listed}", err=True)
         sys.exit(2)
 
 

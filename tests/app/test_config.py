@@ -105,6 +105,24 @@ def test_production_refuses_to_start_without_a_media_master_key(tmp_path: Path) 
     assert not (tmp_path / "media_master_key").exists()  # nothing generated beside the data
 
 
+def test_old_media_keys_that_are_not_a_json_list_are_a_clear_error(tmp_path: Path) -> None:
+    environment = {
+        **os.environ,
+        "LIFECERT_DATA_DIR": str(tmp_path),
+        "LIFECERT_MEDIA_OLD_MASTER_KEYS": new_media_key(),  # one key, not a list
+    }
+    lifecert = Path(sys.executable).parent / "lifecert"
+    ran = subprocess.run(
+        [str(lifecert), "media", "verify"],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert ran.returncode == 2
+    assert '"media_old_master_keys"' in ran.stderr and "Traceback" not in ran.stderr
+
+
 @pytest.mark.parametrize(
     "key", ["short", "x" * 44, new_media_key()[:-4]], ids=["short", "not_base64", "truncated"]
 )
