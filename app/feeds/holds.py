@@ -10,13 +10,14 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
-from sqlmodel import Session, col, func, select, update
+from sqlmodel import Session, col, select, update
 
 from app.audit import service as audit
 from app.audit.service import Actor
 from app.errors import PermissionDenied
 from app.feeds.errors import HeldRecordDecided, HeldRecordNotFound
-from app.pensioners import scope
+from app.kit import scope
+from app.kit.pages import Page, paginate
 from models.records import FeedBatch, FeedRecord, HeldDeathRecord, HoldStatus
 from models.staff import StaffUser
 
@@ -31,19 +32,12 @@ def _in_scope(region_scope: str) -> ColumnElement[bool]:
 
 def search(
     *, session: Session, staff: StaffUser, status: HoldStatus | None, limit: int, offset: int
-) -> tuple[list[HeldDeathRecord], int]:
-    conditions = [_in_scope(staff.region_scope)]
+) -> Page[HeldDeathRecord]:
+    query = select(HeldDeathRecord).where(_in_scope(staff.region_scope))
     if status is not None:
-        conditions.append(col(HeldDeathRecord.status) == status)
-    total = session.exec(select(func.count()).select_from(HeldDeathRecord).where(*conditions)).one()
-    rows = session.exec(
-        select(HeldDeathRecord)
-        .where(*conditions)
-        .order_by(col(HeldDeathRecord.created_at), col(HeldDeathRecord.row_number))
-        .limit(limit)
-        .offset(offset)
-    ).all()
-    return list(rows), int(total)
+        query = query.where(col(HeldDeathRecord.status) == status)
+    query = query.order_by(col(HeldDeathRecord.created_at), col(HeldDeathRecord.row_number))
+    return paginate(session=session, query=query, limit=limit, offset=offset)
 
 
 def get_in_scope(*, session: Session, staff: StaffUser, held_id: uuid.UUID) -> HeldDeathRecord:

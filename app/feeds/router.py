@@ -7,7 +7,6 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
-from pydantic import BaseModel
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -28,6 +27,7 @@ from app.feeds.schemas import (
     QuarantinedRead,
     RecordPush,
 )
+from app.kit.pages import Limit, Offset, Page
 from app.matching import service as matching
 from app.video_calls.schemas import ConfirmationIn
 from models.matching import RunKind
@@ -45,20 +45,6 @@ SENDERS = (
     "`out_of_scope`, and your death records wait for a second staff member). A death record "
     "about a pensioner who certified by face or video call in the last 90 days waits too."
 )
-
-
-class FeedBatchPage(BaseModel):
-    items: list[FeedBatchRead]
-    total: int
-    limit: int
-    offset: int
-
-
-class HeldDeathPage(BaseModel):
-    items: list[HeldDeathRead]
-    total: int
-    limit: int
-    offset: int
 
 
 @intake_router.post(
@@ -168,19 +154,20 @@ def push_records(
     return report
 
 
-@router.get("/batches", response_model=FeedBatchPage, summary="Batches sent within your scope")
+@router.get(
+    "/batches", response_model=Page[FeedBatchRead], summary="Batches sent within your scope"
+)
 def list_batches(
     session: SessionDep,
     admin: RequireAdmin,
     feed_type: FeedType | None = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
-) -> FeedBatchPage:
-    rows, total = service.list_batches(
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> Page[FeedBatchRead]:
+    page = service.list_batches(
         session=session, staff=admin, feed_type=feed_type, limit=limit, offset=offset
     )
-    items = [FeedBatchRead.model_validate(r) for r in rows]
-    return FeedBatchPage(items=items, total=total, limit=limit, offset=offset)
+    return page.map(FeedBatchRead.model_validate)
 
 
 @router.get("/batches/{batch_id}", response_model=FeedReport, summary="A batch's report")
@@ -195,7 +182,7 @@ def read_quarantine(
     session: SessionDep,
     admin: RequireAdmin,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> list[QuarantinedRead]:
     batch = service.get_batch(session=session, staff=admin, batch_id=batch_id)
     rows = service.quarantined(session=session, batch=batch, limit=limit, offset=offset)
@@ -204,7 +191,7 @@ def read_quarantine(
 
 @router.get(
     "/held-deaths",
-    response_model=HeldDeathPage,
+    response_model=Page[HeldDeathRead],
     summary="Death records held for a second staff member, within your scope",
     description="Held when a person sent them, or when the pensioner certified by face or "
     "video call in the last 90 days. Records naming no registered pensioner are listed to "
@@ -216,14 +203,13 @@ def list_held_deaths(
     held_status: Annotated[HoldStatus | None, Query(alias="status")] = (
         HoldStatus.awaiting_confirmation
     ),
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
-) -> HeldDeathPage:
-    rows, total = holds.search(
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> Page[HeldDeathRead]:
+    page = holds.search(
         session=session, staff=staff, status=held_status, limit=limit, offset=offset
     )
-    items = [HeldDeathRead.model_validate(r) for r in rows]
-    return HeldDeathPage(items=items, total=total, limit=limit, offset=offset)
+    return page.map(HeldDeathRead.model_validate)
 
 
 @router.post(

@@ -15,7 +15,7 @@ from typing import Any
 
 import duckdb
 from sqlalchemy.sql.elements import ColumnElement
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, col, select
 
 from app.audit import service as audit
 from app.audit.service import Actor
@@ -36,6 +36,8 @@ from app.feeds.validation import (
     validate,
     validated_sql,
 )
+from app.kit import scope
+from app.kit.pages import Page, paginate
 from app.matching import bulk
 from models.certification import Certification, CertificationMethod
 from models.pensioner import Pensioner
@@ -653,12 +655,6 @@ def push_records(
     return report_of(batch, duplicate=False), batch
 
 
-def _visible(region_scope: str) -> ColumnElement[bool]:
-    """Batches a staff member with this scope may see: those sent within it. An agency's
-    feed is national, so only national staff see it (its rows are anyone's)."""
-    return col(FeedBatch.region_scope).startswith(region_scope)
-
-
 def get_batch(*, session: Session, staff: StaffUser, batch_id: uuid.UUID) -> FeedBatch:
     batch = session.get(FeedBatch, batch_id)
     if batch is None or not batch.region_scope.startswith(staff.region_scope):
@@ -673,19 +669,14 @@ def list_batches(
     feed_type: FeedType | None,
     limit: int,
     offset: int,
-) -> tuple[list[FeedBatch], int]:
-    conditions = [_visible(staff.region_scope)]
+) -> Page[FeedBatch]:
+    # Batches sent within the reader's scope. An agency's feed is national (scope ""), so only
+    # national staff see it: its rows are anyone's.
+    query = scope.within(select(FeedBatch), FeedBatch.region_scope, staff)
     if feed_type:
-        conditions.append(col(FeedBatch.feed_type) == feed_type)
-    total = session.exec(select(func.count()).select_from(FeedBatch).where(*conditions)).one()
-    rows = session.exec(
-        select(FeedBatch)
-        .where(*conditions)
-        .order_by(col(FeedBatch.created_at).desc())
-        .limit(limit)
-        .offset(offset)
-    ).all()
-    return list(rows), int(total)
+        query = query.where(col(FeedBatch.feed_type) == feed_type)
+    query = query.order_by(col(FeedBatch.created_at).desc())
+    return paginate(session=session, query=query, limit=limit, offset=offset)
 
 
 def quarantined(

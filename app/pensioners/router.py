@@ -22,12 +22,12 @@ from app.deps import (
     StaffActor,
 )
 from app.errors import InvalidCsv
+from app.kit.pages import Limit, Offset, Page
 from app.pensioners import service
 from app.pensioners.dependencies import EditablePensioner, ReadablePensioner
 from app.pensioners.schemas import (
     ImportReport,
     PensionerCreate,
-    PensionerPage,
     PensionerRead,
     PensionerSelf,
     PensionerSelfUpdate,
@@ -39,7 +39,7 @@ router = APIRouter(prefix="/pensioners", tags=["pensioners"])
 me_router = APIRouter(tags=["pensioner self-service"])
 
 
-@router.get("", response_model=PensionerPage, summary="Search the register in your region")
+@router.get("", response_model=Page[PensionerRead], summary="Search the register in your region")
 def search_pensioners(
     session: SessionDep,
     staff: RequireRegisterReader,
@@ -48,10 +48,10 @@ def search_pensioners(
     residence: Residence | None = None,
     benefit_type: BenefitType | None = None,
     benefit_status: BenefitStatus | None = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
-) -> PensionerPage:
-    rows, total = service.search(
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> Page[PensionerRead]:
+    page = service.search(
         session=session,
         staff=staff,
         q=q,
@@ -62,8 +62,7 @@ def search_pensioners(
         limit=limit,
         offset=offset,
     )
-    items = [PensionerRead.model_validate(r) for r in rows]
-    return PensionerPage(items=items, total=total, limit=limit, offset=offset)
+    return page.map(PensionerRead.model_validate)
 
 
 @router.post("", response_model=PensionerRead, status_code=status.HTTP_201_CREATED)

@@ -157,13 +157,6 @@ class PensionerRead(BaseModel):
     updated_at: datetime
 
 
-class PensionerPage(BaseModel):
-    items: list[PensionerRead]
-    total: int
-    limit: int
-    offset: int
-
-
 class PensionerSelf(BaseModel):
     """What a signed-in pensioner sees of their own record."""
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
-from sqlmodel import Session, col, func, or_, select
+from sqlmodel import Session, col, or_, select
 
 from app import media
 from app.audit import service as audit
@@ -24,6 +24,8 @@ from app.errors import (
     PensionerNotFound,
     UnknownRegion,
 )
+from app.kit import audited, scope
+from app.kit.pages import Page, paginate
 from app.pensioners.schemas import (
     ImportReport,
     ImportRowError,
@@ -70,17 +72,8 @@ def create(*, session: Session, staff: StaffUser, actor: Actor, data: PensionerC
     if exists is not None:
         raise DuplicateNationalId()
     pensioner = Pensioner.model_validate(data.model_dump())
-    session.add(pensioner)
-    session.flush()
-    audit.record(
-        session=session,
-        actor=actor,
-        action="pensioner.create",
-        entity_type="pensioner",
-        entity_id=pensioner.id,
-        region_code=pensioner.region_code,
-        after=audit.snapshot(pensioner),
-    )
+    event = audit.pensioner_event("pensioner.create", pensioner, after=audit.snapshot(pensioner))
+    audited.write(session=session, actor=actor, rows=[pensioner], **event)
     return pensioner
 
 
@@ -106,20 +99,10 @@ def update(
     for key in PensionerUpdate.model_fields:
         setattr(pensioner, key, getattr(checked, key))
     pensioner.updated_at = utcnow()
-    session.add(pensioner)
-    session.flush()
     old, new = audit.diff(before, audit.snapshot(pensioner, exclude=frozenset({"updated_at"})))
+    event = audit.pensioner_event("pensioner.update", pensioner, before=old, after=new)
     if new:
-        audit.record(
-            session=session,
-            actor=actor,
-            action="pensioner.update",
-            entity_type="pensioner",
-            entity_id=pensioner.id,
-            region_code=pensioner.region_code,
-            before=old,
-            after=new,
-        )
+        audited.write(session=session, actor=actor, rows=[pensioner], **event)
     return pensioner
 
 
@@ -137,18 +120,8 @@ def update_self(
     old, new = audit.diff(before, after)
     if new:
         pensioner.updated_at = utcnow()
-        session.add(pensioner)
-        session.flush()
-        audit.record(
-            session=session,
-            actor=actor,
-            action="pensioner.self_update",
-            entity_type="pensioner",
-            entity_id=pensioner.id,
-            region_code=pensioner.region_code,
-            before=old,
-            after=new,
-        )
+        event = audit.pensioner_event("pensioner.self_update", pensioner, before=old, after=new)
+        audited.write(session=session, actor=actor, rows=[pensioner], **event)
     return pensioner
 
 
@@ -249,36 +222,27 @@ def search(
     benefit_status: BenefitStatus | None = None,
     limit: int = 50,
     offset: int = 0,
-) -> tuple[list[Pensioner], int]:
-    conditions: list[Any] = []
-    if staff.region_scope:
-        conditions.append(col(Pensioner.region_code).startswith(staff.region_scope))
+) -> Page[Pensioner]:
+    query = scope.within(select(Pensioner), Pensioner.region_code, staff)
     if region_code:
-        conditions.append(col(Pensioner.region_code).startswith(region_code))
+        query = query.where(col(Pensioner.region_code).startswith(region_code))
     if residence:
-        conditions.append(Pensioner.residence == residence)
+        query = query.where(Pensioner.residence == residence)
     if benefit_type:
-        conditions.append(Pensioner.benefit_type == benefit_type)
+        query = query.where(Pensioner.benefit_type == benefit_type)
     if benefit_status:
-        conditions.append(Pensioner.benefit_status == benefit_status)
+        query = query.where(Pensioner.benefit_status == benefit_status)
     if q and q.strip():
         term = q.strip()
-        conditions.append(
+        query = query.where(
             or_(
                 col(Pensioner.national_id).startswith(term.upper()),
                 col(Pensioner.name).contains(term),
                 col(Pensioner.phone).startswith(term),
             )
         )
-    total = session.exec(select(func.count()).select_from(Pensioner).where(*conditions)).one()
-    rows = session.exec(
-        select(Pensioner)
-        .where(*conditions)
-        .order_by(col(Pensioner.name), col(Pensioner.national_id))
-        .limit(limit)
-        .offset(offset)
-    ).all()
-    return list(rows), int(total)
+    query = query.order_by(col(Pensioner.name), col(Pensioner.national_id))
+    return paginate(session=session, query=query, limit=limit, offset=offset)
 
 
 # --- bulk import -------------------------------------------------------------------------
@@ -455,16 +419,9 @@ def import_csv(
         return report
     for data in good:
         pensioner = Pensioner.model_validate(data.model_dump())
-        session.add(pensioner)
-        session.flush()
-        audit.record(
-            session=session,
-            actor=actor,
-            action="pensioner.import",
-            entity_type="pensioner",
-            entity_id=pensioner.id,
-            region_code=pensioner.region_code,
-            after=audit.snapshot(pensioner),
+        event = audit.pensioner_event(
+            "pensioner.import", pensioner, after=audit.snapshot(pensioner)
         )
+        audited.write(session=session, actor=actor, rows=[pensioner], **event)
     report.created = len(good)
     return report
