@@ -14,7 +14,7 @@ from sqlmodel import Session, select
 from app.attempts.jobs import InProcessQueue
 from app.config import Settings
 from biometrics import DlibFaceEngine
-from models.attempt import ReviewCase
+from models.attempt import CertificationAttempt, ReviewCase
 from models.audit import AuditEvent
 from models.certification import Certification
 from tests.app.attempts.clips import (
@@ -132,6 +132,10 @@ async def test_without_a_cohort_the_case_goes_to_review(
     assert detail["decision"]["video"]["live"] is True
     frame = await client.get(detail["key_frames"][0], headers=first)
     assert frame.status_code == 200 and frame.content.startswith(b"\xff\xd8")
+    stored = db.exec(select(CertificationAttempt)).one()
+    on_disk = [stored.selfie_path, stored.video_path, *stored.decision["key_frames"]]
+    for relative in on_disk:  # encrypted at rest; served decrypted
+        assert (settings.resolved_media_dir / relative).read_bytes()[:4] == b"LCMF", relative
     for reviewer in (first, second):
         decided = await client.post(
             f"/api/v1/reviews/{listed['id']}/decision",

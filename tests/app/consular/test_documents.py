@@ -13,6 +13,7 @@ from sqlmodel import Session, select
 from app.config import Settings
 from models.audit import AuditEvent
 from models.certification import Certification, CertificationMethod
+from models.consular import ConsularDocument
 from models.pensioner import Pensioner, Residence
 from tests.conftest import Factory
 
@@ -69,6 +70,8 @@ async def test_upload_verify_and_see_the_result(
     assert queue[0]["pensioner_name"] == pensioner.name and queue[0]["overseas_country"] == "CA"
     scan = await client.get(queue[0]["scan_url"], headers=reviewer)
     assert scan.status_code == 200 and scan.content == PDF
+    stored = settings.resolved_media_dir / db.exec(select(ConsularDocument.file_path)).one()
+    assert stored.read_bytes()[:4] == b"LCMF" and b"%PDF" not in stored.read_bytes()
     assert scan.headers["content-type"] == "application/pdf"
     elsewhere = factory.auth(factory.staff("reviewer", scope="31"))
     assert (await client.get(STAFF, headers=elsewhere)).json() == []

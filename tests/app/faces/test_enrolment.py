@@ -63,6 +63,13 @@ async def test_enrol_stores_photo_template_and_audit(
     stored = db.exec(select(EnrolledFace)).one()
     assert len(stored.embedding) == 128 * 8
     assert media.read(settings=settings, relative=stored.photo_path) == photo
+    on_disk = settings.resolved_media_dir / stored.photo_path
+    assert (
+        not on_disk.read_bytes().startswith(b"\xff\xd8") and photo[-64:] not in on_disk.read_bytes()
+    )
+    assert (
+        on_disk.stat().st_mode & 0o777 == 0o600 and on_disk.parent.stat().st_mode & 0o777 == 0o700
+    )
     event = db.exec(select(AuditEvent).where(AuditEvent.action == "face.enrolment_pending")).one()
     assert event.after is not None and event.after["face_id"] == face["id"]
     assert db.exec(select(func.count()).select_from(FaceGallery)).one() == 0

@@ -191,8 +191,8 @@ async def test_frames_are_matched_kept_and_explained(
 
     frames = db.exec(select(CallFrame).where(CallFrame.appointment_id == row.id)).all()
     assert [f.decision for f in frames].count("match") == 2 and len(frames) == 3
-    for f in frames:
-        assert (settings.resolved_media_dir / f.path).exists()
+    for f in frames:  # encrypted at rest
+        assert (settings.resolved_media_dir / f.path).read_bytes()[:4] == b"LCMF"
     detail = (await client.get(f"/api/v1/video-calls/{row.id}", headers=headers)).json()
     assert [f["decision"] for f in detail["frames"]] == ["match", "match", "no_match"]
     audited = db.exec(select(AuditEvent).where(AuditEvent.action == "video_call.frame")).all()
