@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NamedTuple, Protocol
@@ -156,12 +156,26 @@ def _last(session: Session) -> tuple[int, str]:
     return (int(row[0]), str(row[1])) if row else (0, GENESIS_HASH)
 
 
-def _json(value: Any) -> str:
-    """The canonical JSON text the hash is over (and, in record_many, the stored text)."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
+# The canonical JSON the hashes are over: sorted keys, no spaces, non-ASCII as it is.
+canonical_json = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
 
 _COLUMNS = (*_HASHED, "hash")
+_SORTED = sorted(_HASHED)
+
+
+class Encoded(NamedTuple):
+    """An event to append, its before and after already canonical JSON text."""
+
+    action: str
+    entity_type: str
+    entity_id: str
+    region_code: str | None
+    before: str
+    after: str
+
+
+def _as_is(value: Any) -> Any:
+    return value
 
 
 def record_many(
@@ -171,59 +185,67 @@ def record_many(
 
     Each event is a dict with action, entity_type, entity_id and optionally region_code,
     before and after; `json_safe` says before/after hold only JSON types already (a run's
-    hundred thousand death events then skip the encoder). Each event's before and after are
-    encoded once: the text stored is the one its hash is computed over (the canonical text
-    of the event is put together from the parts, exactly as _hash_of makes it), and the rows
-    go through the session's own connection (COPY on PostgreSQL) with no ORM or SQLAlchemy
-    work per row.
+    hundred thousand death events then skip the encoder).
     """
+    encode: Callable[[Any], Any] = _as_is if json_safe else jsonable_encoder
+    return _append(
+        session,
+        actor,
+        [
+            Encoded(
+                e["action"],
+                e["entity_type"],
+                str(e["entity_id"]),
+                e.get("region_code"),
+                canonical_json(encode(e.get("before"))),
+                canonical_json(encode(e.get("after"))),
+            )
+            for e in events
+        ],
+    )
+
+
+def _append(session: Session, actor: Actor, events: Sequence[Encoded]) -> int:
+    """Chain and insert encoded events. The text stored for before and after is the text the
+    hash is computed over (the event's canonical text is put together from its parts exactly
+    as _hash_of makes it), and the rows go through the session's own connection (COPY on
+    PostgreSQL) with no ORM or SQLAlchemy work per row."""
     if not events:
         return 0
-    bind = session.get_bind()
-    pg = bind.dialect.name == "postgresql"
+    pg = session.get_bind().dialect.name == "postgresql"
     if pg:
         session.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CHAIN_LOCK_KEY})
     seq, prev_hash = _last(session)
     now = utcnow()
     fixed = {
-        "occurred_at": _json(_timestamp(now)),
-        "actor_type": _json(actor.type),
-        "actor_id": _json(actor.id),
-        "client_address": _json(actor.client_address),
+        "occurred_at": canonical_json(_timestamp(now)),
+        "actor_type": canonical_json(actor.type),
+        "actor_id": canonical_json(actor.id),
+        "client_address": canonical_json(actor.client_address),
     }
-    keys = sorted(_HASHED)
     stored_at: Any = now if pg else now.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
     rows: list[tuple[Any, ...]] = []
-    for item in events:
+    for e in events:
         seq += 1
-        before, after = item.get("before"), item.get("after")
-        if not json_safe:
-            before, after = jsonable_encoder(before), jsonable_encoder(after)
-        entity_id, region_code = str(item["entity_id"]), item.get("region_code")
         text = {
             **fixed,
             "seq": str(seq),
-            "action": _json(item["action"]),
-            "entity_type": _json(item["entity_type"]),
-            "entity_id": _json(entity_id),
-            "region_code": _json(region_code),
-            "before": _json(before),
-            "after": _json(after),
+            "action": canonical_json(e.action),
+            "entity_type": canonical_json(e.entity_type),
+            "entity_id": canonical_json(e.entity_id),
+            "region_code": canonical_json(e.region_code),
+            "before": e.before,
+            "after": e.after,
             "prev_hash": f'"{prev_hash}"',
         }
-        canonical = "{" + ",".join(f'"{k}":{text[k]}' for k in keys) + "}"
+        canonical = "{" + ",".join(f'"{k}":{text[k]}' for k in _SORTED) + "}"
         digest = hashlib.sha256(canonical.encode()).hexdigest()
         values = {
+            **e._asdict(),
             "seq": seq,
             "occurred_at": stored_at,
             "actor_type": actor.type,
             "actor_id": actor.id,
-            "action": item["action"],
-            "entity_type": item["entity_type"],
-            "entity_id": entity_id,
-            "region_code": region_code,
-            "before": text["before"],
-            "after": text["after"],
             "client_address": actor.client_address,
             "prev_hash": prev_hash,
             "hash": digest,
@@ -264,39 +286,28 @@ def record_listing(
     entity_id: Any,
     columns: Sequence[str],
     total: int,
-    parts: Iterable[Sequence[Sequence[Any]]],
+    parts: Iterable[tuple[int, str]],
     after: dict[str, Any],
 ) -> int:
     """A bulk change too large for one event per row (millions of certifications in a run):
     events that name every changed row, `LISTING_PART_ROWS` rows each.
 
-    Each event's `after` is `after` plus `columns` (the names of a row's values), `rows`
-    (JSON values only), `part` (1, 2, ...), `parts` and `total`, so a listing is complete
-    when parts 1..parts are in the chain and their rows add up to `total`; `verify_chain`
-    checks that, besides every event's hash. Returns the number of events written."""
+    Each event's `after` is `after` plus `columns` (the names of a row's values), `rows`,
+    `part` (1, 2, ...), `parts` and `total`, so a listing is complete when parts 1..parts
+    are in the chain and their rows add up to `total`; `verify_chain` checks that, besides
+    every event's hash. A part comes as (its number of rows, their JSON array as
+    canonical_json writes it: for rows of strings and nulls, what DuckDB's to_json writes
+    too), so millions of rows need no Python object each. Returns the number of events."""
     count = -(-total // LISTING_PART_ROWS)
     written = 0
-    for number, rows in enumerate(parts, start=1):
-        written += record_many(
-            session=session,
-            actor=actor,
-            json_safe=True,
-            events=[
-                {
-                    "action": action,
-                    "entity_type": entity_type,
-                    "entity_id": entity_id,
-                    "after": {
-                        **after,
-                        "columns": list(columns),
-                        "rows": list(rows),
-                        "part": number,
-                        "parts": count,
-                        "total": total,
-                    },
-                }
-            ],
-        )
+    for number, (_, rows) in enumerate(parts, start=1):
+        fields = {**after, "columns": list(columns), "part": number, "parts": count}
+        fields["total"] = total
+        text = {k: canonical_json(v) for k, v in fields.items()}
+        text["rows"] = rows
+        body = "{" + ",".join(f"{canonical_json(k)}:{text[k]}" for k in sorted(text)) + "}"
+        event = Encoded(action, entity_type, str(entity_id), None, "null", body)
+        written += _append(session, actor, [event])
     return written
 
 

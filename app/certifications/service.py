@@ -23,7 +23,6 @@ from models.region import Region
 RECORD = "certification.record"
 # certify_many's audit: a listing naming every certification (see audit.record_listing).
 RECORD_MANY = "certification.record_many"
-RECORD_MANY_COLUMNS = ("pensioner_id", "region_code", "certification_id", "before", "after")
 
 
 class CertificationStatus(enum.StrEnum):
@@ -181,13 +180,18 @@ def certify_many(
         actor,
         RECORD_MANY,
         run_id,
-        RECORD_MANY_COLUMNS,
+        {
+            "pensioner_id": "pensioner_id::UUID::VARCHAR",
+            "region_code": "region_code",
+            "certification_id": f"({certification_id})::UUID::VARCHAR",
+            "before": "strftime(certified_until, '%Y-%m-%d')",
+            "after": f"strftime(CASE WHEN {later} THEN valid_until ELSE certified_until END, "
+            "'%Y-%m-%d')",
+        },
+        rows=rows,
+        position="pos",
         total=certified,
         after={"method": method.value, "valid_from": valid_from.isoformat()},
-        query=f"SELECT pensioner_id::UUID::VARCHAR, region_code, "
-        f"({certification_id})::UUID::VARCHAR, strftime(certified_until, '%Y-%m-%d'), "
-        f"strftime(CASE WHEN {later} THEN valid_until ELSE certified_until END, '%Y-%m-%d') "
-        f"FROM {rows} ORDER BY pos",
     )
     return certified, resumed
 

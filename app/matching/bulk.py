@@ -125,24 +125,32 @@ class Writer:
         actor: audit.Actor,
         action: str,
         run_id: Any,
-        columns: Sequence[str],
+        columns: Mapping[str, str],
         *,
-        query: str,
+        rows: str,
+        position: str,
         total: int,
         after: dict[str, Any],
     ) -> int:
-        """audit.record_listing of a run's rows: those of a DuckDB query (JSON values, in the
-        order of `columns`), fetched a part at a time."""
-        found = self.con.execute(query)
+        """audit.record_listing of a run's rows: for each row of the DuckDB table or view
+        `rows`, in the order of `position` (0, 1, 2, ... without gaps), the VARCHAR
+        expressions of `columns` (name -> SQL). DuckDB writes each part's JSON, so no Python
+        object is made per row."""
+        values = ", ".join(columns.values())
+        part = f"{position} // {audit.LISTING_PART_ROWS}"
+        found = self.con.execute(
+            f"SELECT count(*), to_json(list([{values}] ORDER BY {position}))::VARCHAR "
+            f"FROM {rows} GROUP BY {part} ORDER BY {part}"
+        )
         return audit.record_listing(
             session=self.session,
             actor=actor,
             action=action,
             entity_type="matching_run",
             entity_id=run_id,
-            columns=columns,
+            columns=list(columns),
             total=total,
-            parts=iter(lambda: found.fetchmany(audit.LISTING_PART_ROWS), []),
+            parts=iter(found.fetchone, None),
             after=after,
         )
 

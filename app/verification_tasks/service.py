@@ -69,7 +69,6 @@ def search(
 CREATE = "verification_task.create"
 # create_many's audit: a listing naming every task (see audit.record_listing).
 CREATE_MANY = "verification_task.create_many"
-CREATE_MANY_COLUMNS = ("pensioner_id", "region_code", "task_id", "kind", "reason")
 
 
 def due_date(settings: Settings, today: date) -> date:
@@ -118,12 +117,13 @@ def create_many(
     reason), in the order of its rowid, with the same rows. The audit: a listing of
     `verification_task.create_many` events naming every task (millions in a run) instead of
     an event per task. Returns the number of tasks."""
-    task_id = w.new_id()
+    task_id = w.new_id("pos")
     due = due_date(settings, today).isoformat()
+    ordered = f"(SELECT *, rowid AS pos FROM {rows})"
     made = w.insert(
         "verification_task",
         ["id", "pensioner_id", "region_code", "kind", "reason"],
-        f"SELECT {task_id}, pensioner_id, region_code, kind, reason FROM {rows} ORDER BY rowid",
+        f"SELECT {task_id}, pensioner_id, region_code, kind, reason FROM {ordered} ORDER BY pos",
         constants={
             "status": f"'{TaskStatus.open.value}'",
             "due_date": f"'{due}'",
@@ -136,11 +136,17 @@ def create_many(
         actor,
         CREATE_MANY,
         run_id,
-        CREATE_MANY_COLUMNS,
+        {
+            "pensioner_id": "pensioner_id::UUID::VARCHAR",
+            "region_code": "region_code",
+            "task_id": f"({task_id})::UUID::VARCHAR",
+            "kind": "kind",
+            "reason": "reason",
+        },
+        rows=ordered,
+        position="pos",
         total=made,
         after={"due_date": due},
-        query=f"SELECT pensioner_id::UUID::VARCHAR, region_code, ({task_id})::UUID::VARCHAR, "
-        f"kind, reason FROM {rows} ORDER BY rowid",
     )
     return made
 

@@ -144,6 +144,11 @@ async def test_concurrent_appends_keep_one_chain(backend: Backend, db: Session) 
     assert report.events == 40
 
 
+def _parts(rows: list[list[str]]) -> list[list[list[str]]]:
+    size = audit.LISTING_PART_ROWS
+    return [rows[i : i + size] for i in range(0, len(rows), size)]
+
+
 def _listing(db: Session, rows: list[list[str]], *, total: int) -> None:
     audit.record_listing(
         session=db,
@@ -153,10 +158,7 @@ def _listing(db: Session, rows: list[list[str]], *, total: int) -> None:
         entity_id="run-1",
         columns=["pensioner_id", "value"],
         total=total,
-        parts=[
-            rows[i : i + audit.LISTING_PART_ROWS]
-            for i in range(0, len(rows), audit.LISTING_PART_ROWS)
-        ],
+        parts=[(len(p), audit.canonical_json(p)) for p in _parts(rows)],
         after={"method": "test"},
     )
     db.commit()
