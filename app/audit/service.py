@@ -1,4 +1,9 @@
-"""Appending to the audit hash chain and verifying it."""
+"""Appending to the audit hash chain and verifying it.
+
+A change of state writes one event per pensioner it changes, in its single and its bulk
+form alike. Where a bulk form changes millions (certifications and tasks of a matching run),
+it writes a listing instead: events of the run naming every changed row, 10,000 a part
+(record_listing), which `lifecert audit verify` checks like any event and for completeness."""
 
 from __future__ import annotations
 
@@ -337,7 +342,8 @@ def _iter_events(session: Session, batch: int = 1000) -> Iterator[AuditEvent]:
 
 
 def verify_chain(*, session: Session) -> ChainReport:
-    """Recompute every hash: an edited event breaks its own hash, a deleted one the next link."""
+    """Recompute every hash: an edited event breaks its own hash, a deleted one the next link;
+    and check that every listing (record_listing) has all its parts and rows."""
     report = ChainReport()
     expected_seq, prev_hash = 1, GENESIS_HASH
     listings: dict[tuple[str, str], _Listing] = {}
