@@ -34,7 +34,8 @@ class VerifyReport:
     partial_files: list[str] = field(default_factory=list)  # .part files left by a crash
     not_encrypted: list[str] = field(default_factory=list)
     unknown_key: list[str] = field(default_factory=list)
-    unreadable: list[str] = field(default_factory=list)  # deep: failed the integrity check
+    # Failed the integrity check (damaged headers always; altered contents with deep).
+    unreadable: list[str] = field(default_factory=list)
     loose_permissions: list[str] = field(default_factory=list)
 
     @property
@@ -123,9 +124,11 @@ def verify(*, session: Session, settings: Settings, deep: bool = False) -> Verif
             continue
         seen.add(relative)
         with path.open("rb") as handle:
-            header = storage.parse_header(handle.read(storage.HEADER.size))
+            head = handle.read(storage.HEADER.size)
+        header = storage.parse_header(head)
         if header is None:
-            report.not_encrypted.append(relative)
+            damaged = head.startswith(storage.MAGIC)  # cut short, or from a newer version
+            (report.unreadable if damaged else report.not_encrypted).append(relative)
         elif header.key_id not in ring.by_id:
             report.unknown_key.append(relative)
         elif deep:
@@ -166,6 +169,9 @@ def rotate_keys(*, settings: Settings) -> RotateReport:
         relative = path.relative_to(root).as_posix()
         blob = path.read_bytes()
         header = storage.parse_header(blob)
+        if header is None and blob.startswith(storage.MAGIC):
+            report.failed.append(relative)  # damaged, not plaintext: encrypting it would hide that
+            continue
         if header is None:
             storage.store(settings=settings, relative=relative, data=blob)
             report.encrypted += 1

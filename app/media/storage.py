@@ -182,6 +182,8 @@ def encrypt(*, settings: Settings, relative: str, data: bytes) -> bytes:
 
 def decrypt(*, settings: Settings, relative: str, blob: bytes) -> bytes:
     header = parse_header(blob)
+    if header is None and blob.startswith(MAGIC):  # cut short, or a version we do not know
+        raise MediaUnreadable()
     if header is None:
         raise MediaUnreadable(
             "The stored file is not in the encrypted format (written before encryption, or "

@@ -291,13 +291,15 @@ def test_verify_reports_orphan_and_missing_files(
 
     orphan = "faces/nobody/left-behind.jpg"
     media.store(settings=settings, relative=orphan, data=JPEG)
-    photo, selfie, video, frame_0, _, call_frame, scan = files
+    photo, selfie, video, frame_0, frame_1, call_frame, scan = files
     (settings.resolved_media_dir / scan).unlink()
     (settings.resolved_media_dir / (photo + ".part")).write_bytes(b"half")
     (settings.resolved_media_dir / selfie).chmod(0o644)
     (settings.resolved_media_dir / video).write_bytes(b"plain video bytes")
     frame_path = settings.resolved_media_dir / call_frame
     frame_path.write_bytes(frame_path.read_bytes()[:-1] + b"\x00")
+    cut = settings.resolved_media_dir / frame_1
+    cut.write_bytes(cut.read_bytes()[:10])
 
     shallow = inventory.verify(session=db, settings=settings)
     assert not shallow.ok
@@ -306,9 +308,9 @@ def test_verify_reports_orphan_and_missing_files(
     assert shallow.partial_files == [photo + ".part"]
     assert shallow.not_encrypted == [video]
     assert selfie in shallow.loose_permissions
-    assert shallow.unreadable == []  # only a deep check decrypts
+    assert shallow.unreadable == [frame_1]  # a damaged header; only a deep check decrypts
     deep = inventory.verify(session=db, settings=settings, deep=True)
-    assert deep.unreadable == [call_frame]
+    assert sorted(deep.unreadable) == sorted([call_frame, frame_1])
     assert frame_0 not in deep.unreadable
 
 

@@ -96,7 +96,7 @@ def test_truncated_plaintext_foreign_missing_and_deleted_files(tmp_path: Path) -
     blob = path.read_bytes()
 
     path.write_bytes(blob[:20])  # cut inside the header
-    with pytest.raises(media.MediaUnreadable, match="not in the encrypted format"):
+    with pytest.raises(media.MediaUnreadable, match="integrity check"):
         media.read(settings=settings, relative=RELATIVE)
     path.write_bytes(blob[: storage.HEADER.size + 5])  # cut inside the ciphertext
     with pytest.raises(media.MediaUnreadable, match="integrity check"):
@@ -160,10 +160,16 @@ def test_rotation_rewraps_keys_and_files_stay_readable(tmp_path: Path) -> None:
     assert (again.rewrapped, again.encrypted, again.current) == (0, 0, 4)
 
 
-def test_rotation_reports_a_file_under_a_key_it_is_not_given(tmp_path: Path) -> None:
+def test_rotation_reports_a_file_under_a_key_it_is_not_given_or_cut_short(
+    tmp_path: Path,
+) -> None:
     lost = Settings(data_dir=tmp_path, media_master_key=new_media_key())
     media.store(settings=lost, relative=RELATIVE, data=JPEG)
+    cut = media.store(settings=lost, relative="faces/p1/cut.jpg", data=JPEG)
+    cut.write_bytes(cut.read_bytes()[:30])
     report = inventory.rotate_keys(
         settings=Settings(data_dir=tmp_path, media_master_key=new_media_key())
     )
-    assert report.failed == [RELATIVE] and report.rewrapped == 0
+    assert sorted(report.failed) == ["faces/p1/cut.jpg", RELATIVE]
+    assert report.rewrapped == report.encrypted == 0
+    assert len(cut.read_bytes()) == 30  # left as found, not encrypted as if it were plaintext
