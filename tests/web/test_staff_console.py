@@ -3,10 +3,11 @@ administrator finds a person, reads their history and audit trail, and opens the
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 from sqlmodel import Session, select
 
 from biometrics import DlibFaceEngine
@@ -18,6 +19,19 @@ from tests.web.conftest import Live
 from tests.web.worlds import certified_history, review_case
 
 Shot = Callable[[Page, str], Path]
+
+
+def _loaded(image: Locator, timeout: float = 10.0) -> bool:
+    """Whether the image finished loading with pixels (visible is not loaded: the bytes of a
+    decrypted photo may still be on their way). Polled from here: the pages' CSP forbids the
+    string evaluation wait_for_function uses."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if image.evaluate("img => img.complete && img.naturalWidth > 0"):
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
 
 
 def staff_login(page: Page, username: str) -> None:
@@ -52,7 +66,7 @@ def test_a_reviewer_decides_a_case(
     for alt in ("复核甲 的登记照片 1", "复核甲 本次自拍", "视频关键帧 1", "视频关键帧 2"):
         image = page.get_by_role("img", name=alt)
         expect(image).to_be_visible()
-        assert image.evaluate("img => img.naturalWidth") > 0, alt
+        assert _loaded(image), alt
     expect(page.locator("#review-scores")).to_contain_text("3.1")
     expect(page.locator("#review-liveness")).to_contain_text("challenge")
     shot(page, "03-case")
@@ -193,7 +207,7 @@ def test_a_reviewer_checks_a_photo_another_staff_member_enrolled(
     expect(row).to_have_count(1)
     photo = row.get_by_role("img")
     expect(photo).to_be_visible()
-    assert photo.evaluate("img => img.naturalWidth") > 0
+    assert _loaded(photo)
     shot(page, "05-photos-to-check")
     row.get_by_role("button", name="是本人，启用").click()
     expect(page.get_by_role("status")).to_contain_text("已处理")
