@@ -12,6 +12,7 @@ from sqlmodel import Session, select
 from app import national_id
 from app.audit import service as audit
 from app.audit.service import SYSTEM
+from app.kit import audited
 from app.staff import service as staff_service
 from models.pensioner import BenefitType, Language, Pensioner, Residence, Sex
 from models.region import Region
@@ -105,11 +106,10 @@ def load(session: Session, *, seed: int | None = None) -> list[DemoLogin]:
     existing = set(session.exec(select(Pensioner.national_id)).all())
     for person in _pensioners(rng):
         if person.national_id not in existing:
-            session.add(person)
-            session.flush()
-            audit.record(
+            audited.write(
                 session=session,
                 actor=SYSTEM,
+                rows=[person],
                 action="pensioner.create",
                 entity_type="pensioner",
                 entity_id=person.id,

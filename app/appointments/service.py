@@ -18,6 +18,16 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
 from app.appointments import slots as slotting
+from app.appointments.errors import (
+    AlreadyBooked,
+    AppointmentClosed,
+    AppointmentNotFound,
+    SlotNotAvailable,
+    SlotTaken,
+    TooLateToChange,
+    UnknownTimeZone,
+    VideoCallNotOffered,
+)
 from app.appointments.schemas import (
     AppointmentRead,
     AvailabilityIn,
@@ -31,16 +41,7 @@ from app.attempts.service import failed_recently
 from app.audit import service as audit
 from app.audit.service import Actor
 from app.config import Settings
-from app.errors import (
-    AlreadyBooked,
-    AppointmentClosed,
-    AppointmentNotFound,
-    SlotNotAvailable,
-    SlotTaken,
-    TooLateToChange,
-    UnknownTimeZone,
-    VideoCallNotOffered,
-)
+from app.kit import audited
 from models.attempt import AttemptStatus, CertificationAttempt
 from models.certification import Certification
 from models.face import EnrolledFace
@@ -385,11 +386,10 @@ def _lapse_past(
     for appointment in past:
         appointment.status = AppointmentStatus.lapsed
         appointment.updated_at = now
-        session.add(appointment)
-        session.flush()
-        audit.record(
+        audited.write(
             session=session,
             actor=SYSTEM,
+            rows=[appointment],
             action="video_appointment.lapse",
             entity_type="pensioner",
             entity_id=pensioner.id,
@@ -566,11 +566,10 @@ def cancel(
     appointment.status = AppointmentStatus.cancelled
     appointment.cancelled_at = appointment.updated_at = now
     appointment.cancel_reason = reason
-    session.add(appointment)
-    session.flush()
-    audit.record(
+    audited.write(
         session=session,
         actor=actor,
+        rows=[appointment],
         action="video_appointment.cancel",
         entity_type="pensioner",
         entity_id=pensioner.id,

@@ -25,8 +25,8 @@ from app.audit import service as audit
 from app.audit.service import Actor
 from app.certifications.service import certify
 from app.config import Settings
-from app.errors import NotEnrolled
 from app.faces import service as faces
+from app.faces.errors import NotEnrolled
 from biometrics import DetectedFace, FaceEmbedding, FaceEngine, ImageError, PhotoAnalysis
 from biometrics.decode import RGBImage, decode_image
 from biometrics.errors import VideoError

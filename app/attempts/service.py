@@ -13,6 +13,13 @@ from limits.strategies import RateLimiter
 from sqlmodel import Session, col, func, or_, select
 
 from app import media
+from app.attempts.errors import (
+    AttemptNotFound,
+    AttemptsLockedOut,
+    ChallengeAlreadyUsed,
+    ChallengeExpired,
+    ChallengeMismatch,
+)
 from app.attempts.jobs import JobQueue
 from app.attempts.schemas import (
     AttemptRead,
@@ -22,21 +29,13 @@ from app.attempts.schemas import (
     Instruction,
     SelfieCheck,
 )
-from app.audit import service as audit
 from app.audit.service import Actor
 from app.config import Settings
 from app.db import after_commit
-from app.errors import (
-    AttemptNotFound,
-    AttemptsLockedOut,
-    ChallengeAlreadyUsed,
-    ChallengeExpired,
-    ChallengeMismatch,
-    NotEnrolled,
-    RateLimited,
-    UnsupportedMediaType,
-)
+from app.errors import RateLimited, UnsupportedMediaType
+from app.faces.errors import NotEnrolled
 from app.faces.service import decode_limits
+from app.kit import audited
 from biometrics import FaceEngine, ImageError, QualityPolicy, analyze_photo, sniff_format
 from biometrics.errors import VideoError
 from biometrics.video import sniff_video_format
@@ -155,11 +154,10 @@ def start(
         operated_by=operated_by,
         client_address=actor.client_address,
     )
-    session.add(attempt)
-    session.flush()
-    audit.record(
+    audited.write(
         session=session,
         actor=actor,
+        rows=[attempt],
         action="attempt.start",
         entity_type="pensioner",
         entity_id=pensioner.id,
@@ -293,11 +291,10 @@ def accept_upload(
     attempt.status = AttemptStatus.processing
     media.store(settings=settings, relative=attempt.selfie_path, data=selfie)
     media.store(settings=settings, relative=attempt.video_path, data=video)
-    session.add(attempt)
-    session.flush()
-    audit.record(
+    audited.write(
         session=session,
         actor=actor,
+        rows=[attempt],
         action="attempt.upload",
         entity_type="pensioner",
         entity_id=pensioner.id,

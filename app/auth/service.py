@@ -11,17 +11,18 @@ from limits.strategies import RateLimiter
 from sqlmodel import Session, col, select, update
 
 from app.audit import service as audit
-from app.auth.schemas import PensionerToken, TokenPair
-from app.auth.senders import OtpSender, code_message
-from app.config import Settings
-from app.errors import (
+from app.auth.errors import (
     InvalidCredentials,
     InvalidRefreshToken,
     LoginBackoff,
     OtpInvalid,
-    RateLimited,
     StaffAccountLocked,
 )
+from app.auth.schemas import PensionerToken, TokenPair
+from app.auth.senders import OtpSender, code_message
+from app.config import Settings
+from app.errors import RateLimited
+from app.kit import audited
 from app.security import (
     create_access_token,
     hash_opaque_token,
@@ -156,11 +157,10 @@ def unlock_staff(*, session: Session, staff: StaffUser, actor: audit.Actor) -> S
     staff.locked_at = None
     staff.failed_logins = 0
     staff.last_failed_login_at = None
-    session.add(staff)
-    session.flush()
-    audit.record(
+    audited.write(
         session=session,
         actor=actor,
+        rows=[staff],
         action="staff.unlock",
         entity_type="staff_user",
         entity_id=staff.id,

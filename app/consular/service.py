@@ -15,23 +15,22 @@ from app.audit import service as audit
 from app.audit.service import Actor
 from app.certifications.service import certify
 from app.config import Settings
+from app.consular.errors import (
+    ConsularDocumentDecided,
+    ConsularDocumentNotFound,
+    ConsularDocumentNotOffered,
+    ConsularDocumentPending,
+    CorruptScan,
+)
 from app.consular.schemas import (
     ConsularDocumentRead,
     ConsularDocumentStaffRead,
     DocumentDecision,
     DocumentVerdict,
 )
-from app.errors import (
-    ConsularDocumentDecided,
-    ConsularDocumentNotFound,
-    ConsularDocumentNotOffered,
-    ConsularDocumentPending,
-    CorruptScan,
-    UnprocessableEntity,
-    UnsupportedMediaType,
-)
+from app.errors import UnprocessableEntity, UnsupportedMediaType
 from app.faces.service import decode_limits
-from app.pensioners import scope
+from app.kit import audited, scope
 from biometrics import ImageError, decode_image
 from models.certification import Certification, CertificationMethod
 from models.consular import ConsularDocument, DocumentStatus
@@ -107,24 +106,16 @@ def upload(
         consulate=consulate,
         issued_on=issued_on,
     )
-    session.add(document)
-    session.flush()
+    after = {
+        "document_id": str(document.id),
+        "sha256": document.file_sha256,
+        "format": fmt,
+        "consulate": consulate,
+        "issued_on": issued_on,
+    }
+    event = audit.pensioner_event("consular_document.upload", pensioner, after=after)
+    audited.write(session=session, actor=actor, rows=[document], **event)
     media.store(settings=settings, relative=relative, data=data)
-    audit.record(
-        session=session,
-        actor=actor,
-        action="consular_document.upload",
-        entity_type="pensioner",
-        entity_id=pensioner.id,
-        region_code=pensioner.region_code,
-        after={
-            "document_id": str(document.id),
-            "sha256": document.file_sha256,
-            "format": fmt,
-            "consulate": consulate,
-            "issued_on": issued_on,
-        },
-    )
     return document
 
 
@@ -146,12 +137,13 @@ def get_own(*, session: Session, pensioner: Pensioner, document_id: uuid.UUID) -
 
 
 def get_in_scope(*, session: Session, staff: StaffUser, document_id: uuid.UUID) -> ConsularDocument:
-    document = session.get(ConsularDocument, document_id)
-    if document is None or not scope.covers(
-        session=session, staff=staff, pensioner_id=document.pensioner_id
-    ):
-        raise ConsularDocumentNotFound()
-    return document
+    return scope.get_in_scope(
+        session=session,
+        model=ConsularDocument,
+        id=document_id,
+        staff=staff,
+        not_found=ConsularDocumentNotFound,
+    )
 
 
 def search(
@@ -162,11 +154,10 @@ def search(
     region_code: str | None,
     limit: int,
 ) -> list[tuple[ConsularDocument, Pensioner]]:
-    query = (
-        select(ConsularDocument, Pensioner)
-        .join(Pensioner, col(Pensioner.id) == ConsularDocument.pensioner_id)
-        .where(col(Pensioner.region_code).startswith(staff.region_scope))
+    query = select(ConsularDocument, Pensioner).join(
+        Pensioner, col(Pensioner.id) == ConsularDocument.pensioner_id
     )
+    query = scope.within(query, Pensioner.region_code, staff)
     if status is not None:
         query = query.where(ConsularDocument.status == status)
     if region_code:

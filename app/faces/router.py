@@ -19,8 +19,9 @@ from app.deps import (
     SettingsDep,
     StaffActor,
 )
-from app.errors import FaceNotFound, NotFound, PermissionDenied
+from app.errors import NotFound, PermissionDenied
 from app.faces import calibration, service
+from app.faces.errors import FaceNotFound
 from app.faces.schemas import (
     CalibrationRead,
     CalibrationRequest,

@@ -19,15 +19,17 @@ from app import media
 from app.audit import service as audit
 from app.audit.service import Actor
 from app.config import Settings
-from app.errors import (
+from app.errors import PermissionDenied
+from app.faces import calibration
+from app.faces.errors import (
+    DuplicatePhoto,
     FaceNotFound,
+    FaceNotPending,
     NotEnrolled,
     NoUsableFace,
-    PermissionDenied,
     PhotoQualityFailed,
 )
-from app.faces import calibration
-from app.faces.errors import DuplicatePhoto, FaceNotPending
+from app.kit import audited
 from app.pensioners.scope import in_region
 from biometrics import (
     CohortStats,
@@ -429,11 +431,10 @@ def decide_pending(
         face.active, face.approved_by_id, face.approved_at = True, str(staff_id), now
     else:
         face.retired_at = now
-    session.add(face)
-    session.flush()
-    audit.record(
+    audited.write(
         session=session,
         actor=actor,
+        rows=[face],
         action="face.approved" if approve else "face.rejected",
         entity_type="pensioner",
         entity_id=pensioner.id,
@@ -990,11 +991,10 @@ def retire(
         return face
     face.active = False
     face.retired_at = utcnow()
-    session.add(face)
-    session.flush()
-    audit.record(
+    audited.write(
         session=session,
         actor=actor,
+        rows=[face],
         action="face.retire",
         entity_type="pensioner",
         entity_id=pensioner.id,

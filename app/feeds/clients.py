@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 
 from sqlmodel import Session, col, select
 
-from app.audit import service as audit
 from app.audit.service import Actor
 from app.feeds.errors import (
     DuplicateFeedClient,
@@ -18,6 +17,7 @@ from app.feeds.errors import (
     FeedClientRevoked,
     InvalidFeedKey,
 )
+from app.kit import audited
 from app.security import hash_opaque_token, new_opaque_token
 from models.records import FeedClient
 from models.staff import StaffUser
@@ -40,11 +40,10 @@ def create(
         key_prefix=key[:12],
         created_by_id=staff.id,
     )
-    session.add(client)
-    session.flush()
-    audit.record(
+    audited.write(
         session=session,
         actor=actor,
+        rows=[client],
         action="feed_client.create",
         entity_type="feed_client",
         entity_id=client.id,
@@ -73,11 +72,10 @@ def revoke(*, session: Session, actor: Actor, staff: StaffUser, client: FeedClie
         raise FeedClientRevoked()
     client.revoked_at = datetime.now(UTC)
     client.revoked_by_id = staff.id
-    session.add(client)
-    session.flush()
-    audit.record(
+    audited.write(
         session=session,
         actor=actor,
+        rows=[client],
         action="feed_client.revoke",
         entity_type="feed_client",
         entity_id=client.id,

@@ -11,8 +11,9 @@ from fastapi.security import APIKeyHeader
 from app.audit.service import Actor
 from app.db import SessionDep
 from app.deps import BearerToken, ClientAddress, SettingsDep, current_staff, require_roles
-from app.errors import InvalidFeed, PermissionDenied
+from app.errors import PermissionDenied
 from app.feeds import clients
+from app.feeds.errors import InvalidFeed
 from app.feeds.validation import Gate
 from models.staff import Role, StaffUser
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.errors import AppError, Conflict, NotFound
+from app.errors import AppError, Conflict, NotFound, UnprocessableEntity
 
 
 class InvalidFeedKey(AppError):
@@ -34,3 +34,18 @@ class HeldRecordNotFound(NotFound):
 class HeldRecordDecided(Conflict):
     code = "HeldRecordDecided"
     message = "This death record was confirmed or refused already."
+
+
+class InvalidFeed(UnprocessableEntity):
+    code = "InvalidFeed"
+    message = "The feed file cannot be read; see the detail for what to fix."
+
+
+class BatchAlreadyImported(Conflict):
+    code = "BatchAlreadyImported"
+    message = "This file was already imported as another feed type."
+
+
+class FeedBatchNotFound(NotFound):
+    code = "FeedBatchNotFound"
+    message = "No feed batch with this id."

@@ -14,9 +14,9 @@ from app.audit.service import Actor
 from app.config import Settings
 from app.db import SessionDep
 from app.deps import RequireAdmin, RequireConfirmer, SettingsDep, StaffActor
-from app.errors import InvalidFeed
 from app.feeds import clients, holds, service
 from app.feeds.dependencies import RequireNationalAdmin, SenderDep
+from app.feeds.errors import InvalidFeed
 from app.feeds.schemas import (
     FeedBatchRead,
     FeedClientCreate,

@@ -20,8 +20,8 @@ from sqlmodel import Session, col, select
 from app.audit import service as audit
 from app.audit.service import Actor
 from app.config import Settings
-from app.errors import BatchAlreadyImported, FeedBatchNotFound, InvalidFeed
 from app.feeds import store
+from app.feeds.errors import BatchAlreadyImported, FeedBatchNotFound, InvalidFeed
 from app.feeds.schemas import FEED_SPECS, FeedReport, RecordPush, RowProblem, columns_of
 from app.feeds.validation import (
     AWAITING_CONFIRMATION,

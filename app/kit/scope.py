@@ -15,14 +15,14 @@ from typing import Any, Protocol, TypeVar
 from pydantic import BaseModel
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, select
-from sqlmodel.sql.expression import Select, SelectOfScalar
+from sqlmodel.sql._expression_select_cls import SelectBase
 
 from app.errors import AppError
 from models.pensioner import Pensioner
 from models.staff import StaffUser
 
 R = TypeVar("R", bound=BaseModel)
-Q = TypeVar("Q", Select[Any], SelectOfScalar[Any])
+Q = TypeVar("Q", bound=SelectBase[*tuple[Any, ...]])
 
 
 class OfPensioner(Protocol):

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.db import SessionDep
 from app.deps import RequireAdmin, RequireReportReader, StaffActor
+from app.kit import scope
+from app.kit.pages import Limit, Offset, Page
 from app.overpayments import service
-from app.pensioners import scope
 from models.overpayment import RecoveryStatus
 
 router = APIRouter(prefix="/overpayments", tags=["overpayments"])
@@ -52,13 +53,6 @@ class ClaimDetail(ClaimRead):
     events: list[RecoveryEventRead]
 
 
-class ClaimPage(BaseModel):
-    items: list[ClaimRead]
-    total: int
-    limit: int
-    offset: int
-
-
 class RecoveryStep(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -67,19 +61,16 @@ class RecoveryStep(BaseModel):
     note: str | None = Field(default=None, max_length=500)
 
 
-@router.get("", response_model=ClaimPage)
+@router.get("", response_model=Page[ClaimRead])
 def list_claims(
     session: SessionDep,
     staff: RequireReportReader,
     status: RecoveryStatus | None = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
-) -> ClaimPage:
-    rows, total = service.search(
-        session=session, staff=staff, status=status, limit=limit, offset=offset
-    )
-    items = [scope.read_with_region(session, ClaimRead, r) for r in rows]
-    return ClaimPage(items=items, total=total, limit=limit, offset=offset)
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> Page[ClaimRead]:
+    page = service.search(session=session, staff=staff, status=status, limit=limit, offset=offset)
+    return page.map(lambda claim: scope.read_with_region(session, ClaimRead, claim))
 
 
 def _detail(session: SessionDep, claim: Any) -> ClaimDetail:

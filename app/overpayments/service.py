@@ -8,14 +8,15 @@ import uuid
 from datetime import date
 from typing import Any, NamedTuple
 
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, col, select
 
 from app.audit import service as audit
 from app.audit.service import Actor
-from app.errors import InvalidRecoveryStep, OverpaymentClaimNotFound
+from app.kit import audited, scope
+from app.kit.pages import Page, paginate
 from app.matching.bulk import Writer, fetch
+from app.overpayments.errors import InvalidRecoveryStep, OverpaymentClaimNotFound
 from app.payments import service as payments
-from app.pensioners import scope
 from models.base import utcnow
 from models.certification import PaymentSuspension, SuspensionReason
 from models.overpayment import OverpaymentClaim, RecoveryEvent, RecoveryStatus
@@ -272,11 +273,10 @@ def _step(
     claim.recovered_fen += amount_fen
     claim.status = to
     claim.updated_at = utcnow()
-    session.add_all([claim, event])
-    session.flush()
-    audit.record(
+    audited.write(
         session=session,
         actor=actor,
+        rows=[claim, event],
         action="overpayment.recovery",
         entity_type="overpayment_claim",
         entity_id=claim.id,
@@ -318,12 +318,13 @@ def record_step(
 
 
 def get_in_scope(*, session: Session, staff: StaffUser, claim_id: uuid.UUID) -> OverpaymentClaim:
-    claim = session.get(OverpaymentClaim, claim_id)
-    if claim is None or not scope.covers(
-        session=session, staff=staff, pensioner_id=claim.pensioner_id
-    ):
-        raise OverpaymentClaimNotFound()
-    return claim
+    return scope.get_in_scope(
+        session=session,
+        model=OverpaymentClaim,
+        id=claim_id,
+        staff=staff,
+        not_found=OverpaymentClaimNotFound,
+    )
 
 
 def search(
@@ -333,23 +334,12 @@ def search(
     status: RecoveryStatus | None,
     limit: int,
     offset: int,
-) -> tuple[list[OverpaymentClaim], int]:
-    conditions: list[Any] = []
-    if staff.region_scope:
-        conditions.append(scope.in_region(OverpaymentClaim.pensioner_id, staff.region_scope))
+) -> Page[OverpaymentClaim]:
+    query = scope.scoped(select(OverpaymentClaim), OverpaymentClaim.pensioner_id, staff)
     if status:
-        conditions.append(OverpaymentClaim.status == status)
-    total = session.exec(
-        select(func.count()).select_from(OverpaymentClaim).where(*conditions)
-    ).one()
-    rows = session.exec(
-        select(OverpaymentClaim)
-        .where(*conditions)
-        .order_by(col(OverpaymentClaim.created_at).desc())
-        .limit(limit)
-        .offset(offset)
-    ).all()
-    return list(rows), int(total)
+        query = query.where(OverpaymentClaim.status == status)
+    query = query.order_by(col(OverpaymentClaim.created_at).desc())
+    return paginate(session=session, query=query, limit=limit, offset=offset)
 
 
 def events(*, session: Session, claim_id: uuid.UUID) -> list[RecoveryEvent]:

@@ -21,10 +21,10 @@ from app.deps import (
     SettingsDep,
     StaffActor,
 )
-from app.errors import InvalidCsv
 from app.kit.pages import Limit, Offset, Page
 from app.pensioners import service
 from app.pensioners.dependencies import EditablePensioner, ReadablePensioner
+from app.pensioners.errors import InvalidCsv
 from app.pensioners.schemas import (
     ImportReport,
     PensionerCreate,

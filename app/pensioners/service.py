@@ -16,16 +16,10 @@ from app import media
 from app.audit import service as audit
 from app.audit.service import Actor
 from app.config import Settings
-from app.errors import (
-    DuplicateNationalId,
-    ImportRejected,
-    InvalidCsv,
-    OutOfScope,
-    PensionerNotFound,
-    UnknownRegion,
-)
+from app.errors import OutOfScope
 from app.kit import audited, scope
 from app.kit.pages import Page, paginate
+from app.pensioners.errors import DuplicateNationalId, ImportRejected, InvalidCsv, PensionerNotFound
 from app.pensioners.schemas import (
     ImportReport,
     ImportRowError,
@@ -33,6 +27,7 @@ from app.pensioners.schemas import (
     PensionerSelfUpdate,
     PensionerUpdate,
 )
+from app.regions.errors import UnknownRegion
 from models.attempt import CertificationAttempt, ReviewCase
 from models.base import utcnow
 from models.certification import Certification, PaymentSuspension

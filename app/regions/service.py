@@ -6,7 +6,9 @@ from sqlmodel import Session, col, select
 
 from app.audit import service as audit
 from app.audit.service import Actor
-from app.errors import DuplicateRegion, OutOfScope, RegionNotFound
+from app.errors import OutOfScope
+from app.kit import audited
+from app.regions.errors import DuplicateRegion, RegionNotFound
 from app.regions.schemas import RegionCreate, RegionRead, RegionUpdate
 from models.region import Region
 from models.staff import StaffUser
@@ -43,11 +45,10 @@ def create(*, session: Session, staff: StaffUser, actor: Actor, data: RegionCrea
     if session.get(Region, data.code) is not None:
         raise DuplicateRegion(f"Region {data.code} already exists.")
     region = Region.model_validate(data.model_dump())
-    session.add(region)
-    session.flush()
-    audit.record(
+    audited.write(
         session=session,
         actor=actor,
+        rows=[region],
         action="region.create",
         entity_type="region",
         entity_id=region.code,

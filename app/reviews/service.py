@@ -12,9 +12,11 @@ from app.audit import service as audit
 from app.audit.service import Actor
 from app.certifications.service import certify
 from app.config import Settings
-from app.errors import AppError, NotFound, PermissionDenied
+from app.errors import NotFound, PermissionDenied
 from app.faces import calibration
 from app.faces import service as faces
+from app.kit import audited, scope
+from app.reviews.errors import ReviewClosed, ReviewNotFound
 from app.reviews.schemas import ReviewCaseRead, ReviewDecision, ReviewSummary, Verdict
 from models.attempt import AttemptStatus, CertificationAttempt, ReviewCase, ReviewStatus
 from models.certification import CertificationMethod
@@ -23,17 +25,6 @@ from models.pensioner import Pensioner
 from models.staff import StaffUser
 
 OPEN = (ReviewStatus.open, ReviewStatus.awaiting_second_review)
-
-
-class ReviewNotFound(NotFound):
-    code = "ReviewNotFound"
-    message = "No such review case in your region."
-
-
-class ReviewClosed(AppError):
-    status_code = 409
-    code = "ReviewClosed"
-    message = "This case has already been decided."
 
 
 def staff_operator(staff: StaffUser) -> str:
@@ -58,8 +49,8 @@ def list_cases(
         select(ReviewCase, CertificationAttempt, Pensioner)
         .join(CertificationAttempt, col(CertificationAttempt.id) == ReviewCase.attempt_id)
         .join(Pensioner, col(Pensioner.id) == ReviewCase.pensioner_id)
-        .where(col(Pensioner.region_code).startswith(staff.region_scope))
     )
+    query = scope.within(query, Pensioner.region_code, staff)
     query = (
         query.where(ReviewCase.status == status)
         if status
@@ -89,13 +80,12 @@ def summary(case: ReviewCase, attempt: CertificationAttempt, pensioner: Pensione
 def get_case(
     *, session: Session, staff: StaffUser, case_id: uuid.UUID
 ) -> tuple[ReviewCase, CertificationAttempt, Pensioner]:
-    case = session.get(ReviewCase, case_id)
-    pensioner = session.get(Pensioner, case.pensioner_id) if case is not None else None
-    # The pensioner's region now, not the one copied onto the case (app.pensioners.scope).
-    if case is None or pensioner is None or not staff.covers_region(pensioner.region_code):
-        raise ReviewNotFound()
+    case = scope.get_in_scope(
+        session=session, model=ReviewCase, id=case_id, staff=staff, not_found=ReviewNotFound
+    )
+    pensioner = session.get(Pensioner, case.pensioner_id)
     attempt = session.get(CertificationAttempt, case.attempt_id)
-    assert attempt is not None
+    assert pensioner is not None and attempt is not None
     return case, attempt, pensioner
 
 
@@ -220,16 +210,7 @@ def _save(
     body: ReviewDecision,
     action: str,
 ) -> ReviewCase:
-    session.add(case)
-    session.flush()
-    audit.record(
-        session=session,
-        actor=actor,
-        action=action,
-        entity_type="pensioner",
-        entity_id=pensioner.id,
-        region_code=pensioner.region_code,
-        before=before,
-        after={"review_case_id": str(case.id), "status": case.status.value, "reason": body.reason},
-    )
+    after = {"review_case_id": str(case.id), "status": case.status.value, "reason": body.reason}
+    event = audit.pensioner_event(action, pensioner, before=before, after=after)
+    audited.write(session=session, actor=actor, rows=[case], **event)
     return case

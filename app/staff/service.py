@@ -9,8 +9,10 @@ from sqlmodel import Session, col, select
 from app.audit import service as audit
 from app.audit.service import Actor
 from app.auth.service import revoke_all_refresh_tokens
-from app.errors import DuplicateUsername, OutOfScope, PermissionDenied, StaffNotFound
+from app.errors import OutOfScope, PermissionDenied
+from app.kit import audited
 from app.security import hash_password
+from app.staff.errors import DuplicateUsername, StaffNotFound
 from app.staff.schemas import StaffCreate, StaffUpdate
 from models.staff import StaffUser
 
@@ -56,11 +58,10 @@ def create(
         roles=sorted(set(roles)),
         region_scope=region_scope,
     )
-    session.add(staff)
-    session.flush()
-    audit.record(
+    audited.write(
         session=session,
         actor=actor,
+        rows=[staff],
         action="staff.create",
         entity_type="staff_user",
         entity_id=staff.id,

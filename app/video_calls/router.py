@@ -28,7 +28,6 @@ from app.deps import (
     StaffActor,
 )
 from app.errors import InvalidToken
-from app.pensioners import scope
 from app.security import RoomClaims, decode_room_token
 from app.video_calls import service
 from app.video_calls import signalling as sig
@@ -43,8 +42,7 @@ from app.video_calls.schemas import (
 )
 from biometrics import read_limited
 from models.pensioner import Pensioner
-from models.staff import StaffUser
-from models.video_call import AppointmentStatus, VideoAppointment
+from models.video_call import AppointmentStatus
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/video-calls", tags=["video calls"])
@@ -310,28 +308,8 @@ def record_outcome(
 
 
 def _check_party(engine: Engine, claims: RoomClaims) -> tuple[int, str] | None:
-    """Why this token's holder may not join now (close code, reason), or None."""
     with Session(engine.execution_options(sqlite_begin="DEFERRED")) as session:
-        appointment = session.get(VideoAppointment, claims.appointment_id)
-        if appointment is None:
-            return sig.CLOSE_NOT_FOUND, "no such call"
-        if appointment.status is not AppointmentStatus.booked:
-            return sig.CLOSE_NOT_FOUND, f"the call is {appointment.status.value}"
-        if claims.role == "pensioner":
-            if str(appointment.pensioner_id) != claims.subject:
-                return sig.CLOSE_WRONG_CALL, "this call is not yours"
-        else:
-            staff = session.get(StaffUser, appointment.agent_id)
-            if (
-                str(appointment.agent_id) != claims.subject
-                or staff is None
-                or not staff.is_active
-                or not scope.covers(
-                    session=session, staff=staff, pensioner_id=appointment.pensioner_id
-                )
-            ):
-                return sig.CLOSE_WRONG_CALL, "this call is not assigned to you"
-    return None
+        return service.why_not_join(session=session, claims=claims)
 
 
 @ws_router.websocket("/{appointment_id}/signal")

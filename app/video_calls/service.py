@@ -13,28 +13,26 @@ from sqlalchemy import update
 from sqlmodel import Session, col, func, select
 
 from app import media
+from app.appointments.errors import AppointmentClosed
 from app.appointments.schemas import RoomToken
 from app.appointments.service import join_window
 from app.attempts.processing import verification_summary
-from app.audit import service as audit
 from app.audit.service import Actor
 from app.certifications.service import certify
 from app.config import Settings
-from app.errors import (
-    AppointmentClosed,
+from app.errors import PermissionDenied, UnsupportedMediaType
+from app.faces import service as faces
+from app.faces.errors import NotEnrolled, NoUsableFace
+from app.kit import audited, scope
+from app.security import RoomClaims, RoomRole, create_room_token
+from app.verification_tasks import service as tasks
+from app.video_calls import signalling as sig
+from app.video_calls.errors import (
     CallWindowClosed,
     CallWindowNotOpen,
     InvalidOutcome,
-    NotEnrolled,
-    NoUsableFace,
-    PermissionDenied,
-    UnsupportedMediaType,
     VideoCallNotFound,
 )
-from app.faces import service as faces
-from app.pensioners import scope
-from app.security import RoomRole, create_room_token
-from app.verification_tasks import service as tasks
 from app.video_calls.schemas import (
     CallConfirmation,
     CallDetail,
@@ -66,14 +64,38 @@ def get_assigned(
     *, session: Session, staff: StaffUser, appointment_id: uuid.UUID
 ) -> VideoAppointment:
     """A call of this agent, in the agent's region scope; else VideoCallNotFound."""
-    appointment = session.get(VideoAppointment, appointment_id)
+    return scope.get_in_scope(
+        session=session,
+        model=VideoAppointment,
+        id=appointment_id,
+        staff=staff,
+        not_found=VideoCallNotFound,
+        also=lambda appointment: appointment.agent_id == staff.id,
+    )
+
+
+def why_not_join(*, session: Session, claims: RoomClaims) -> tuple[int, str] | None:
+    """Why a room token's holder may not join the call now (WebSocket close code, reason), or
+    None: the call must be booked, and be the pensioner's own or assigned to an active agent
+    whose region scope covers the pensioner today."""
+    appointment = session.get(VideoAppointment, claims.appointment_id)
+    if appointment is None:
+        return sig.CLOSE_NOT_FOUND, "no such call"
+    if appointment.status is not AppointmentStatus.booked:
+        return sig.CLOSE_NOT_FOUND, f"the call is {appointment.status.value}"
+    if claims.role == "pensioner":
+        if str(appointment.pensioner_id) != claims.subject:
+            return sig.CLOSE_WRONG_CALL, "this call is not yours"
+        return None
+    staff = session.get(StaffUser, appointment.agent_id)
     if (
-        appointment is None
-        or appointment.agent_id != staff.id
+        str(appointment.agent_id) != claims.subject
+        or staff is None
+        or not staff.is_active
         or not scope.covers(session=session, staff=staff, pensioner_id=appointment.pensioner_id)
     ):
-        raise VideoCallNotFound()
-    return appointment
+        return sig.CLOSE_WRONG_CALL, "this call is not assigned to you"
+    return None
 
 
 def list_assigned(
@@ -88,12 +110,9 @@ def list_assigned(
     query = (
         select(VideoAppointment, Pensioner)
         .join(Pensioner, col(Pensioner.id) == VideoAppointment.pensioner_id)
-        .where(
-            VideoAppointment.agent_id == staff.id,
-            col(Pensioner.region_code).startswith(staff.region_scope),
-            col(VideoAppointment.ends_at) > start,
-        )
+        .where(VideoAppointment.agent_id == staff.id, col(VideoAppointment.ends_at) > start)
     )
+    query = scope.within(query, Pensioner.region_code, staff)
     if end is not None:
         query = query.where(col(VideoAppointment.starts_at) < end)
     if status is not None:
@@ -254,11 +273,10 @@ def issue_read_code(
     entry = {"code": f"{secrets.randbelow(10_000):04d}", "issued_at": now.isoformat()}
     appointment.read_codes = [*appointment.read_codes, entry]  # a new list: JSON change seen
     appointment.updated_at = now
-    session.add(appointment)
-    session.flush()
-    audit.record(
+    audited.write(
         session=session,
         actor=actor,
+        rows=[appointment],
         action="video_call.read_code",
         entity_type="pensioner",
         entity_id=appointment.pensioner_id,
@@ -336,12 +354,10 @@ def check_frame(
         details=record,
         captured_by_id=actor.id,
     )
-    session.add(frame)
-    session.flush()
-    media.store(settings=settings, relative=relative, data=data)
-    audit.record(
+    audited.write(
         session=session,
         actor=actor,
+        rows=[frame],
         action="video_call.frame",
         entity_type="pensioner",
         entity_id=appointment.pensioner_id,
@@ -355,6 +371,7 @@ def check_frame(
             "distance": round(frame.distance, 4),
         },
     )
+    media.store(settings=settings, relative=relative, data=data)
     return frame
 
 
@@ -527,11 +544,10 @@ def record_outcome(
             if task is not None:
                 effect["follow_up_task_id"] = str(task.id)
     appointment.evidence = {**evidence, **effect}
-    session.add(appointment)
-    session.flush()
-    audit.record(
+    audited.write(
         session=session,
         actor=actor,
+        rows=[appointment],
         action=f"video_call.{status.value}",
         entity_type="pensioner",
         entity_id=pensioner.id,
@@ -555,30 +571,29 @@ def get_awaiting_in_scope(
     *, session: Session, staff: StaffUser, appointment_id: uuid.UUID
 ) -> VideoAppointment:
     """A call awaiting a second staff member, whose pensioner is in the staff member's scope."""
-    appointment = session.get(VideoAppointment, appointment_id)
-    if (
-        appointment is None
-        or appointment.status is not AppointmentStatus.awaiting_confirmation
-        or not scope.covers(session=session, staff=staff, pensioner_id=appointment.pensioner_id)
-    ):
-        raise VideoCallNotFound("No call awaiting confirmation with this id in your region.")
-    return appointment
+    return scope.get_in_scope(
+        session=session,
+        model=VideoAppointment,
+        id=appointment_id,
+        staff=staff,
+        not_found=lambda: VideoCallNotFound(
+            "No call awaiting confirmation with this id in your region."
+        ),
+        also=lambda appointment: appointment.status is AppointmentStatus.awaiting_confirmation,
+    )
 
 
 def list_awaiting(
     *, session: Session, staff: StaffUser, limit: int
 ) -> list[tuple[VideoAppointment, Pensioner]]:
     """Calls whose certification awaits a second staff member, oldest outcome first."""
-    rows = session.exec(
+    query = (
         select(VideoAppointment, Pensioner)
         .join(Pensioner, col(Pensioner.id) == VideoAppointment.pensioner_id)
-        .where(
-            VideoAppointment.status == AppointmentStatus.awaiting_confirmation,
-            col(Pensioner.region_code).startswith(staff.region_scope),
-        )
-        .order_by(col(VideoAppointment.decided_at))
-        .limit(limit)
-    ).all()
+        .where(VideoAppointment.status == AppointmentStatus.awaiting_confirmation)
+    )
+    query = scope.within(query, Pensioner.region_code, staff)
+    rows = session.exec(query.order_by(col(VideoAppointment.decided_at)).limit(limit)).all()
     return [(a, p) for a, p in rows]
 
 
@@ -649,11 +664,10 @@ def confirm_outcome(
     else:
         appointment.outcome_reason = body.reason
         appointment.evidence = {**appointment.evidence, "refused_by": str(staff.id)}
-    session.add(appointment)
-    session.flush()
-    audit.record(
+    audited.write(
         session=session,
         actor=actor,
+        rows=[appointment],
         action="video_call.confirm" if body.confirm else "video_call.confirmation_refused",
         entity_type="pensioner",
         entity_id=pensioner.id,

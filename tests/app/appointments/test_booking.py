@@ -408,8 +408,8 @@ def test_threads_racing_past_the_check_meet_the_index(
     import threading
 
     from app.appointments import service
+    from app.appointments.errors import SlotTaken
     from app.audit.service import Actor
-    from app.errors import SlotTaken
 
     video_agent(factory)  # the one agent every thread wants
     people = [overseas(factory) for _ in range(threads)]

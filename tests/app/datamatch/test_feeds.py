@@ -15,8 +15,8 @@ from sqlmodel import Session, select
 from app import national_id
 from app.audit.service import SYSTEM
 from app.config import Settings
-from app.errors import BatchAlreadyImported, InvalidFeed
 from app.feeds import service as feeds
+from app.feeds.errors import BatchAlreadyImported, InvalidFeed
 from app.feeds.schemas import FeedReport
 from models.records import FeedBatch, FeedType, QuarantinedRecord
 from tests.app.datamatch.conftest import AS_OF

@@ -17,6 +17,7 @@ LISTINGS = [
     "/pensioners",
     "/feeds/batches",
     "/feeds/held-deaths",
+    "/overpayments",
 ]
 
 
