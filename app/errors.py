@@ -86,35 +86,6 @@ class RateLimited(AppError):
     retry_after = 60
 
 
-class MatchingRunNotFound(NotFound):
-    code = "MatchingRunNotFound"
-    message = "No matching run with this id in your region."
-
-
-class CandidateNotFound(NotFound):
-    code = "CandidateNotFound"
-    message = "No match candidate with this id in your region."
-
-
-class CandidateAlreadyDecided(Conflict):
-    code = "CandidateAlreadyDecided"
-    message = "This candidate was already confirmed or rejected."
-
-
-class VerificationTaskNotFound(NotFound):
-    code = "VerificationTaskNotFound"
-    message = "No verification task with this id in your region."
-
-
-class TaskNotOpen(Conflict):
-    code = "TaskNotOpen"
-    message = "This verification task is already closed."
-
-
-class InvalidVisit(UnprocessableEntity):
-    code = "InvalidVisit"
-
-
 def error_body(code: str, detail: str, **extra: Any) -> dict[str, Any]:
     return {"error": code, "detail": detail, **extra}
 

@@ -12,8 +12,8 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from app.audit import service as audit
 from app.audit.service import Actor
+from app.kit import audited
 from app.matching.bulk import Writer, literal
 from app.payments import service as payments
 from models.certification import Certification, CertificationMethod, SuspensionReason
@@ -95,11 +95,10 @@ def certify(
     before = pensioner.certified_until
     if pensioner.certified_until is None or certification.valid_until > pensioner.certified_until:
         pensioner.certified_until = certification.valid_until
-    session.add_all([certification, pensioner])
-    session.flush()
-    audit.record(
+    audited.write(
         session=session,
         actor=actor,
+        rows=[certification, pensioner],
         action=RECORD,
         entity_type="pensioner",
         entity_id=pensioner.id,

@@ -6,15 +6,15 @@ import uuid
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, col, select
 
-from app.audit import service as audit
 from app.audit.service import Actor
 from app.certifications.service import certify
 from app.config import Settings
-from app.errors import CandidateAlreadyDecided, CandidateNotFound
+from app.kit import audited, scope
+from app.kit.pages import Page, paginate
+from app.matching.errors import CandidateAlreadyDecided, CandidateNotFound
 from app.overpayments import service as overpayments
-from app.pensioners import scope
 from models.certification import CertificationMethod
 from models.matching import CandidateKind, CandidateStatus, MatchCandidate
 from models.pensioner import Pensioner
@@ -22,12 +22,13 @@ from models.staff import StaffUser
 
 
 def get_in_scope(*, session: Session, staff: StaffUser, candidate_id: uuid.UUID) -> MatchCandidate:
-    candidate = session.get(MatchCandidate, candidate_id)
-    if candidate is None or not scope.covers(
-        session=session, staff=staff, pensioner_id=candidate.pensioner_id
-    ):
-        raise CandidateNotFound()
-    return candidate
+    return scope.get_in_scope(
+        session=session,
+        model=MatchCandidate,
+        id=candidate_id,
+        staff=staff,
+        not_found=CandidateNotFound,
+    )
 
 
 def search(
@@ -37,21 +38,12 @@ def search(
     status: CandidateStatus | None,
     limit: int,
     offset: int,
-) -> tuple[list[MatchCandidate], int]:
-    conditions: list[Any] = []
-    if staff.region_scope:
-        conditions.append(scope.in_region(MatchCandidate.pensioner_id, staff.region_scope))
+) -> Page[MatchCandidate]:
+    query = scope.scoped(select(MatchCandidate), MatchCandidate.pensioner_id, staff)
     if status:
-        conditions.append(MatchCandidate.status == status)
-    total = session.exec(select(func.count()).select_from(MatchCandidate).where(*conditions)).one()
-    rows = session.exec(
-        select(MatchCandidate)
-        .where(*conditions)
-        .order_by(col(MatchCandidate.created_at).desc(), col(MatchCandidate.score).desc())
-        .limit(limit)
-        .offset(offset)
-    ).all()
-    return list(rows), int(total)
+        query = query.where(MatchCandidate.status == status)
+    query = query.order_by(col(MatchCandidate.created_at).desc(), col(MatchCandidate.score).desc())
+    return paginate(session=session, query=query, limit=limit, offset=offset)
 
 
 def decide(
@@ -105,11 +97,10 @@ def decide(
     candidate.decided_by_id = actor.id
     candidate.decided_at = datetime.now(UTC)
     candidate.decision_note = note
-    session.add(candidate)
-    session.flush()
-    audit.record(
+    audited.write(
         session=session,
         actor=actor,
+        rows=[candidate],
         action="match_candidate." + ("confirm" if confirm else "reject"),
         entity_type="pensioner",
         entity_id=pensioner.id,

@@ -3,25 +3,22 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, status
 from starlette.concurrency import run_in_threadpool
 
 from app.db import SessionDep
 from app.deps import RequireAdmin, RequireCandidateReviewer, SettingsDep, StaffActor
-from app.errors import OutOfScope
+from app.kit import scope
+from app.kit.pages import Limit, Offset, Page
 from app.matching import candidates, service
 from app.matching.schemas import (
     CandidateDecided,
     CandidateDecision,
-    CandidatePage,
     CandidateRead,
-    RunPage,
     RunRead,
     RunRequest,
 )
-from app.pensioners import scope
 from models.matching import CandidateStatus, MatchingRun, RunKind
 
 router = APIRouter(tags=["matching"])
@@ -40,9 +37,7 @@ async def start_run(
     actor: StaffActor,
     body: RunRequest,
 ) -> MatchingRun:
-    scope = admin.region_scope if body.region_scope is None else body.region_scope
-    if not scope.startswith(admin.region_scope):
-        raise OutOfScope(f"Region scope {scope or '(national)'} is outside yours.")
+    region_scope = service.requested_scope(staff=admin, region_scope=body.region_scope)
     return await run_in_threadpool(
         service.run,
         session=session,
@@ -50,20 +45,16 @@ async def start_run(
         actor=actor,
         kind=RunKind.on_demand,
         as_of=body.as_of,
-        region_scope=scope,
+        region_scope=region_scope,
     )
 
 
-@router.get("/matching/runs", response_model=RunPage)
+@router.get("/matching/runs", response_model=Page[RunRead])
 def list_runs(
-    session: SessionDep,
-    admin: RequireAdmin,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
-) -> RunPage:
-    rows, total = service.list_runs(session=session, staff=admin, limit=limit, offset=offset)
-    items = [RunRead.model_validate(r) for r in rows]
-    return RunPage(items=items, total=total, limit=limit, offset=offset)
+    session: SessionDep, admin: RequireAdmin, limit: Limit = 50, offset: Offset = 0
+) -> Page[RunRead]:
+    page = service.list_runs(session=session, staff=admin, limit=limit, offset=offset)
+    return page.map(RunRead.model_validate)
 
 
 @router.get("/matching/runs/{run_id}", response_model=RunRead)
@@ -71,19 +62,18 @@ def read_run(run_id: uuid.UUID, session: SessionDep, admin: RequireAdmin) -> Mat
     return service.get_run(session=session, staff=admin, run_id=run_id)
 
 
-@router.get("/match-candidates", response_model=CandidatePage)
+@router.get("/match-candidates", response_model=Page[CandidateRead])
 def list_candidates(
     session: SessionDep,
     staff: RequireCandidateReviewer,
     status: CandidateStatus | None = CandidateStatus.pending,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
-) -> CandidatePage:
-    rows, total = candidates.search(
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> Page[CandidateRead]:
+    page = candidates.search(
         session=session, staff=staff, status=status, limit=limit, offset=offset
     )
-    items = [scope.read_with_region(session, CandidateRead, r) for r in rows]
-    return CandidatePage(items=items, total=total, limit=limit, offset=offset)
+    return page.map(lambda candidate: scope.read_with_region(session, CandidateRead, candidate))
 
 
 @router.post("/match-candidates/{candidate_id}/decision", response_model=CandidateDecided)

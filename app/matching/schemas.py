@@ -35,13 +35,6 @@ class RunRead(BaseModel):
     finished_at: datetime | None
 
 
-class RunPage(BaseModel):
-    items: list[RunRead]
-    total: int
-    limit: int
-    offset: int
-
-
 class CandidateRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -61,13 +54,6 @@ class CandidateRead(BaseModel):
     decided_by_id: str | None
     decided_at: datetime | None
     decision_note: str | None
-
-
-class CandidatePage(BaseModel):
-    items: list[CandidateRead]
-    total: int
-    limit: int
-    offset: int
 
 
 class CandidateDecision(BaseModel):

@@ -9,14 +9,16 @@ import time
 import uuid
 from datetime import UTC, date, datetime, timedelta
 
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, col, select
 
-from app.audit import service as audit
 from app.audit.service import Actor
 from app.config import Settings
-from app.errors import MatchingRunNotFound, OutOfScope
+from app.errors import OutOfScope
 from app.feeds import store
+from app.kit import audited, scope
+from app.kit.pages import Page, paginate
 from app.matching import bulk, engine, load, write
+from app.matching.errors import MatchingRunNotFound
 from models.matching import MatchingRun, RunKind
 from models.staff import StaffUser
 
@@ -129,11 +131,10 @@ def run(
     matching_run.counts = counts
     matching_run.timings = timings
     matching_run.finished_at = datetime.now(UTC)
-    session.add(matching_run)
-    session.flush()
-    audit.record(
+    audited.write(
         session=session,
         actor=actor,
+        rows=[matching_run],
         action="matching.run",
         entity_type="matching_run",
         entity_id=matching_run.id,
@@ -147,25 +148,22 @@ def run(
     return matching_run
 
 
+def requested_scope(*, staff: StaffUser, region_scope: str | None) -> str:
+    """The scope of a run a staff member starts: their own by default, or one within it."""
+    wanted = staff.region_scope if region_scope is None else region_scope
+    if not staff.covers_region(wanted):
+        raise OutOfScope(f"Region scope {wanted or '(national)'} is outside yours.")
+    return wanted
+
+
 def get_run(*, session: Session, staff: StaffUser, run_id: uuid.UUID) -> MatchingRun:
     found = session.get(MatchingRun, run_id)
-    if found is None or not found.region_scope.startswith(staff.region_scope):
+    if found is None or not staff.covers_region(found.region_scope):
         raise MatchingRunNotFound()
     return found
 
 
-def list_runs(
-    *, session: Session, staff: StaffUser, limit: int, offset: int
-) -> tuple[list[MatchingRun], int]:
-    conditions = (
-        [col(MatchingRun.region_scope).startswith(staff.region_scope)] if staff.region_scope else []
-    )
-    total = session.exec(select(func.count()).select_from(MatchingRun).where(*conditions)).one()
-    rows = session.exec(
-        select(MatchingRun)
-        .where(*conditions)
-        .order_by(col(MatchingRun.started_at).desc())
-        .limit(limit)
-        .offset(offset)
-    ).all()
-    return list(rows), int(total)
+def list_runs(*, session: Session, staff: StaffUser, limit: int, offset: int) -> Page[MatchingRun]:
+    query = scope.within(select(MatchingRun), MatchingRun.region_scope, staff)
+    query = query.order_by(col(MatchingRun.started_at).desc())
+    return paginate(session=session, query=query, limit=limit, offset=offset)

@@ -144,9 +144,7 @@ def record_death(
         amount_fen=len(paid) * pensioner.monthly_amount_fen,
         evidence=evidence,
     )
-    session.add(claim)
-    session.flush()
-    audit.record(session=session, actor=actor, **claim_event(pensioner, claim))
+    audited.write(session=session, actor=actor, rows=[claim], **claim_event(pensioner, claim))
     return suspension, claim
 
 

@@ -16,12 +16,12 @@ from app.deps import (
     SettingsDep,
     StaffActor,
 )
-from app.pensioners import scope
+from app.kit import scope
+from app.kit.pages import Limit, Offset, Page
 from app.pensioners.service import get_in_scope as pensioner_in_scope
 from app.verification_tasks import service
 from app.verification_tasks.schemas import (
     TaskCreate,
-    TaskPage,
     TaskRead,
     VisitConfirmation,
     VisitReport,
@@ -31,17 +31,17 @@ from models.verification import TaskKind, TaskStatus, VerificationTask
 router = APIRouter(prefix="/verification-tasks", tags=["verification tasks"])
 
 
-@router.get("", response_model=TaskPage, summary="Tasks in your region, soonest due first")
+@router.get("", response_model=Page[TaskRead], summary="Tasks in your region, soonest due first")
 def list_tasks(
     session: SessionDep,
     staff: RequireTaskReader,
     status: TaskStatus | None = TaskStatus.open,
     kind: TaskKind | None = None,
     region_code: Annotated[str | None, Query(pattern=r"^\d{2,6}$")] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
-) -> TaskPage:
-    rows, total = service.search(
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> Page[TaskRead]:
+    page = service.search(
         session=session,
         staff=staff,
         status=status,
@@ -50,8 +50,7 @@ def list_tasks(
         limit=limit,
         offset=offset,
     )
-    items = [scope.read_with_region(session, TaskRead, r) for r in rows]
-    return TaskPage(items=items, total=total, limit=limit, offset=offset)
+    return page.map(lambda task: scope.read_with_region(session, TaskRead, task))
 
 
 @router.post(
@@ -80,7 +79,7 @@ def create_task(
 
 @router.get(
     "/awaiting-confirmation",
-    response_model=TaskPage,
+    response_model=Page[TaskRead],
     summary="Visits that would lift a death suspension, awaiting a second staff member",
     description="Reviewers and administrators, for pensioners in their region scope. Confirm "
     "or refuse with `POST /verification-tasks/{id}/confirmation`.",
@@ -88,10 +87,10 @@ def create_task(
 def list_awaiting_confirmation(
     session: SessionDep,
     staff: RequireConfirmer,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
-) -> TaskPage:
-    rows, total = service.search(
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> Page[TaskRead]:
+    page = service.search(
         session=session,
         staff=staff,
         status=TaskStatus.awaiting_confirmation,
@@ -100,8 +99,7 @@ def list_awaiting_confirmation(
         limit=limit,
         offset=offset,
     )
-    items = [scope.read_with_region(session, TaskRead, r) for r in rows]
-    return TaskPage(items=items, total=total, limit=limit, offset=offset)
+    return page.map(lambda task: scope.read_with_region(session, TaskRead, task))
 
 
 @router.post(

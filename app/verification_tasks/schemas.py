@@ -34,13 +34,6 @@ class TaskRead(BaseModel):
     confirmed_at: datetime | None = None
 
 
-class TaskPage(BaseModel):
-    items: list[TaskRead]
-    total: int
-    limit: int
-    offset: int
-
-
 class TaskCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

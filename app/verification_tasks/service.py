@@ -8,17 +8,18 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import update
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, col, select
 
-from app.audit import service as audit
 from app.audit.service import Actor
 from app.certifications.service import certify
 from app.config import Settings
-from app.errors import InvalidVisit, PermissionDenied, TaskNotOpen, VerificationTaskNotFound
+from app.errors import PermissionDenied
+from app.kit import audited, scope
+from app.kit.pages import Page, paginate
 from app.matching.bulk import Writer
 from app.overpayments import service as overpayments
 from app.payments import service as payments
-from app.pensioners import scope
+from app.verification_tasks.errors import InvalidVisit, TaskNotOpen, VerificationTaskNotFound
 from models.certification import CertificationMethod, SuspensionReason
 from models.pensioner import Pensioner
 from models.staff import StaffUser
@@ -26,12 +27,13 @@ from models.verification import TaskKind, TaskStatus, VerificationTask, VisitOut
 
 
 def get_in_scope(*, session: Session, staff: StaffUser, task_id: uuid.UUID) -> VerificationTask:
-    task = session.get(VerificationTask, task_id)
-    if task is None or not scope.covers(
-        session=session, staff=staff, pensioner_id=task.pensioner_id
-    ):
-        raise VerificationTaskNotFound()
-    return task
+    return scope.get_in_scope(
+        session=session,
+        model=VerificationTask,
+        id=task_id,
+        staff=staff,
+        not_found=VerificationTaskNotFound,
+    )
 
 
 def search(
@@ -43,27 +45,16 @@ def search(
     region_code: str | None,
     limit: int,
     offset: int,
-) -> tuple[list[VerificationTask], int]:
-    conditions: list[Any] = []
-    if staff.region_scope:
-        conditions.append(scope.in_region(VerificationTask.pensioner_id, staff.region_scope))
+) -> Page[VerificationTask]:
+    query = scope.scoped(select(VerificationTask), VerificationTask.pensioner_id, staff)
     if region_code:
-        conditions.append(scope.in_region(VerificationTask.pensioner_id, region_code))
+        query = query.where(scope.in_region(VerificationTask.pensioner_id, region_code))
     if status:
-        conditions.append(VerificationTask.status == status)
+        query = query.where(VerificationTask.status == status)
     if kind:
-        conditions.append(VerificationTask.kind == kind)
-    total = session.exec(
-        select(func.count()).select_from(VerificationTask).where(*conditions)
-    ).one()
-    rows = session.exec(
-        select(VerificationTask)
-        .where(*conditions)
-        .order_by(col(VerificationTask.due_date), col(VerificationTask.created_at))
-        .limit(limit)
-        .offset(offset)
-    ).all()
-    return list(rows), int(total)
+        query = query.where(VerificationTask.kind == kind)
+    query = query.order_by(col(VerificationTask.due_date), col(VerificationTask.created_at))
+    return paginate(session=session, query=query, limit=limit, offset=offset)
 
 
 CREATE = "verification_task.create"
@@ -96,11 +87,10 @@ def create(
         created_by_type=actor.type,
         created_by_id=actor.id,
     )
-    session.add(task)
-    session.flush()
-    audit.record(
+    audited.write(
         session=session,
         actor=actor,
+        rows=[task],
         action=CREATE,
         entity_type="pensioner",
         entity_id=pensioner.id,
@@ -301,11 +291,10 @@ def record_visit(
     task.evidence = {**earlier, **evidence, "death_evidence": death_evidence, "effect": effect}
     task.completed_by_id = actor.id
     task.completed_at = datetime.now(UTC)
-    session.add(task)
-    session.flush()
-    audit.record(
+    audited.write(
         session=session,
         actor=actor,
+        rows=[task],
         action="verification_task.visit",
         entity_type="pensioner",
         entity_id=pensioner.id,
@@ -396,11 +385,10 @@ def confirm_visit(
         task.outcome = task.visit_date = task.notes = None
         task.completed_by_id = task.completed_at = None
         task.confirmed_by_id = task.confirmed_at = None
-    session.add(task)
-    session.flush()
-    audit.record(
+    audited.write(
         session=session,
         actor=actor,
+        rows=[task],
         action="verification_task.confirm" if confirm else "verification_task.confirmation_refused",
         entity_type="pensioner",
         entity_id=pensioner.id,

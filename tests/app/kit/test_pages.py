@@ -15,9 +15,13 @@ API = "/api/v1"
 # Every listing that pages with limit and offset.
 LISTINGS = [
     "/pensioners",
+    "/verification-tasks",
+    "/verification-tasks/awaiting-confirmation",
+    "/match-candidates",
+    "/matching/runs",
+    "/overpayments",
     "/feeds/batches",
     "/feeds/held-deaths",
-    "/overpayments",
 ]
 
 
