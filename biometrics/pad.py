@@ -25,8 +25,8 @@ class PadCue(StrEnum):
     # what a camera records from a real scene, which nearly always holds some true black
     # (pupils, nostrils, hair, shadow) and some clipped white (a lamp, a window, a reflection).
     FLAT_TONE = "flat_tone"
-    # A screen filmed by a camera: a face washed out to near-white by the backlight or a
-    # reflection on the glass ...
+    # A screen filmed by a camera: part of the face clipped to white in every colour channel by
+    # the backlight or a reflection on the glass ...
     SCREEN_GLARE = "screen_glare"
     # ... or rendered with a screen's gamma, darker shadows and brighter highlights than
     # skin under any room light.
@@ -56,13 +56,16 @@ class PadPolicy:
     # the face box's area): a crop of the face alone has neither hair, clothes nor lamps to
     # hold the extremes, so their absence says nothing there.
     min_context_area: float = 4.0
-    # screen_glare: share of the inner face (the box less 15 % on each side) that is nearly
-    # white and colourless (HSV value > 220, saturation < 40). Skin stays coloured even
-    # in strong light; genuine fixture selfies and clips stay under 0.05, a few over-exposed
-    # press photos reach 0.2, so this is a review-level cue on its own.
-    glare_value: int = 220
-    glare_saturation: int = 40
-    max_glare_share: float = 0.12
+    # screen_glare: share of the inner face (the box less 15 % on each side, at face_side px)
+    # clipped in all three channels (each >= glare_level): light that reached the sensor
+    # with no skin colour left in it. It once counted "near-white and colourless" pixels (HSV
+    # value > 220, saturation < 40), but the saturation of a bright pixel is (max - min) / max,
+    # and pale, evenly lit or retouched skin sits at 15-25 % there: that fired on 45 of 467
+    # genuine East-Asian photos against 4 of 134 others. A clipped pixel has no colour whatever
+    # the skin's tone. Genuine non-East-Asian fixture photos and live attack-set stills stay
+    # at or under 0.021 (scripts/measure_pad.py), hence 0.03.
+    glare_level: int = 245
+    max_glare_share: float = 0.03
     # screen_contrast: standard deviation of grey levels over the inner face at 96 x 96.
     # Skin lit by room light, even side-lit, stays under 66 in every genuine fixture.
     max_face_contrast: float = 70.0
@@ -150,8 +153,7 @@ def picture_cues(
         (p.face_side, p.face_side),
         interpolation=cv2.INTER_AREA,
     )
-    hsv = cv2.cvtColor(face, cv2.COLOR_RGB2HSV)
-    glare = float(((hsv[..., 2] > p.glare_value) & (hsv[..., 1] < p.glare_saturation)).mean())
+    glare = float((face.min(axis=2) >= p.glare_level).mean())
     contrast = float(cv2.cvtColor(face, cv2.COLOR_RGB2GRAY).astype(np.float32).std())
 
     factor = min(1.0, p.frame_face_px / max(box.width, 1.0))
@@ -243,6 +245,7 @@ def bezel_sides(gray: NDArray[np.uint8], box: FaceBox, *, min_length: float) -> 
     """On how many sides of the face a long straight edge runs: a screen's border or bezel."""
     height, width = gray.shape
     edges = cv2.Canny(gray, 50, 150)
+    edges[_picture_fill(gray)] = 0
     length = min_length * min(height, width)
     lines = cv2.HoughLinesP(edges, 1, np.pi / 180, threshold=60, minLineLength=length, maxLineGap=4)
     if lines is None:
@@ -269,6 +272,32 @@ def bezel_sides(gray: NDArray[np.uint8], box: FaceBox, *, min_length: float) -> 
             elif x > box.right + 0.05 * box.width:
                 sides.add("right")
     return len(sides)
+
+
+def _picture_fill(gray: NDArray[np.uint8], *, black: int = 6, near: int = 3) -> NDArray[np.bool_]:
+    """Where a straight edge is the picture's own, not a device's: a band along the border (a
+    drawn frame, a scan's edge) and next to digital black fill reaching the border (the corners
+    of a rotated, aligned crop, a letterbox).
+
+    A camera never records an area at grey <= 6 all the way to the edge of its picture next to
+    lit content; such fill was added by software after the capture. Without this, 14 of 273
+    aligned East-Asian press crops (black corners) and 6 of 194 framed web photos had three
+    "bezel" sides; no attack still had any.
+    """
+    height, width = gray.shape
+    band = max(2, round(0.015 * min(height, width)))
+    mask = np.zeros((height, width), dtype=np.bool_)
+    mask[:band], mask[-band:], mask[:, :band], mask[:, -band:] = True, True, True, True
+    count, labels = cv2.connectedComponents((gray <= black).astype(np.uint8), connectivity=4)
+    if count > 1:
+        edge_labels = np.unique(
+            np.concatenate((labels[0], labels[-1], labels[:, 0], labels[:, -1]))
+        )
+        fill = np.isin(labels, edge_labels[edge_labels > 0])
+        if fill.any():
+            kernel = np.ones((2 * near + 1, 2 * near + 1), dtype=np.uint8)
+            mask |= cv2.dilate(fill.astype(np.uint8), kernel) > 0
+    return mask
 
 
 def _overlap(a: tuple[float, float], b: tuple[float, float]) -> float:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -55,13 +56,15 @@ def _rate(cues: list[PictureCues], kinds: frozenset[PadCue] | None = None) -> fl
 
 
 def test_real_screen_replays_are_mostly_caught(stills: dict[str, list[PictureCues]]) -> None:
-    """70 iPad and iPhone replays: 60 caught by a screen cue (APCER 14 %)."""
+    """70 iPad and iPhone replays: 56 caught by a screen cue (APCER 20 %): 44 by part of the
+    face clipped white in every channel, 42 by a screen's contrast."""
     assert len(stills["replay"]) == 70
-    assert _rate(stills["replay"], SCREEN_CUES) >= 0.8
+    assert _rate(stills["replay"], SCREEN_CUES) >= 0.75
+    assert _rate(stills["replay"], frozenset({PadCue.SCREEN_GLARE})) >= 0.55
 
 
 def test_real_prints_are_caught_about_half_the_time(stills: dict[str, list[PictureCues]]) -> None:
-    """35 printed photos: 19 caught by some cue, 15 by the print's flat tone (APCER 46 %).
+    """35 printed photos: 16 caught by some cue, 15 by the print's flat tone (APCER 54 %).
 
     The honest figure of a single picture: prints that show the room's own black or white
     (a lamp, a dark sweater at the sheet's edge) look like any photo; the video's planar motion
@@ -74,9 +77,72 @@ def test_real_prints_are_caught_about_half_the_time(stills: dict[str, list[Pictu
 def test_live_stills_of_the_same_cameras_are_rarely_flagged(
     stills: dict[str, list[PictureCues]],
 ) -> None:
-    """35 live people filmed by the same cameras in the same rooms: one flagged (glare)."""
+    """35 live people filmed by the same cameras in the same rooms: none flagged."""
     assert len(stills["live"]) == 35
-    assert _rate(stills["live"]) <= 2 / 35
+    assert _rate(stills["live"]) <= 1 / 35
+
+
+@pytest.fixture(scope="module")
+def faces_flagged(fixtures_dir: Path, engine: DlibFaceEngine) -> dict[str, list[PictureCues]]:
+    """Cues of every genuine photo in faces/, East-Asian (ea_*) apart from the others."""
+    out: dict[str, list[PictureCues]] = {"ea": [], "other": []}
+    for path in sorted((fixtures_dir / "faces").glob("*/*.jpg")):
+        cues = _cues(path, engine)
+        assert cues is not None, path
+        out["ea" if path.parent.name.startswith("ea_") else "other"].append(cues)
+    return out
+
+
+def test_genuine_east_asian_faces_are_not_flagged_more_than_others(
+    faces_flagged: dict[str, list[PictureCues]],
+) -> None:
+    """467 genuine East-Asian photos against 134 others (every photo, no selection).
+
+    The bound: the East-Asian share flagged by any cue may not exceed the upper end of the
+    95 % Clopper-Pearson interval of the others' share (5/134 flagged: 0.012-0.085), i.e. no
+    evidence that East-Asian users are sent to review more often. Measured: 22/467 (4.7 %).
+    Before the glare and bezel cues were made invariant, 73/467 (15.6 %) against 9/134.
+    The screen cues, which stood for most of that gap, are held to 2 % (9/467 measured)."""
+    ea, other = faces_flagged["ea"], faces_flagged["other"]
+    assert len(ea) == 467 and len(other) == 134
+    assert _rate(other) <= 0.06
+    assert _rate(ea) <= 0.085
+    assert _rate(ea, SCREEN_CUES) <= 0.02
+
+
+def test_pale_or_evenly_lit_skin_is_not_glare(fixtures_dir: Path, engine: DlibFaceEngine) -> None:
+    """Skin made paler and brighter (as retouching, a beauty mode or pale skin under a bright
+    lamp do) keeps its colour and is not a screen's glare; clipping a patch of the face to white
+    in every channel is."""
+    pixels = decode_image(
+        (fixtures_dir / "faces/fr_obama/1.jpg").read_bytes(), limits=DecodeLimits()
+    ).pixels
+    box = max(engine.detect(pixels), key=lambda b: b.width)
+    image = pixels.astype(np.float32)
+    grey = image.mean(axis=2, keepdims=True)
+    pale = np.clip(0.35 * (image - grey) + grey * 1.6 + 20, 0, 240).astype(np.uint8)
+    assert PadCue.SCREEN_GLARE not in picture_cues(pale, box, policy=POLICY).fired
+    glared = pixels.copy()
+    cx, cy = int(box.center[0]), int(box.top + 0.4 * box.height)
+    half = int(0.15 * box.width)
+    glared[cy - half : cy + half, cx - half : cx + half] = 255
+    assert PadCue.SCREEN_GLARE in picture_cues(glared, box, policy=POLICY).fired
+
+
+def test_black_corners_of_an_aligned_crop_are_not_a_bezel() -> None:
+    """A face picture rotated by software leaves black fill in its corners, straight edges on
+    every side; a dark device frame seen with the room beyond it is a bezel."""
+    rng = np.random.default_rng(3)
+    room = rng.integers(90, 170, size=(480, 480, 3)).astype(np.uint8)
+    room = np.asarray(cv2.GaussianBlur(room, (0, 0), 3), dtype=np.uint8)
+    face = FaceBox(180, 160, 300, 300)
+    rotate = cv2.getRotationMatrix2D((240.0, 240.0), 4.0, 0.85)
+    rotated = np.asarray(cv2.warpAffine(room, rotate, (480, 480)), dtype=np.uint8)
+    assert PadCue.BEZEL not in picture_cues(rotated, face, policy=POLICY).fired
+    framed = room.copy()
+    cv2.rectangle(framed, (50, 50), (430, 430), (20, 20, 22), -1)
+    framed[80:400, 80:400] = room[80:400, 80:400]
+    assert PadCue.BEZEL in picture_cues(framed, face, policy=POLICY).fired
 
 
 def test_genuine_phone_selfies_are_not_flagged_as_screens(
