@@ -19,8 +19,11 @@ import sqlalchemy as sa
 from fastapi.encoders import jsonable_encoder
 from sqlmodel import Session, col, select
 
+from app.errors import PermissionDenied
+from app.kit import scope
 from models.audit import AuditEvent
 from models.base import utcnow
+from models.staff import StaffUser
 
 GENESIS_HASH = "0" * 64
 # Any constant: the key of the PostgreSQL advisory lock that serialises appends to the chain.
@@ -339,6 +342,36 @@ def _iter_events(session: Session, batch: int = 1000) -> Iterator[AuditEvent]:
             return
         yield from rows
         after = rows[-1].seq
+
+
+def list_events(
+    *,
+    session: Session,
+    staff: StaffUser,
+    entity_type: str | None,
+    entity_id: str | None,
+    action: str | None,
+    before_seq: int | None,
+    limit: int,
+) -> list[AuditEvent]:
+    """Events recorded in the reader's region scope, newest first (page back with before_seq)."""
+    query = scope.within(select(AuditEvent), AuditEvent.region_code, staff)
+    if entity_type:
+        query = query.where(AuditEvent.entity_type == entity_type)
+    if entity_id:
+        query = query.where(AuditEvent.entity_id == entity_id)
+    if action:
+        query = query.where(AuditEvent.action == action)
+    if before_seq:
+        query = query.where(col(AuditEvent.seq) < before_seq)
+    return list(session.exec(query.order_by(col(AuditEvent.seq).desc()).limit(limit)).all())
+
+
+def verify_chain_for(*, session: Session, staff: StaffUser) -> ChainReport:
+    """`verify_chain` for a national (unscoped) reader: the chain holds every region's events."""
+    if staff.region_scope:
+        raise PermissionDenied("Checking the whole chain needs a national (unscoped) account.")
+    return verify_chain(session=session)
 
 
 def verify_chain(*, session: Session) -> ChainReport:
