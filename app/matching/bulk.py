@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import duckdb
+import sqlalchemy as sa
 from sqlmodel import Session
 
 from app.audit import service as audit
@@ -474,6 +475,16 @@ def tuned_for_bulk(session: Session, *, cache_mib: int = 2048) -> Iterator[None]
     Durability is unchanged: same journal, same synchronous setting, one transaction."""
     if dialect(session) == "postgresql":
         execute(session, f"SET LOCAL work_mem = '{max(cache_mib // 2, 4)}MB'")
+        # The audit's listings are JSON values of about a megabyte: lz4 compresses them
+        # three times faster than the default pglz (the same data written; PostgreSQL 14+).
+        lz4 = session.execute(
+            sa.text(
+                "SELECT 'lz4' = ANY(enumvals) FROM pg_settings "
+                "WHERE name = 'default_toast_compression'"
+            )
+        ).scalar()
+        if lz4:
+            execute(session, "SET LOCAL default_toast_compression = lz4")
         yield
         return
     raw = _driver(session)

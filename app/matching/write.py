@@ -104,7 +104,7 @@ def _evidence(con: duckdb.DuckDBPyConnection, *, run_id: uuid.UUID, as_of: date)
     )
     # Decoding engine.hits' record numbers: batch key, row number, tier, days before as_of.
     records = (
-        "list_transform(s.records, lambda x: struct_pack("
+        "list_transform(records, lambda x: struct_pack("
         "record := getvariable('lc_batch')[((x >> 32) & 1048575) + 1] || ':' "
         "|| (x & 4294967295), "
         "feed := getvariable('lc_feed')[((x >> 32) & 1048575) + 1], "
@@ -112,15 +112,18 @@ def _evidence(con: duckdb.DuckDBPyConnection, *, run_id: uuid.UUID, as_of: date)
         f"date := strftime(DATE '{as_of.isoformat()}' - ((x >> 52) & 1023)::INTEGER, "
         "'%Y-%m-%d')))"
     )
+    # The records joined once; the evidence is made only where it is read (the insert).
     con.execute(
-        "CREATE OR REPLACE TEMP VIEW certify_rows AS SELECT c.rn, c.rowid AS pos, "
-        "c.pensioner_id, c.region_code, c.certified_until, c.valid_until, "
-        "c.monthly_amount_fen, c.suspension_id, c.open_reason, c.suspended_from, "
-        f"to_json(struct_pack(run_id := '{run_id}', "
-        "rule := CASE WHEN c.strong > 0 THEN 'strong' ELSE 'weak' END, strong := c.strong, "
-        "weak_days := c.weak_days, last_seen := strftime(c.last_seen, '%Y-%m-%d'), "
-        f"records := {records}))::VARCHAR AS evidence "
-        "FROM to_certify c JOIN shown s ON s.rn = c.rn"
+        "CREATE OR REPLACE TEMP TABLE certified AS SELECT c.*, c.rowid AS pos, s.records "
+        "FROM to_certify c JOIN shown s ON s.rn = c.rn ORDER BY pos"
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP VIEW certify_rows AS SELECT rn, pos, pensioner_id, "
+        "region_code, certified_until, valid_until, monthly_amount_fen, suspension_id, "
+        f"open_reason, suspended_from, to_json(struct_pack(run_id := '{run_id}', "
+        "rule := CASE WHEN strong > 0 THEN 'strong' ELSE 'weak' END, strong := strong, "
+        "weak_days := weak_days, last_seen := strftime(last_seen, '%Y-%m-%d'), "
+        f"records := {records}))::VARCHAR AS evidence FROM certified"
     )
     con.execute(
         "CREATE OR REPLACE TEMP TABLE death_rows AS SELECT rn, pensioner_id, region_code, "

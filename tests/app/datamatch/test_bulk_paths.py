@@ -13,6 +13,7 @@ import pytest
 from sqlmodel import Session, select
 
 from app import national_id
+from app.audit import service as audit
 from app.audit.service import SYSTEM
 from app.config import Settings
 from app.feeds.schemas import FeedReport
@@ -59,10 +60,10 @@ def test_a_run_that_fails_while_writing_leaves_nothing_behind(
     )
     import_csv("death", f"national_id,date_of_death\n{dead.national_id},2026-08-20\n")
 
-    def fail(**_: object) -> int:  # the last step of the write phase
+    def fail(**_: object) -> int:  # the deaths' audit, after most rows are written
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(matching.audit, "record_many", fail)
+    monkeypatch.setattr(audit, "record_many", fail)
     with pytest.raises(RuntimeError, match="disk full"):
         matching.run(session=db, settings=settings, actor=SYSTEM, kind=RunKind.monthly, as_of=AS_OF)
     db.rollback()
