@@ -196,6 +196,10 @@ class Settings(BaseSettings):
     # {"urls": ["turn:turn.example.org"], "username": "u", "credential": "p"}]. None are
     # needed when both browsers are on one local network.
     ice_servers: list[IceServer] = Field(default_factory=list)
+    # Signalling rooms of calls: "memory" keeps them in this process (one API process, or
+    # sticky routing by call); "redis" shares them through LIFECERT_REDIS_URL, so the two
+    # parties may reach different API processes.
+    signalling: str = Field(default="memory", pattern="^(memory|redis)$")
     max_scan_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)  # consular certificates
     duckdb_memory_limit: str = "4GB"
     duckdb_threads: int = Field(default=2, ge=1)

@@ -50,7 +50,7 @@ from app.staff.router import router as staff_router
 from app.verification_tasks.router import router as verification_tasks_router
 from app.video_calls.router import router as video_calls_router
 from app.video_calls.router import ws_router as signalling_router
-from app.video_calls.signalling import SignalHub
+from app.video_calls.signalling import make_signal_hub
 from biometrics import DlibFaceEngine, FaceEngine
 from biometrics.decode import set_decode_concurrency
 
@@ -81,6 +81,7 @@ def create_app(
                     lease=timedelta(0),
                 )
         yield
+        await app.state.signal_hub.aclose()
         if app.state.job_queue is not None:
             app.state.job_queue.shutdown()
         engine.dispose()
@@ -105,8 +106,12 @@ def create_app(
     )
     app.state.challenge_rng = make_rng(settings)
     app.state.job_queue = job_queue if job_queue is not None else make_queue(settings)
-    # Signalling rooms of video calls, in this process (see app/video_calls/signalling.py).
-    app.state.signal_hub = SignalHub()
+    # Signalling rooms of calls, in this process or in Redis (app/video_calls/signalling.py).
+    app.state.signal_hub = make_signal_hub(
+        backend=settings.signalling,
+        redis_url=settings.redis_url,
+        namespace=settings.redis_namespace,
+    )
 
     install_error_handlers(app)
     upload_limit = settings.max_photo_bytes + settings.max_video_bytes + 64 * 1024

@@ -198,7 +198,7 @@ def read_code(
         session=session, settings=settings, appointment=appointment, actor=actor, now=_now()
     )
     # The code is evidence: the pensioner's page gets it once it is stored.
-    delivered = hub.connected(appointment.id, "pensioner")
+    delivered = anyio.from_thread.run(hub.connected, appointment.id, "pensioner")
     if delivered:
         message = {"type": "read-code", "code": entry["code"]}
         after_commit(
@@ -296,9 +296,8 @@ def record_outcome(
         body=body,
         now=_now(),
     )
-    if appointment.id in hub.rooms:
-        message = {"type": "call-ended", "outcome": appointment.status.value}
-        after_commit(session, lambda: anyio.from_thread.run(hub.end, appointment.id, message))
+    message = {"type": "call-ended", "outcome": appointment.status.value}
+    after_commit(session, lambda: anyio.from_thread.run(hub.end, appointment.id, message))
     return service.detail(
         session=session, settings=settings, appointment=appointment, base_url=_base_url(request)
     )
@@ -347,26 +346,14 @@ async def signal(websocket: WebSocket, appointment_id: uuid.UUID) -> None:
         return
     party = sig.Party(websocket=websocket, role=claims.role, subject=claims.subject)
     try:
-        peer = hub.join(appointment_id, party)
+        await hub.join(appointment_id, party)
     except sig.RoomOccupied as exc:
         await refuse(sig.CLOSE_OCCUPIED, exc.reason)
         return
     try:
-        await party.send(
-            {
-                "type": "joined",
-                "role": party.role,
-                "appointment_id": str(appointment_id),
-                "peer_present": peer is not None,
-            }
-        )
-        if peer is not None:
-            await peer.send({"type": "peer-joined", "role": party.role})
         await _relay(websocket, hub, appointment_id, party)
     finally:
-        peer = hub.leave(appointment_id, party)
-        if peer is not None:
-            await peer.send({"type": "peer-left", "role": party.role})
+        await hub.leave(appointment_id, party)
 
 
 async def _relay(
@@ -393,9 +380,8 @@ async def _relay(
             allowed = ", ".join(sorted(sig.RELAYED | {"ping"}))
             await _error(party, "unknown_type", f"type {kind!r} is not one of {allowed}")
             continue
-        peer = hub.peer(appointment_id, party.role)
         relayed: dict[str, Any] = {**message, "from": party.role}
-        if peer is None or not await peer.send(relayed):
+        if not await hub.send(appointment_id, sig.other(party.role), relayed):
             await _error(
                 party, "peer_absent", "the other party is not connected; wait for peer-joined"
             )

@@ -20,7 +20,7 @@ from tests.app.appointments.world import appointment, now_minute, video_agent
 from tests.conftest import Factory
 
 if TYPE_CHECKING:
-    from starlette.testclient import TestClient
+    from starlette.testclient import TestClient, WebSocketTestSession
 
 
 @dataclass
@@ -77,6 +77,39 @@ def _refused(http: TestClient, url: str) -> WebSocketDisconnect:
     return refused.value
 
 
+def negotiate(
+    agent: WebSocketTestSession, pensioner: WebSocketTestSession, *, candidates: int
+) -> None:
+    """An offer, an answer and a burst of ICE candidates: each arrives, in the order sent."""
+    agent.send_json({"type": "offer", "sdp": "v=0 agent"})
+    assert pensioner.receive_json() == {"type": "offer", "sdp": "v=0 agent", "from": "agent"}
+    pensioner.send_json({"type": "answer", "sdp": "v=0 pensioner"})
+    for i in range(candidates):
+        pensioner.send_json({"type": "ice", "candidate": {"candidate": f"c{i}"}})
+    pensioner.send_json({"type": "ready"})
+    got = [agent.receive_json() for _ in range(candidates + 2)]
+    assert got[0] == {"type": "answer", "sdp": "v=0 pensioner", "from": "pensioner"}
+    assert [g["candidate"]["candidate"] for g in got[1:-1]] == [f"c{i}" for i in range(candidates)]
+    assert got[-1] == {"type": "ready", "from": "pensioner"}
+
+
+def end_the_call(
+    http: TestClient, call: Call, agent: WebSocketTestSession, pensioner: WebSocketTestSession
+) -> None:
+    """The agent records an outcome: both sides are told, then closed normally."""
+    ended = http.post(
+        f"/api/v1/video-calls/{call.appointment.id}/outcome",
+        json={"outcome": "not_certified", "reason": "the person on camera is someone else"},
+        headers=call.agent_headers,
+    )
+    assert ended.status_code == 200, ended.text
+    for ws in (agent, pensioner):
+        assert ws.receive_json() == {"type": "call-ended", "outcome": "not_certified"}
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_json()
+        assert closed.value.code == 1000
+
+
 def test_the_two_parties_meet_and_messages_keep_their_order(http: TestClient, call: Call) -> None:
     agent_token = _token(http, call, "agent")
     assert agent_token["role"] == "agent" and agent_token["ice_servers"] == []
@@ -95,20 +128,7 @@ def test_the_two_parties_meet_and_messages_keep_their_order(http: TestClient, ca
         with http.websocket_connect(_url(call, pensioner_token["token"])) as pensioner:
             assert pensioner.receive_json()["peer_present"] is True
             assert agent.receive_json() == {"type": "peer-joined", "role": "pensioner"}
-            agent.send_json({"type": "offer", "sdp": "v=0 agent"})
-            assert pensioner.receive_json() == {
-                "type": "offer",
-                "sdp": "v=0 agent",
-                "from": "agent",
-            }
-            pensioner.send_json({"type": "answer", "sdp": "v=0 pensioner"})
-            for i in range(30):
-                pensioner.send_json({"type": "ice", "candidate": {"candidate": f"c{i}"}})
-            pensioner.send_json({"type": "ready"})
-            got = [agent.receive_json() for _ in range(32)]
-            assert got[0] == {"type": "answer", "sdp": "v=0 pensioner", "from": "pensioner"}
-            assert [g["candidate"]["candidate"] for g in got[1:31]] == [f"c{i}" for i in range(30)]
-            assert got[31] == {"type": "ready", "from": "pensioner"}
+            negotiate(agent, pensioner, candidates=30)
             # Bad messages are answered, not relayed; the connection stays.
             pensioner.send_text("not json")
             assert pensioner.receive_json()["code"] == "bad_message"
@@ -253,17 +273,7 @@ def test_read_code_reaches_the_pensioner_and_the_outcome_ends_the_call(
             detail = http.get(base, headers=call.agent_headers).json()
             assert [c["code"] for c in detail["read_codes"]] == [code["code"]]
 
-            ended = http.post(
-                f"{base}/outcome",
-                json={"outcome": "not_certified", "reason": "the person on camera is someone else"},
-                headers=call.agent_headers,
-            )
-            assert ended.status_code == 200, ended.text
-            for ws in (agent, pensioner):
-                assert ws.receive_json() == {"type": "call-ended", "outcome": "not_certified"}
-                with pytest.raises(WebSocketDisconnect) as closed:
-                    ws.receive_json()
-                assert closed.value.code == 1000
+            end_the_call(http, call, agent, pensioner)
     # The call is decided: no more codes.
     later = http.post(f"{base}/read-code", headers=call.agent_headers)
     assert later.status_code == 409 and later.json()["error"] == "AppointmentClosed"

@@ -1,0 +1,231 @@
+"""Signalling across processes (LIFECERT_SIGNALLING=redis): two app instances on one database
+and one Redis namespace, each with its own event loop, as two API processes would be. The
+pensioner joins through one, the agent through the other."""
+
+from __future__ import annotations
+
+import signal
+import time
+import uuid
+import warnings
+from collections.abc import Iterator
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+import pytest
+import redis
+from fastapi import FastAPI
+
+from app.config import Settings
+from app.main import create_app
+from app.video_calls.signalling import RedisSignalHub
+from biometrics import DlibFaceEngine
+from tests.app.video_calls.test_signalling import (
+    Call,
+    _call,
+    _refused,
+    _token,
+    _url,
+    end_the_call,
+    negotiate,
+)
+from tests.conftest import Backend, Factory, RecordingQueue
+
+if TYPE_CHECKING:
+    from starlette.testclient import TestClient
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+DEADLINE_SECONDS = 60  # a message that never arrives fails the test instead of hanging it
+
+
+@pytest.fixture(autouse=True)
+def deadline() -> Iterator[None]:
+    def expired(signum: int, frame: FrameType | None) -> None:
+        raise TimeoutError(f"signalling test still waiting after {DEADLINE_SECONDS} s")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(DEADLINE_SECONDS)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.fixture
+def namespace() -> Iterator[str]:
+    """A Redis namespace of this test's own, emptied afterwards."""
+    name = f"lifecert-test-{uuid.uuid4().hex[:12]}"
+    yield name
+    client = redis.Redis.from_url(REDIS_URL)
+    keys = list(client.scan_iter(match=f"{name}:*", count=1000))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+def _instance(
+    settings: Settings, backend: Backend, face_engine: DlibFaceEngine, namespace: str
+) -> FastAPI:
+    shared = settings.model_copy(
+        update={"signalling": "redis", "redis_url": REDIS_URL, "redis_namespace": namespace}
+    )
+    return create_app(
+        shared,
+        engine=backend.engine,
+        face_engine=face_engine,
+        job_queue=RecordingQueue(),  # type: ignore[arg-type]
+    )
+
+
+def _client(app: FastAPI) -> TestClient:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from starlette.testclient import TestClient
+    return TestClient(app)
+
+
+@pytest.fixture
+def instances(
+    settings: Settings,
+    backend: Backend,
+    face_engine: DlibFaceEngine,
+    namespace: str,
+    app: FastAPI,  # the shared fixture empties the tables afterwards
+) -> Iterator[tuple[TestClient, TestClient]]:
+    one = _instance(settings, backend, face_engine, namespace)
+    two = _instance(settings, backend, face_engine, namespace)
+    with _client(one) as first, _client(two) as second:
+        yield first, second
+
+
+@pytest.fixture
+def call(factory: Factory) -> Call:
+    return _call(factory)
+
+
+def _sides(namespace: str, call: Call) -> dict[str, Any]:
+    client = redis.Redis.from_url(REDIS_URL, decode_responses=True)
+    prefix = f"{namespace}:signal:{call.appointment.id}:side:"
+    sides = {key.removeprefix(prefix): client.pttl(key) for key in client.scan_iter(prefix + "*")}
+    client.close()
+    return sides
+
+
+def test_parties_on_two_processes_meet_and_messages_keep_their_order(
+    instances: tuple[TestClient, TestClient], call: Call, namespace: str
+) -> None:
+    one, two = instances
+    pensioner_url = _url(call, _token(one, call, "pensioner")["token"])
+    agent_url = _url(call, _token(two, call, "agent")["token"])
+    with one.websocket_connect(pensioner_url) as pensioner:
+        assert pensioner.receive_json() == {
+            "type": "joined",
+            "role": "pensioner",
+            "appointment_id": str(call.appointment.id),
+            "peer_present": False,
+        }
+        pensioner.send_json({"type": "ready"})
+        assert pensioner.receive_json()["code"] == "peer_absent"
+        with two.websocket_connect(agent_url) as agent:
+            assert agent.receive_json()["peer_present"] is True
+            assert pensioner.receive_json() == {"type": "peer-joined", "role": "agent"}
+            # Both sides are held in Redis, each with a time to live.
+            sides = _sides(namespace, call)
+            assert set(sides) == {"pensioner", "agent"} and all(
+                0 < ttl <= 20_000 for ttl in sides.values()
+            )
+            negotiate(agent, pensioner, candidates=50)
+            # Both directions at once keep their own order.
+            for i in range(20):
+                agent.send_json({"type": "ice", "candidate": {"candidate": f"a{i}"}})
+                pensioner.send_json({"type": "ice", "candidate": {"candidate": f"p{i}"}})
+            to_pensioner = [pensioner.receive_json()["candidate"]["candidate"] for _ in range(20)]
+            to_agent = [agent.receive_json()["candidate"]["candidate"] for _ in range(20)]
+            assert to_pensioner == [f"a{i}" for i in range(20)]
+            assert to_agent == [f"p{i}" for i in range(20)]
+            pensioner.send_json({"type": "ping"})
+            assert pensioner.receive_json() == {"type": "pong"}
+        assert pensioner.receive_json() == {"type": "peer-left", "role": "agent"}
+        assert set(_sides(namespace, call)) == {"pensioner"}
+    assert _sides(namespace, call) == {}
+
+
+def test_a_third_connection_is_refused_on_either_process(
+    instances: tuple[TestClient, TestClient], call: Call
+) -> None:
+    one, two = instances
+    pensioner_token = _token(one, call, "pensioner")["token"]
+    agent_token = _token(two, call, "agent")["token"]
+    with one.websocket_connect(_url(call, pensioner_token)) as pensioner:
+        pensioner.receive_json()
+        with two.websocket_connect(_url(call, agent_token)) as agent:
+            agent.receive_json()
+            assert pensioner.receive_json()["type"] == "peer-joined"
+            for client in (one, two):
+                second_tab = _refused(client, _url(call, pensioner_token))
+                assert (second_tab.code, second_tab.reason) == (
+                    4409,
+                    "The pensioner is already connected to this call",
+                )
+                second_agent = _refused(client, _url(call, agent_token))
+                assert (second_agent.code, second_agent.reason) == (
+                    4409,
+                    "The agent is already connected to this call",
+                )
+            # The two in the room noticed nothing; the refused ones took nothing.
+            agent.send_json({"type": "offer", "sdp": "x"})
+            assert pensioner.receive_json() == {"type": "offer", "sdp": "x", "from": "agent"}
+            pensioner.send_json({"type": "answer", "sdp": "y"})
+            assert agent.receive_json() == {"type": "answer", "sdp": "y", "from": "pensioner"}
+        assert pensioner.receive_json() == {"type": "peer-left", "role": "agent"}
+    # Once left, a side can be taken again, from the other process.
+    with one.websocket_connect(_url(call, agent_token)) as agent:
+        assert agent.receive_json()["peer_present"] is False
+
+
+def test_read_code_and_outcome_reach_the_pensioner_on_the_other_process(
+    instances: tuple[TestClient, TestClient], call: Call
+) -> None:
+    one, two = instances
+    base = f"/api/v1/video-calls/{call.appointment.id}"
+    # Nobody connected yet: the code is kept, and said to be undelivered.
+    early = two.post(f"{base}/read-code", headers=call.agent_headers)
+    assert early.status_code == 200 and early.json()["delivered"] is False
+    with one.websocket_connect(_url(call, _token(one, call, "pensioner")["token"])) as pensioner:
+        pensioner.receive_json()
+        with two.websocket_connect(_url(call, _token(two, call, "agent")["token"])) as agent:
+            agent.receive_json()
+            assert pensioner.receive_json()["type"] == "peer-joined"
+            issued = two.post(f"{base}/read-code", headers=call.agent_headers)
+            assert issued.status_code == 200, issued.text
+            code = issued.json()
+            assert code["delivered"] is True and code["code"] != early.json()["code"]
+            assert pensioner.receive_json() == {"type": "read-code", "code": code["code"]}
+            end_the_call(two, call, agent, pensioner)
+
+
+def test_a_side_is_kept_while_connected_and_freed_when_its_holder_vanishes(
+    instances: tuple[TestClient, TestClient], call: Call, namespace: str
+) -> None:
+    one, two = instances
+    # A short time to live on the first process: refreshed every third of it while connected.
+    for client in (one, two):
+        hub: RedisSignalHub = client.app.state.signal_hub  # type: ignore[attr-defined]
+        hub.side_ttl_ms = 2000
+    pensioner_token = _token(one, call, "pensioner")["token"]
+    with one.websocket_connect(_url(call, pensioner_token)) as pensioner:
+        pensioner.receive_json()
+        for _ in range(3):  # well past the time to live, the side is still held
+            pensioner.send_json({"type": "ping"})
+            assert pensioner.receive_json() == {"type": "pong"}
+            time.sleep(1.0)
+        assert _refused(two, _url(call, pensioner_token)).code == 4409
+
+    # A process that died without leaving: its side is a key nobody refreshes.
+    key = f"{namespace}:signal:{call.appointment.id}:side:pensioner"
+    client = redis.Redis.from_url(REDIS_URL)
+    client.set(key, "a-process-that-died", px=500)
+    client.close()
+    assert _refused(two, _url(call, pensioner_token)).code == 4409
+    time.sleep(0.7)
+    with two.websocket_connect(_url(call, pensioner_token)) as pensioner:
+        assert pensioner.receive_json()["type"] == "joined"
