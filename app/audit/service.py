@@ -19,7 +19,6 @@ import sqlalchemy as sa
 from fastapi.encoders import jsonable_encoder
 from sqlmodel import Session, col, select
 
-from app.errors import PermissionDenied
 from app.kit import scope
 from models.audit import AuditEvent
 from models.base import utcnow
@@ -369,8 +368,7 @@ def list_events(
 
 def verify_chain_for(*, session: Session, staff: StaffUser) -> ChainReport:
     """`verify_chain` for a national (unscoped) reader: the chain holds every region's events."""
-    if staff.region_scope:
-        raise PermissionDenied("Checking the whole chain needs a national (unscoped) account.")
+    scope.national(staff, "Checking the whole chain needs a national (unscoped) account.")
     return verify_chain(session=session)
 
 

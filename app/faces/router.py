@@ -19,7 +19,7 @@ from app.deps import (
     SettingsDep,
     StaffActor,
 )
-from app.errors import NotFound, PermissionDenied
+from app.errors import NotFound
 from app.faces import calibration, service
 from app.faces.errors import FaceNotFound
 from app.faces.schemas import (
@@ -29,6 +29,7 @@ from app.faces.schemas import (
     FaceApproval,
     GalleryRead,
 )
+from app.kit import scope
 from app.pensioners.dependencies import (
     EditablePensioner,
     EnrollablePensioner,
@@ -177,11 +178,9 @@ calibration_router = APIRouter(prefix="/faces/calibrations", tags=["faces"])
 
 
 def _national_admin(staff: StaffUser) -> StaffUser:
-    if staff.region_scope != "":
-        raise PermissionDenied(
-            "Face thresholds apply to the whole register: only a national admin may change them."
-        )
-    return staff
+    return scope.national(
+        staff, "Face thresholds apply to the whole register: only a national admin may change them."
+    )
 
 
 @calibration_router.get(

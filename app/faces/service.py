@@ -30,7 +30,7 @@ from app.faces.errors import (
     PhotoQualityFailed,
 )
 from app.kit import audited
-from app.pensioners.scope import in_region
+from app.kit.scope import in_region
 from biometrics import (
     CohortStats,
     DecodeLimits,

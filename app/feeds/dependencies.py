@@ -15,6 +15,7 @@ from app.errors import PermissionDenied
 from app.feeds import clients
 from app.feeds.errors import InvalidFeed
 from app.feeds.validation import Gate
+from app.kit import scope
 from models.staff import Role, StaffUser
 
 feed_key_header = APIKeyHeader(
@@ -80,9 +81,7 @@ SenderDep = Annotated[FeedSender, Depends(feed_sender)]
 def require_national_admin(
     staff: Annotated[StaffUser, Depends(require_roles(Role.admin))],
 ) -> StaffUser:
-    if staff.region_scope:
-        raise PermissionDenied("Feed keys are managed by national administrators.")
-    return staff
+    return scope.national(staff, "Feed keys are managed by national administrators.")
 
 
 RequireNationalAdmin = Annotated[StaffUser, Depends(require_national_admin)]

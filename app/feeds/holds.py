@@ -8,8 +8,6 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-import sqlalchemy as sa
-from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, select, update
 
 from app.audit import service as audit
@@ -22,18 +20,11 @@ from models.records import FeedBatch, FeedRecord, HeldDeathRecord, HoldStatus
 from models.staff import StaffUser
 
 
-def _in_scope(region_scope: str) -> ColumnElement[bool]:
-    """Held records of pensioners now in the region; one that names no registered pensioner
-    (or has no ID) is national staff's alone."""
-    if not region_scope:
-        return sa.true()
-    return scope.in_region(HeldDeathRecord.pensioner_id, region_scope)
-
-
 def search(
     *, session: Session, staff: StaffUser, status: HoldStatus | None, limit: int, offset: int
 ) -> Page[HeldDeathRecord]:
-    query = select(HeldDeathRecord).where(_in_scope(staff.region_scope))
+    # A record that names no registered pensioner (or has no ID) is national staff's alone.
+    query = scope.scoped(select(HeldDeathRecord), HeldDeathRecord.pensioner_id, staff)
     if status is not None:
         query = query.where(col(HeldDeathRecord.status) == status)
     query = query.order_by(col(HeldDeathRecord.created_at), col(HeldDeathRecord.row_number))
@@ -41,11 +32,8 @@ def search(
 
 
 def get_in_scope(*, session: Session, staff: StaffUser, held_id: uuid.UUID) -> HeldDeathRecord:
-    held = session.exec(
-        select(HeldDeathRecord).where(
-            col(HeldDeathRecord.id) == held_id, _in_scope(staff.region_scope)
-        )
-    ).first()
+    query = select(HeldDeathRecord).where(col(HeldDeathRecord.id) == held_id)
+    held = session.exec(scope.scoped(query, HeldDeathRecord.pensioner_id, staff)).first()
     if held is None:
         raise HeldRecordNotFound()
     return held

@@ -657,7 +657,7 @@ def push_records(
 
 def get_batch(*, session: Session, staff: StaffUser, batch_id: uuid.UUID) -> FeedBatch:
     batch = session.get(FeedBatch, batch_id)
-    if batch is None or not batch.region_scope.startswith(staff.region_scope):
+    if batch is None or not staff.covers_region(batch.region_scope):
         raise FeedBatchNotFound()
     return batch
 

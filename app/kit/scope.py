@@ -17,7 +17,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, select
 from sqlmodel.sql._expression_select_cls import SelectBase
 
-from app.errors import AppError
+from app.errors import AppError, PermissionDenied
 from models.pensioner import Pensioner
 from models.staff import StaffUser
 
@@ -68,6 +68,14 @@ def within(query: Q, region: Any, staff: StaffUser) -> Q:
     if not staff.region_scope:
         return query
     return query.where(col(region).startswith(staff.region_scope))
+
+
+def national(staff: StaffUser, why: str) -> StaffUser:
+    """The staff member, if national (no region scope): for what concerns the whole register;
+    else PermissionDenied saying `why`."""
+    if staff.region_scope:
+        raise PermissionDenied(why)
+    return staff
 
 
 def get_in_scope(

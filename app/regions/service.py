@@ -7,7 +7,7 @@ from sqlmodel import Session, col, select
 from app.audit import service as audit
 from app.audit.service import Actor
 from app.errors import OutOfScope
-from app.kit import audited
+from app.kit import audited, scope
 from app.regions.errors import DuplicateRegion, RegionNotFound
 from app.regions.schemas import RegionCreate, RegionRead, RegionUpdate
 from models.region import Region
@@ -24,11 +24,8 @@ def to_read(region: Region, *, default_period: int) -> RegionRead:
 
 
 def list_in_scope(*, session: Session, staff: StaffUser) -> list[Region]:
-    rows = session.exec(
-        select(Region)
-        .where(col(Region.code).startswith(staff.region_scope))
-        .order_by(col(Region.code))
-    ).all()
+    query = scope.within(select(Region), Region.code, staff)
+    rows = session.exec(query.order_by(col(Region.code))).all()
     return list(rows)
 
 

@@ -10,7 +10,7 @@ from app.audit import service as audit
 from app.audit.service import Actor
 from app.auth.service import revoke_all_refresh_tokens
 from app.errors import OutOfScope, PermissionDenied
-from app.kit import audited
+from app.kit import audited, scope
 from app.security import hash_password
 from app.staff.errors import DuplicateUsername, StaffNotFound
 from app.staff.schemas import StaffCreate, StaffUpdate
@@ -19,23 +19,16 @@ from models.staff import StaffUser
 _HIDDEN = frozenset({"password_hash"})
 
 
-def _within(admin: StaffUser, scope: str) -> bool:
-    return scope.startswith(admin.region_scope)
-
-
 def get_in_scope(*, session: Session, admin: StaffUser, staff_id: uuid.UUID) -> StaffUser:
     staff = session.get(StaffUser, staff_id)
-    if staff is None or not _within(admin, staff.region_scope):
+    if staff is None or not admin.covers_region(staff.region_scope):
         raise StaffNotFound()
     return staff
 
 
 def list_in_scope(*, session: Session, admin: StaffUser) -> list[StaffUser]:
-    rows = session.exec(
-        select(StaffUser)
-        .where(col(StaffUser.region_scope).startswith(admin.region_scope))
-        .order_by(col(StaffUser.username))
-    ).all()
+    query = scope.within(select(StaffUser), StaffUser.region_scope, admin)
+    rows = session.exec(query.order_by(col(StaffUser.username))).all()
     return list(rows)
 
 
@@ -74,7 +67,7 @@ def create(
 def create_by_admin(
     *, session: Session, admin: StaffUser, actor: Actor, data: StaffCreate
 ) -> StaffUser:
-    if not _within(admin, data.region_scope):
+    if not admin.covers_region(data.region_scope):
         raise OutOfScope("You can only create accounts within your own region scope.")
     return create(
         session=session,
@@ -91,7 +84,7 @@ def update(
     *, session: Session, admin: StaffUser, actor: Actor, staff: StaffUser, changes: StaffUpdate
 ) -> StaffUser:
     patch = changes.model_dump(exclude_unset=True, exclude_none=True)
-    if "region_scope" in patch and not _within(admin, patch["region_scope"]):
+    if "region_scope" in patch and not admin.covers_region(patch["region_scope"]):
         raise OutOfScope("You can only assign a region scope within your own.")
     if staff.id == admin.id and ("roles" in patch or patch.get("is_active") is False):
         raise PermissionDenied("You cannot change your own roles or deactivate yourself.")

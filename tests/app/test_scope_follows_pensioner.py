@@ -27,7 +27,7 @@ OLD, NEW = "110105", "310115"
 API = "/api/v1"
 
 # Tables that copy a pensioner's region and what that copy is for. Access to the first set is
-# decided by the pensioner's region now (app.pensioners.scope); the others are history.
+# decided by the pensioner's region now (app.kit.scope); the others are history.
 SCOPED_BY_PENSIONER = {
     "review_case",
     "consular_document",
