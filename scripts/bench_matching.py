@@ -13,6 +13,11 @@ invocation with the same sizes, since at ten million they take minutes (--fresh 
 --clean to delete all at the end). Each timed phase runs in a child process that reports
 its own peak memory (max RSS; the PostgreSQL server's memory is not in it). The machine's
 load average before and after is printed: other work on the machine slows the figures.
+
+To compare versions of the code, time the run alone with checkouts taking turns:
+
+    .venv/bin/python scripts/bench_matching.py --db sqlite --db postgresql \
+        --compare ../before . --rounds 3 --workdir /tmp/bench-matching
 """
 
 from __future__ import annotations
@@ -23,12 +28,14 @@ import json
 import os
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import time
 import uuid
 from datetime import date
 from pathlib import Path
+from typing import cast
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -36,13 +43,16 @@ AS_OF = date(2026, 11, 29)
 PG_ADMIN = os.environ.get("LIFECERT_TEST_POSTGRES_URL", "postgresql+psycopg://127.0.0.1:5432/test")
 
 
-def _child(code: str, env: dict[str, str]) -> tuple[dict[str, object], float, float, float]:
-    """Run python code in a child; returns its JSON result, wall seconds, CPU seconds (user +
-    system, all its threads) and its peak RSS in MB (the child reports its own)."""
+def _child(
+    code: str, env: dict[str, str], cwd: Path = ROOT
+) -> tuple[dict[str, object], float, float, float]:
+    """Run python code in a child (importing the code of the checkout `cwd`); returns its
+    JSON result, wall seconds, CPU seconds (user + system, all its threads) and its peak RSS
+    in MB (the child reports its own)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     out = subprocess.run(
-        [sys.executable, "-c", code + EPILOGUE], env=env, cwd=ROOT, capture_output=True, text=True
+        [sys.executable, "-c", code + EPILOGUE], env=env, cwd=cwd, capture_output=True, text=True
     )
     if out.returncode:
         raise SystemExit(out.stderr[-3000:])
@@ -360,6 +370,76 @@ def bench(
     return result
 
 
+def compare(kind: str, args: argparse.Namespace, size: tuple[int, int, int]) -> None:
+    """The run alone, for two or more checkouts of the code (--compare): the feeds imported
+    once (with the first), then runs on fresh copies of that database, the checkouts taking
+    turns in alternating order, so a machine busy with other work slows each about as much.
+    Prints a line per run and the medians per checkout."""
+    work, trees = args.workdir, [Path(t).resolve() for t in args.compare]
+    data, _ = _data(args, *size)
+    template, _ = _template(kind, work, "_".join(str(n) for n in size), data, args.fresh)
+    imported = f"{template}_imported"
+    var = work / f"var-compare-{kind}"
+    env = {**os.environ, "LIFECERT_DATA_DIR": str(var), "LIFECERT_DUCKDB_MEMORY_LIMIT": args.memory}
+    shutil.rmtree(var, ignore_errors=True)
+    url = _copy(kind, work, template)
+    _child(
+        f"from app.migrate import upgrade; upgrade({url!r})",
+        {**env, "LIFECERT_DATABASE_URL": url},
+        trees[0],
+    )
+    y, m, d = AS_OF.year, AS_OF.month, AS_OF.day
+    _child(
+        IMPORT.format(data=str(data), y=y, m=m, d=d),
+        {**env, "LIFECERT_DATABASE_URL": url},
+        trees[0],
+    )
+    _rename(kind, work, url, imported)
+    runs: dict[Path, list[dict[str, float]]] = {t: [] for t in trees}
+    try:
+        for r in range(args.rounds):
+            for tree in trees if r % 2 == 0 else trees[::-1]:
+                copy = _copy(kind, work, imported)
+                load = os.getloadavg()[0]
+                try:
+                    res, wall, cpu, _ = _child(
+                        RUN.format(y=y, m=m, d=d), {**env, "LIFECERT_DATABASE_URL": copy}, tree
+                    )
+                finally:
+                    _drop(kind, work, copy)
+                t = cast(dict[str, float], res["timings"])
+                one = {
+                    "wall_s": round(wall, 1),
+                    "cpu_s": round(cpu, 1),
+                    "run_s": round(t["total_s"] + t["commit_s"], 1),
+                    "load_average": round(load, 1),
+                }
+                runs[tree].append(one)
+                print(
+                    json.dumps({"db": kind, "round": r, "code": str(tree), **one, "timings": t}),
+                    flush=True,
+                )
+    finally:
+        _drop(kind, work, _url(kind, work, imported))
+        shutil.rmtree(var, ignore_errors=True)
+    for tree, found in runs.items():
+        medians = {k: statistics.median(x[k] for x in found) for k in ("wall_s", "cpu_s", "run_s")}
+        print(
+            json.dumps({"db": kind, "code": str(tree), "runs": len(found), "median": medians}),
+            flush=True,
+        )
+
+
+def _rename(kind: str, work: Path, url: str, name: str) -> None:
+    from sqlalchemy.engine import make_url
+
+    if kind == "sqlite":
+        Path(make_url(url).database or "").rename(work / f"{name}.db")
+    else:
+        _pg(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        _pg(f'ALTER DATABASE "{make_url(url).database}" RENAME TO "{name}"')
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--recipients", type=int, default=1_000_000)
@@ -381,6 +461,13 @@ def main() -> None:
         help="ORM writes timed on this many rows, extrapolated to all",
     )
     parser.add_argument("--workdir", type=Path, default=ROOT / "var" / "bench-matching")
+    parser.add_argument(
+        "--compare",
+        nargs="+",
+        metavar="CHECKOUT",
+        help="Time only the run, alternating these checkouts of the code (see compare())",
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="With --compare: runs of each")
     parser.add_argument("--fresh", action="store_true", help="Remake data and templates")
     parser.add_argument("--clean", action="store_true", help="Delete data and templates at the end")
     args = parser.parse_args()
@@ -400,6 +487,10 @@ def main() -> None:
             int(args.deaths * scale),
         )
         sizes.append((ratio_size, True))
+    if args.compare:
+        for kind in args.db or ["sqlite"]:
+            compare(kind, args, main_size)
+        return
     try:
         for kind in args.db or ["sqlite"]:
             for size, naive in sizes:
