@@ -289,8 +289,11 @@ def room(width: int, height: int, *, seed: int = 0) -> Image:
     return np.asarray(cv2.GaussianBlur(wall, (0, 0), 6), dtype=np.uint8)
 
 
-def print_motion(t: float, kind: Literal["turn", "sway"], seed: int) -> SheetPose:
-    """How a hand moves a print: a slow sway, or turned to each side to fake a head turn."""
+def print_motion(
+    t: float, kind: Literal["turn", "sway"], seed: int, *, turn_deg: float = 35.0
+) -> SheetPose:
+    """How a hand moves a print: a slow sway, or turned `turn_deg` to each side to fake a head
+    turn."""
     rng = np.random.default_rng(seed)
     ph = rng.uniform(0, 2 * math.pi, 6)
     sway = SheetPose(
@@ -303,8 +306,8 @@ def print_motion(t: float, kind: Literal["turn", "sway"], seed: int) -> SheetPos
     )
     if kind == "sway":
         return sway
-    # Left at 1-2 s, right at 3-4 s, back to the front in between: ~35 degrees each way.
-    turn = 35.0 * (_bump(t, 1.0, 2.2) - _bump(t, 3.0, 4.2))
+    # Left at 1-2 s, right at 3-4 s, back to the front in between.
+    turn = turn_deg * (_bump(t, 1.0, 2.2) - _bump(t, 3.0, 4.2))
     return SheetPose(
         yaw_deg=sway.yaw_deg + turn,
         pitch_deg=sway.pitch_deg,
@@ -329,18 +332,19 @@ def bent_print(
     motion: Literal["turn", "sway"] = "turn",
     seconds: float = 5.5,
     bend: float = 0.08,
+    turn_deg: float = 35.0,
     camera: Webcam | None = None,
     seed: int = 1,
 ) -> Path:
-    """A printed photo held by hand in front of a webcam, bent, and tilted to each side as a
-    head turn would be (or only swaying): the print attack of a turn challenge."""
+    """A printed photo held by hand in front of a webcam, bent, and tilted `turn_deg` to each
+    side as a head turn would be (or only swaying): the print attack of a turn challenge."""
     camera = camera or Webcam()
     printed = as_printed(photo, seed=seed)
     back = room(camera.width, camera.height, seed=seed)
 
     def frames() -> Iterator[Timed]:
         for t in _clock(seconds, camera.fps):
-            pose = print_motion(t, motion, seed)
+            pose = print_motion(t, motion, seed, turn_deg=turn_deg)
             yield t, render_sheet(printed, back, pose, bend=bend)
 
     return write_clip(path, through_webcam(frames(), camera, seed=seed), crf=camera.crf)

@@ -8,8 +8,10 @@ messaging apps do (12 and 15 fps, dropped frames, heavy compression, rotation me
 frame doubled).
 Attacks, each labelled with its attack_type:
 - print: photos of the permissively licensed `faces/` and `spoof/` sets printed, bent and held
-  by hand, either tilted to each side to fake the turns or swaying for a blink challenge; and
-  the real printed-photo stills of `attacks/` (MSU-MFSD) moved by hand;
+  by hand, either tilted 35 degrees to each side to fake the turns or swaying for a blink
+  challenge, and tilted 50-65 degrees (flat, bent, bent more), far enough for the landmark
+  model to report a turn; and the real printed-photo stills of `attacks/` (MSU-MFSD) moved by
+  hand;
 - replay: every live clip on a phone and a tablet screen, with the action it really performs
   (only passive cues can catch those); and the real screen stills of `attacks/` moved by hand;
 - injection: live clips with a second spliced out next to the action.
@@ -96,6 +98,7 @@ def build(fixtures: Path, out: Path, *, msu_stills: int = 6) -> Path:
             photo, out / f"{stem}_print_swaying.mp4", motion="sway", bend=0.12, seed=50 + i
         )
         rows.append((f"{stem}_print_swaying.mp4", "attack", "blink", "print"))
+    rows += far_turned_prints(fixtures, out)
     with (fixtures / "attacks" / "labels.csv").open(newline="") as handle:
         stills = [r for r in csv.DictReader(handle) if r["file"].endswith(".jpg")]
     for kind in ("print", "replay"):
@@ -111,6 +114,22 @@ def build(fixtures: Path, out: Path, *, msu_stills: int = 6) -> Path:
         writer.writerow(["file", "label", "challenge", "attack_type"])
         writer.writerows(rows)
     return out / "labels.csv"
+
+
+def far_turned_prints(fixtures: Path, out: Path) -> list[tuple[str, str, str, str]]:
+    """Prints tilted far enough (50-65 degrees) that the landmark model reports a head turn:
+    the prints that passed head-turn challenges. Flat, bent and bent more, so the parallax
+    check is calibrated against a sheet's bow too."""
+    rows = []
+    for i, photo_path in enumerate(PRINT_PHOTOS):
+        photo = attacks.load_photo(fixtures / photo_path)
+        stem = photo_path.replace("/", "_").rsplit(".", 1)[0]
+        bend = (0.0, 0.08, 0.15)[i % 3]
+        turn = (50.0, 55.0, 60.0, 65.0)[i % 4]
+        name = f"{stem}_print_turned_far.mp4"
+        attacks.bent_print(photo, out / name, motion="turn", bend=bend, turn_deg=turn, seed=100 + i)
+        rows.append((name, "attack", TURNS, "print"))
+    return rows
 
 
 def main() -> None:
