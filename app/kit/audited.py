@@ -16,7 +16,9 @@ from models.audit import AuditEvent
 def write(*, session: Session, actor: Actor, rows: Iterable[SQLModel], **event: Any) -> AuditEvent:
     """Add and flush `rows`, then record the event: `event` holds `audit.record`'s action,
     entity_type, entity_id, region_code, before and after; one about a pensioner is best
-    built with `audit.pensioner_event(...)`."""
+    built with `audit.pensioner_event(...)`. The event is built before the flush, so a value
+    the database makes (an autoincrement id, as a face calibration's) needs its own flush
+    and `audit.record`."""
     session.add_all(rows)
     session.flush()
     return audit.record(session=session, actor=actor, **event)

@@ -13,6 +13,7 @@ from sqlmodel import Session, col, select
 
 from app.audit import service as audit
 from app.audit.service import Actor
+from app.kit import audited
 from app.matching.bulk import Writer, fetch, literal
 from models.certification import PaymentSuspension, SuspensionReason
 from models.pensioner import BenefitStatus, Pensioner
@@ -106,10 +107,8 @@ def suspend(
             previous = current.reason.value
             current.reason = SuspensionReason.death
             current.evidence = {**(evidence or {}), "previous_reason": previous}
-            session.add(current)
-            session.flush()
             event = reason_event(pensioner, previous=previous, evidence=evidence or {})
-            audit.record(session=session, actor=actor, **event)
+            audited.write(session=session, actor=actor, rows=[current], **event)
         return current
     suspension = PaymentSuspension(
         pensioner_id=pensioner.id,
@@ -121,8 +120,6 @@ def suspend(
     )
     before = pensioner.benefit_status.value
     pensioner.benefit_status = BenefitStatus.suspended
-    session.add_all([suspension, pensioner])
-    session.flush()
     event = suspend_event(
         pensioner,
         status_before=before,
@@ -130,7 +127,7 @@ def suspend(
         suspended_from=suspended_from,
         evidence=evidence or {},
     )
-    audit.record(session=session, actor=actor, **event)
+    audited.write(session=session, actor=actor, rows=[suspension, pensioner], **event)
     return suspension
 
 
@@ -224,9 +221,8 @@ def resume(
     suspension.back_pay_months = months
     suspension.back_pay_fen = months * pensioner.monthly_amount_fen
     pensioner.benefit_status = BenefitStatus.active
-    session.add_all([suspension, pensioner])
-    session.flush()
-    audit.record(session=session, actor=actor, **resume_event(pensioner, suspension, reason=reason))
+    event = resume_event(pensioner, suspension, reason=reason)
+    audited.write(session=session, actor=actor, rows=[suspension, pensioner], **event)
     return suspension
 
 
