@@ -173,6 +173,36 @@ def test_the_code_finder_sees_every_kind_of_code() -> None:
     assert {"PayloadTooLarge", "MethodNotAllowed"} <= codes
 
 
+def _declared_codes() -> dict[str, set[str]]:
+    """`code = "..."` in the body of every class under app/, read as text: what the finder
+    must see however the classes are spread over the domains' errors modules."""
+    declared: dict[str, set[str]] = {}
+    for path in sorted((ROOT / "app").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.ClassDef):
+                continue
+            for item in node.body:
+                if (
+                    isinstance(item, ast.Assign)
+                    and [getattr(t, "id", None) for t in item.targets] == ["code"]
+                    and isinstance(item.value, ast.Constant)
+                ):
+                    declared.setdefault(path.relative_to(ROOT).as_posix(), set()).add(
+                        item.value.value
+                    )
+    return declared
+
+
+def test_the_code_finder_sees_every_error_class_beside_its_domain() -> None:
+    declared = _declared_codes()
+    # Errors live beside their domains; app/errors.py keeps the base and the generic ones.
+    domains = {p for p in declared if p.endswith("/errors.py") and p != "app/errors.py"}
+    assert len(domains) >= 10, sorted(declared)
+    codes = service_error_codes()
+    unseen = {p: sorted(c - codes) for p, c in declared.items() if c - codes}
+    assert not unseen, f"error classes the page-strings check does not see: {unseen}"
+
+
 def test_every_error_code_has_words_in_both_languages() -> None:
     table = js_object(JS / "errors.js", "ERRORS")
     missing = sorted(service_error_codes() - table.keys())
