@@ -201,6 +201,14 @@ class Settings(BaseSettings):
     # parties may reach different API processes.
     signalling: str = Field(default="memory", pattern="^(memory|redis)$")
     max_scan_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)  # consular certificates
+    # GET /metrics answers only these addresses (IPs or CIDR networks, as the service sees the
+    # client: behind a trusted proxy, the forwarded one) or a request bearing this token;
+    # with neither set, nobody (README "Metrics and logs").
+    metrics_allowed_addresses: list[str] = Field(default_factory=list)
+    metrics_token: str = ""
+    # "json": one JSON object per log line with the request id; "text": plain lines; empty:
+    # logging is left as the host process set it (tests, embedding). ID numbers are masked.
+    log_format: str = Field(default="", pattern="^(|json|text)$")
     duckdb_memory_limit: str = "4GB"
     duckdb_threads: int = Field(default=2, ge=1)
 
@@ -238,7 +246,7 @@ class Settings(BaseSettings):
             raise ValueError(f"{value!r} is not an IANA time zone such as Asia/Shanghai") from exc
         return value
 
-    @field_validator("trusted_proxies")
+    @field_validator("trusted_proxies", "metrics_allowed_addresses")
     @classmethod
     def _proxy_networks(cls, value: list[str]) -> list[str]:
         for entry in value:

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
+from prometheus_client import CollectorRegistry
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -40,6 +41,9 @@ from app.health.router import router as health_router
 from app.limits import BodySizeLimit
 from app.matching.router import router as matching_router
 from app.middleware import SecurityHeaders, TrustedProxyHeaders
+from app.observability.logs import RequestId, configure_logging
+from app.observability.metrics import RequestMetrics, StateCollector
+from app.observability.router import router as metrics_router
 from app.overpayments.router import router as overpayments_router
 from app.pensioners.router import me_router
 from app.pensioners.router import router as pensioners_router
@@ -113,6 +117,14 @@ def create_app(
         namespace=settings.redis_namespace,
     )
 
+    hub = app.state.signal_hub
+    app.state.metrics = CollectorRegistry(auto_describe=False)
+    app.state.metrics.register(
+        StateCollector(engine, lambda: (hub.local_rooms(), dict(hub.local_parties())))
+    )
+    if settings.log_format:
+        configure_logging(settings.log_format)
+
     install_error_handlers(app)
     upload_limit = settings.max_photo_bytes + settings.max_video_bytes + 64 * 1024
     app.add_middleware(
@@ -137,6 +149,8 @@ def create_app(
     # everything below sees the client address a trusted proxy forwarded.
     app.add_middleware(SecurityHeaders)
     app.add_middleware(TrustedProxyHeaders, trusted=settings.trusted_proxies)
+    app.add_middleware(RequestMetrics)
+    app.add_middleware(RequestId)
 
     api = APIRouter(prefix=API_PREFIX)
     # Public: login and health. Everything else requires a staff or pensioner token.
@@ -170,6 +184,7 @@ def create_app(
     api.include_router(signalling_router)
     app.include_router(api)
     app.include_router(health_router)
+    app.include_router(metrics_router)
 
     app.mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="static")
     logging.getLogger("app").setLevel(logging.INFO)

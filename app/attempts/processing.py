@@ -27,6 +27,7 @@ from app.certifications.service import certify
 from app.config import Settings
 from app.faces import service as faces
 from app.faces.errors import NotEnrolled
+from app.observability.metrics import FACE_SECONDS, LIVENESS_SECONDS, timed
 from biometrics import DetectedFace, FaceEmbedding, FaceEngine, ImageError, PhotoAnalysis
 from biometrics.decode import RGBImage, decode_image
 from biometrics.errors import VideoError
@@ -167,7 +168,8 @@ def decide(
     """The outcome, its reasons and every number behind it; writes nothing."""
     record: dict[str, Any] = {"challenge": attempt.challenge_actions, "mirrored": attempt.mirrored}
     try:
-        analysis = faces.analyze(selfie, engine=engine, settings=settings, gate="selfie")
+        with timed(FACE_SECONDS, step="selfie"):
+            analysis = faces.analyze(selfie, engine=engine, settings=settings, gate="selfie")
     except ImageError as exc:
         record["selfie"] = {"error": exc.code, "detail": exc.message}
         record["instructions"] = [
@@ -188,14 +190,15 @@ def decide(
     if selfie_pad is not None:
         record["selfie_pad"] = {"score": round(selfie_pad.score, 4), **selfie_pad.as_dict()}
     try:
-        liveness = analyze_liveness(
-            video,
-            challenge=attempt.challenge_actions,
-            mirrored=attempt.mirrored,
-            engine=engine,
-            limits=video_limits(settings),
-            policy=LivenessPolicy(),
-        )
+        with timed(LIVENESS_SECONDS):
+            liveness = analyze_liveness(
+                video,
+                challenge=attempt.challenge_actions,
+                mirrored=attempt.mirrored,
+                engine=engine,
+                limits=video_limits(settings),
+                policy=LivenessPolicy(),
+            )
     except VideoError as exc:
         record["video"] = {"error": exc.code, "detail": exc.message}
         record["instructions"] = [
@@ -236,17 +239,22 @@ def decide(
             return Outcome(AttemptStatus.needs_review, reasons, record, analysis)
         return Outcome(AttemptStatus.retry, reasons, record, analysis)
     frames = [f.embedding for f in liveness.embeddings]
-    face = faces.verify_attempt(
-        session=session,
-        settings=settings,
-        cohort_cache=cohort_cache,
-        pensioner_id=attempt.pensioner_id,
-        selfie=analysis.embedding,
-        frames=frames,
-        rescore=lambda: _rescore(
-            engine=engine, settings=settings, selfie=selfie, analysis=analysis, liveness=liveness
-        ),
-    )
+    with timed(FACE_SECONDS, step="match"):
+        face = faces.verify_attempt(
+            session=session,
+            settings=settings,
+            cohort_cache=cohort_cache,
+            pensioner_id=attempt.pensioner_id,
+            selfie=analysis.embedding,
+            frames=frames,
+            rescore=lambda: _rescore(
+                engine=engine,
+                settings=settings,
+                selfie=selfie,
+                analysis=analysis,
+                liveness=liveness,
+            ),
+        )
     record["face"] = face.summary()
     record["face_selfie"] = face.component(face.selfie_score)
     record["face_video"] = face.component(face.video_score) if frames else None

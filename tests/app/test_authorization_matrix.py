@@ -325,6 +325,12 @@ MATRIX: dict[tuple[str, str], tuple[Request, dict[str, tuple[int, int]]]] = {
         lambda w, i: ("GET", "/api/v1/faces/calibrations/report", {}),
         _expect(admin=(403, 403)),
     ),
+    # Prometheus only: the configured addresses or the metrics token, never a staff token
+    # (none is configured in the tests).
+    ("GET", "/metrics"): (
+        lambda w, i: ("GET", "/metrics", {}),
+        dict.fromkeys(IDENTITIES, (403, 403)),
+    ),
 }
 
 MATRIX.update(DATAMATCH_MATRIX)
