@@ -180,9 +180,9 @@ def certify_many(
         RECORD_MANY,
         run_id,
         {
-            "pensioner_id": "pensioner_id::UUID::VARCHAR",
+            "pensioner_id": "pensioner_id",
             "region_code": "region_code",
-            "certification_id": f"({certification_id})::UUID::VARCHAR",
+            "certification_id": certification_id,
             "before": "strftime(certified_until, '%Y-%m-%d')",
             "after": f"strftime(CASE WHEN {later} THEN valid_until ELSE certified_until END, "
             "'%Y-%m-%d')",

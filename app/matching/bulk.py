@@ -135,8 +135,9 @@ class Writer:
     ) -> int:
         """audit.record_listing of a run's rows: for each row of the DuckDB table or view
         `rows`, in the order of `position` (0, 1, 2, ... without gaps), the VARCHAR
-        expressions of `columns` (name -> SQL). DuckDB writes each part's JSON, so no Python
-        object is made per row."""
+        expressions of `columns` (name -> SQL; ids as 32 hex digits, the form they have
+        here, a seventh shorter than with hyphens). DuckDB writes each part's JSON, so no
+        Python object is made per row."""
         values = ", ".join(columns.values())
         part = f"{position} // {audit.LISTING_PART_ROWS}"
         found = self.con.execute(

@@ -127,9 +127,9 @@ def create_many(
         CREATE_MANY,
         run_id,
         {
-            "pensioner_id": "pensioner_id::UUID::VARCHAR",
+            "pensioner_id": "pensioner_id",
             "region_code": "region_code",
-            "task_id": f"({task_id})::UUID::VARCHAR",
+            "task_id": task_id,
             "kind": "kind",
             "reason": "reason",
         },

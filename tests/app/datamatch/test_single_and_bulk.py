@@ -156,6 +156,10 @@ def _expand(event: dict[str, Any], evidence: dict[str, Any]) -> list[dict[str, A
     them); a certification's evidence is in its row, by id."""
     after = event["after"]
     rows = [dict(zip(after["columns"], r, strict=True)) for r in after["rows"]]
+    for r in rows:  # ids are listed as 32 hex digits
+        for k in ("pensioner_id", "certification_id", "task_id"):
+            if k in r:
+                r[k] = str(uuid.UUID(r[k]))
     common = {k: event[k] for k in ("actor_type", "actor_id", "client_address")}
     if event["action"] == certifications.RECORD_MANY:
         return [
