@@ -196,6 +196,12 @@ class Settings(BaseSettings):
     # {"urls": ["turn:turn.example.org"], "username": "u", "credential": "p"}]. None are
     # needed when both browsers are on one local network.
     ice_servers: list[IceServer] = Field(default_factory=list)
+    # The service's own TURN relay (coturn with use-auth-secret and this static-auth-secret):
+    # each room token carries credentials minted for its holder, valid until the call's window
+    # closes (app/video_calls/turn.py). E.g. ["turn:turn.example.org:3478?transport=udp",
+    # "turns:turn.example.org:5349?transport=tcp"].
+    turn_secret: str = ""
+    turn_urls: list[str] = Field(default_factory=list)
     # Signalling rooms of calls: "memory" keeps them in this process (one API process, or
     # sticky routing by call); "redis" shares them through LIFECERT_REDIS_URL, so the two
     # parties may reach different API processes.

@@ -44,6 +44,7 @@ from app.video_calls.schemas import (
     OutcomeIn,
     PensionerCard,
 )
+from app.video_calls.turn import ice_servers_for
 from biometrics import FaceEngine, ImageError, sniff_format
 from models.certification import Certification, CertificationMethod
 from models.pensioner import Pensioner, Residence
@@ -256,7 +257,7 @@ def issue_room_token(
         not_before=opens,
         expires_at=closes,
         signal_path=SIGNAL_PATH.format(id=appointment.id),
-        ice_servers=settings.ice_servers,
+        ice_servers=ice_servers_for(settings, subject=subject, until=closes),
     )
 
 
