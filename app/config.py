@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     data_dir: Path = Path("var")
     database_url: str = ""  # empty: a SQLite file under data_dir
     media_dir: Path | None = None  # None: data_dir / "media"
+    # The web pages; None: the static/ folder beside the sources (a checkout). An installed
+    # (non-editable) package names the copy it serves, e.g. the image's /srv/lifecert/static.
+    static_dir: Path | None = None
     secret_key: str = ""  # empty in development: generated once and kept in data_dir
     # Photos, videos, key frames, call frames and consular scans are encrypted on disk with a
     # data key per file, wrapped by this master key (README "Biometric data at rest"). Empty

@@ -186,6 +186,7 @@ def create_app(
     app.include_router(health_router)
     app.include_router(metrics_router)
 
-    app.mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="static")
+    static = settings.static_dir or STATIC_DIR
+    app.mount("/", StaticFiles(directory=static, html=True), name="static")
     logging.getLogger("app").setLevel(logging.INFO)
     return app
