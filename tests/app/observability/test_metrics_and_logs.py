@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -20,7 +24,7 @@ from app.main import create_app
 from app.observability.logs import JsonFormatter, mask_national_ids, request_id
 from biometrics import DlibFaceEngine
 from models.attempt import AttemptStatus
-from tests.conftest import Backend, Factory, RecordingQueue
+from tests.conftest import REPO_ROOT, Backend, Factory, RecordingQueue
 
 TOKEN = "metrics-token-for-the-tests-0123456789"
 
@@ -165,3 +169,36 @@ def test_json_log_lines_carry_the_request_id_and_mask_id_numbers() -> None:
     # Only whole 18-character numbers: a longer digit run (an amount, a hash) is left alone.
     assert mask_national_ids("order 1101051949123100299") == "order 1101051949123100299"
     assert mask_national_ids("id=110105194912310021,") == "id=110105************,"
+
+
+def test_multiprocess_mode_adds_up_the_worker_processes(tmp_path: Path) -> None:
+    """With PROMETHEUS_MULTIPROC_DIR, timings observed in other processes (the job pool's,
+    uvicorn's workers) appear in the answering process's exposition."""
+    script = """
+import multiprocessing
+from prometheus_client import CollectorRegistry
+from app.observability.metrics import FACE_SECONDS, exposition
+
+def work(seconds):
+    FACE_SECONDS.labels(step="match").observe(seconds)
+
+if __name__ == "__main__":
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        pool.map(work, [0.3, 0.7, 1.5])
+    FACE_SECONDS.labels(step="match").observe(0.2)
+    print(exposition(CollectorRegistry()).decode())
+"""
+    (tmp_path / "metrics").mkdir()
+    (tmp_path / "probe.py").write_text(script)
+    done = subprocess.run(
+        [sys.executable, str(tmp_path / "probe.py")],
+        cwd=REPO_ROOT,
+        env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert _value(done.stdout, "lifecert_face_seconds_count", step="match") == 4
+    assert _value(done.stdout, "lifecert_face_seconds_sum", step="match") == pytest.approx(2.7)
