@@ -390,12 +390,12 @@ def _lapse_past(
             session=session,
             actor=SYSTEM,
             rows=[appointment],
-            action="video_appointment.lapse",
-            entity_type="pensioner",
-            entity_id=pensioner.id,
-            region_code=pensioner.region_code,
-            before={"appointment_id": str(appointment.id), "status": "booked"},
-            after={"appointment_id": str(appointment.id), "status": "lapsed"},
+            **audit.pensioner_event(
+                "video_appointment.lapse",
+                pensioner,
+                before={"appointment_id": str(appointment.id), "status": "booked"},
+                after={"appointment_id": str(appointment.id), "status": "lapsed"},
+            ),
         )
 
 
@@ -570,12 +570,12 @@ def cancel(
         session=session,
         actor=actor,
         rows=[appointment],
-        action="video_appointment.cancel",
-        entity_type="pensioner",
-        entity_id=pensioner.id,
-        region_code=pensioner.region_code,
-        before={"appointment_id": str(appointment.id), "status": "booked"},
-        after={"appointment_id": str(appointment.id), "status": "cancelled", "reason": reason},
+        **audit.pensioner_event(
+            "video_appointment.cancel",
+            pensioner,
+            before={"appointment_id": str(appointment.id), "status": "booked"},
+            after={"appointment_id": str(appointment.id), "status": "cancelled", "reason": reason},
+        ),
     )
     return appointment
 

@@ -29,6 +29,7 @@ from app.attempts.schemas import (
     Instruction,
     SelfieCheck,
 )
+from app.audit import service as audit
 from app.audit.service import Actor
 from app.config import Settings
 from app.db import after_commit
@@ -158,15 +159,15 @@ def start(
         session=session,
         actor=actor,
         rows=[attempt],
-        action="attempt.start",
-        entity_type="pensioner",
-        entity_id=pensioner.id,
-        region_code=pensioner.region_code,
-        after={
-            "attempt_id": str(attempt.id),
-            "challenge": attempt.challenge_actions,
-            "operated_by": operated_by,
-        },
+        **audit.pensioner_event(
+            "attempt.start",
+            pensioner,
+            after={
+                "attempt_id": str(attempt.id),
+                "challenge": attempt.challenge_actions,
+                "operated_by": operated_by,
+            },
+        ),
     )
     return attempt
 
@@ -295,16 +296,16 @@ def accept_upload(
         session=session,
         actor=actor,
         rows=[attempt],
-        action="attempt.upload",
-        entity_type="pensioner",
-        entity_id=pensioner.id,
-        region_code=pensioner.region_code,
-        after={
-            "attempt_id": str(attempt.id),
-            "selfie_sha256": attempt.selfie_sha256,
-            "video_sha256": video_sha,
-            "mirrored": mirrored,
-        },
+        **audit.pensioner_event(
+            "attempt.upload",
+            pensioner,
+            after={
+                "attempt_id": str(attempt.id),
+                "selfie_sha256": attempt.selfie_sha256,
+                "video_sha256": video_sha,
+                "mirrored": mirrored,
+            },
+        ),
     )
     attempt_id = attempt.id
     after_commit(session, lambda: queue.enqueue_attempt(attempt_id))

@@ -435,12 +435,12 @@ def decide_pending(
         session=session,
         actor=actor,
         rows=[face],
-        action="face.approved" if approve else "face.rejected",
-        entity_type="pensioner",
-        entity_id=pensioner.id,
-        region_code=pensioner.region_code,
-        before={"face_id": str(face.id), "pending": True},
-        after={"face_id": str(face.id), "active": face.active, "reason": reason},
+        **audit.pensioner_event(
+            "face.approved" if approve else "face.rejected",
+            pensioner,
+            before={"face_id": str(face.id), "pending": True},
+            after={"face_id": str(face.id), "active": face.active, "reason": reason},
+        ),
     )
     if approve:
         refresh_gallery(session=session, settings=settings, pensioner_id=pensioner.id)
@@ -995,12 +995,12 @@ def retire(
         session=session,
         actor=actor,
         rows=[face],
-        action="face.retire",
-        entity_type="pensioner",
-        entity_id=pensioner.id,
-        region_code=pensioner.region_code,
-        before={"face_id": str(face.id), "active": True},
-        after={"face_id": str(face.id), "active": False, "reason": reason},
+        **audit.pensioner_event(
+            "face.retire",
+            pensioner,
+            before={"face_id": str(face.id), "active": True},
+            after={"face_id": str(face.id), "active": False, "reason": reason},
+        ),
     )
     refresh_gallery(session=session, settings=settings, pensioner_id=pensioner.id)
     return face
