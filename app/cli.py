@@ -74,6 +74,12 @@ def serve(
 @cli.command()
 def worker(
     processes: Annotated[int, typer.Option(help="Worker processes on this machine")] = 2,
+    metrics_port: Annotated[
+        int, typer.Option(help="Serve the workers' Prometheus metrics on this port (0: off)")
+    ] = 0,
+    metrics_address: Annotated[
+        str, typer.Option(help="Address for the metrics (an internal one: they are not guarded)")
+    ] = "127.0.0.1",
 ) -> None:
     """Run certification jobs from the Redis queue (LIFECERT_JOB_BACKEND=redis)."""
     settings = get_settings()
@@ -82,19 +88,28 @@ def worker(
         f"{settings.redis_namespace}), {processes} processes"
     )
     # Dramatiq's own launcher: supervises the processes and restarts any that die.
-    os.execvp(
+    command = [
         sys.executable,
-        [
-            sys.executable,
-            "-m",
-            "dramatiq",
-            "app.worker",
-            "--processes",
-            str(processes),
-            "--threads",
-            "1",
-        ],
-    )
+        "-m",
+        "dramatiq",
+        "app.worker",
+        "--processes",
+        str(processes),
+        "--threads",
+        "1",
+    ]
+    if metrics_port:
+        from app.observability.worker_metrics import run_with_metrics
+
+        raise typer.Exit(
+            run_with_metrics(
+                command,
+                address=metrics_address,
+                port=metrics_port,
+                directory=settings.data_dir / "worker-metrics",
+            )
+        )
+    os.execvp(sys.executable, command)
 
 
 @cli.command()

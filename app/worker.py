@@ -10,6 +10,9 @@ from app.attempts.jobs import run_attempt_job
 from app.broker import ATTEMPTS_QUEUE, PROCESS_ATTEMPT, broker_for
 from app.config import get_settings
 
+# The timing series exist from boot (zero until a job runs), for `worker --metrics-port`.
+from app.observability import metrics  # noqa: F401
+
 _settings = get_settings()
 broker = broker_for(_settings)
 dramatiq.set_broker(broker)

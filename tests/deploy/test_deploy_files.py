@@ -93,7 +93,13 @@ def test_units_compose_and_image_run_the_same_real_commands(tmp_path: Path) -> N
             ["migrate"],
             ["serve", "--host", "0.0.0.0", "--port", "8000", "--workers", "2"],
         ],
-        "lifecert-worker": [["worker", "--processes", "2"]],
+        "lifecert-worker": [
+            [
+                "worker",
+                *("--processes", "2", "--metrics-port", "9464"),
+                *("--metrics-address", "${LIFECERT_WORKER_METRICS_ADDRESS}"),
+            ]
+        ],
         "lifecert-schedule": [["run-schedule"]],
         "lifecert-call-reminders": [["call-reminders"]],
     }
