@@ -31,8 +31,11 @@ browser:
 	@scripts/ensure-browser.sh
 
 # The linters run first: a change that breaks the style or the types fails like a test.
+# One pytest worker per core (a module's tests stay together, sharing its fixtures); the run
+# ends with each test group's time (core, browser, and the groups other suites add).
+# The quick loop: .venv/bin/python -m pytest -m "not browser" -x -q
 test: setup browser lint
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n auto --dist loadscope
 
 lint: setup
 	$(VENV)/bin/ruff check .

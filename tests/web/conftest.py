@@ -173,7 +173,9 @@ def fake_camera(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_y4m(SELFIE_CLIP, target, width=360, height=640, fps=15, seconds=11.6)
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: Playwright's sync API keeps an event loop running in this
+# thread while it is open, and a worker (pytest -n) may run asyncio tests after a browser module.
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
     if not CHROMIUM.exists():
         pytest.fail(
@@ -184,7 +186,7 @@ def playwright() -> Iterator[Playwright]:
         yield p
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright: Playwright, fake_camera: Path) -> Iterator[Browser]:
     browser = playwright.chromium.launch(
         executable_path=str(CHROMIUM),
