@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test setup browser lint migrate demo clean
+.PHONY: run test setup browser deploy-tools lint migrate demo clean
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (found %s); set PYTHON=python3.x" % sys.version.split()[0])'
@@ -30,11 +30,15 @@ run: setup
 browser:
 	@scripts/ensure-browser.sh
 
+# The deploy/ tests run Caddy, coturn, promtool and pg_dump from Debian; installed if missing.
+deploy-tools:
+	@scripts/ensure-deploy-tools.sh
+
 # The linters run first: a change that breaks the style or the types fails like a test.
 # One pytest worker per core (a module's tests stay together, sharing its fixtures); the run
 # ends with each test group's time (core, browser, and the groups other suites add).
 # The quick loop: .venv/bin/python -m pytest -m "not browser" -x -q
-test: setup browser lint
+test: setup browser deploy-tools lint
 	$(PY) -m pytest -q -n auto --dist loadscope
 
 lint: setup
