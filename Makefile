@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test setup browser deploy-tools lint migrate demo clean
+.PHONY: run test test-topology setup browser deploy-tools lint migrate demo clean
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (found %s); set PYTHON=python3.x" % sys.version.split()[0])'
@@ -40,6 +40,11 @@ deploy-tools:
 # The quick loop: .venv/bin/python -m pytest -m "not browser" -x -q
 test: setup browser deploy-tools lint
 	$(PY) -m pytest -q -n auto --dist loadscope
+
+# Several hosts on this machine: API processes in network namespaces of the tests' own (root;
+# tests/topology, marker `topology`, timed apart). `make test` runs them too.
+test-topology: setup deploy-tools
+	$(PY) -m pytest -q -m topology tests/topology
 
 lint: setup
 	$(VENV)/bin/ruff check .

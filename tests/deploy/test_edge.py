@@ -21,8 +21,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-import redis
 import websockets
+
+from tests.processes import stop_all
+from tests.redis_namespace import drop_namespace
 
 ROOT = Path(__file__).resolve().parents[2]
 LIFECERT = Path(sys.executable).parent / "lifecert"
@@ -120,18 +122,8 @@ def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Edge]:
         _wait_for(f"{url}/healthz", verify=ssl.create_default_context(cafile=str(root_ca)))
         yield Edge(url, root_ca, logs)
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        client = redis.Redis.from_url("redis://127.0.0.1:6379/0")
-        keys = list(client.scan_iter(match=f"{namespace}:*"))
-        if keys:
-            client.delete(*keys)
-        client.close()
+        stop_all(processes)
+        drop_namespace(namespace)
 
 
 def test_tls_headers_request_id_and_spread(edge: Edge) -> None:

@@ -13,7 +13,8 @@ import uuid
 from pathlib import Path
 
 import httpx
-import redis
+
+from tests.redis_namespace import drop_namespace
 
 LIFECERT = Path(sys.executable).parent / "lifecert"
 
@@ -59,11 +60,7 @@ def test_the_workers_metrics_are_served_and_sigterm_stops_them(tmp_path: Path) -
         if worker.poll() is None:
             worker.kill()
             worker.wait(timeout=10)
-        client = redis.Redis.from_url("redis://127.0.0.1:6379/0")
-        keys = list(client.scan_iter(match=f"{namespace}:*"))
-        if keys:
-            client.delete(*keys)
-        client.close()
+        drop_namespace(namespace)
     # Nothing listens any more.
     with socket.socket() as s:
         assert s.connect_ex(("127.0.0.1", port)) != 0

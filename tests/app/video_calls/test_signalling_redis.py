@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import signal
 import time
-import uuid
 import warnings
 from collections.abc import Iterator
 from types import FrameType
@@ -30,11 +29,11 @@ from tests.app.video_calls.test_signalling import (
     negotiate,
 )
 from tests.conftest import Backend, Factory, RecordingQueue
+from tests.redis_namespace import REDIS_URL, drop_namespace, new_namespace
 
 if TYPE_CHECKING:
     from starlette.testclient import TestClient
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
 DEADLINE_SECONDS = 60  # a message that never arrives fails the test instead of hanging it
 
 
@@ -53,13 +52,9 @@ def deadline() -> Iterator[None]:
 @pytest.fixture
 def namespace() -> Iterator[str]:
     """A Redis namespace of this test's own, emptied afterwards."""
-    name = f"lifecert-test-{uuid.uuid4().hex[:12]}"
+    name = new_namespace("signalling")
     yield name
-    client = redis.Redis.from_url(REDIS_URL)
-    keys = list(client.scan_iter(match=f"{name}:*", count=1000))
-    if keys:
-        client.delete(*keys)
-    client.close()
+    drop_namespace(name)
 
 
 def _instance(

@@ -1,0 +1,199 @@
+"""Two API hosts in network namespaces of this test's own (veth to the host; PostgreSQL and
+Redis on the host side, reached through a forwarder on each link's host address), each running
+`lifecert serve` with LIFECERT_SIGNALLING=redis: the pensioner on API 1 and the agent on API 2
+meet, messages keep their order, a third connection is refused by either host, and the read
+code issued on API 2 reaches the pensioner on API 1. Needs root (ip netns)."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from sqlmodel import Session
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import ClientConnection, connect
+
+from app.config import Environment, Settings
+from app.migrate import upgrade
+from tests.app.appointments.world import appointment, now_minute, video_agent
+from tests.conftest import (
+    TEST_SECRET,
+    Factory,
+    create_postgres_database,
+    drop_postgres_database,
+)
+from tests.processes import stop_all
+from tests.redis_namespace import drop_namespace
+
+pytestmark = pytest.mark.topology
+LIFECERT = Path(sys.executable).parent / "lifecert"
+
+
+def _sh(*command: str) -> None:
+    subprocess.run(command, check=True, capture_output=True, timeout=30)
+
+
+@dataclass
+class Host:
+    namespace: str
+    address: str  # inside the namespace
+    gateway: str  # the host's end of the link
+    url: str
+
+
+@dataclass
+class Topology:
+    hosts: list[Host]
+    database_url: str
+    settings: Settings
+
+
+@pytest.fixture(scope="module")
+def topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
+    assert os.geteuid() == 0, "the topology tests make network namespaces: run them as root"
+    tag = uuid.uuid4().hex[:6]
+    subnet = random.randint(64, 250)
+    base = tmp_path_factory.mktemp("topology")
+    redis_namespace = f"lifecert-topology-{tag}"
+    database_url = create_postgres_database()
+    upgrade(database_url)
+    hosts: list[Host] = []
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        for n in (1, 2):
+            ns, outside, inside = f"lc{tag}a{n}", f"lc{tag}h{n}", f"lc{tag}n{n}"
+            gateway, address = f"10.{subnet}.{n}.1", f"10.{subnet}.{n}.2"
+            _sh("ip", "netns", "add", ns)
+            hosts.append(Host(ns, address, gateway, f"http://{address}:8000"))
+            _sh("ip", "link", "add", outside, "type", "veth", "peer", "name", inside)
+            _sh("ip", "link", "set", inside, "netns", ns)
+            _sh("ip", "addr", "add", f"{gateway}/24", "dev", outside)
+            _sh("ip", "link", "set", outside, "up")
+            _sh("ip", "netns", "exec", ns, "ip", "addr", "add", f"{address}/24", "dev", inside)
+            _sh("ip", "netns", "exec", ns, "ip", "link", "set", inside, "up")
+            _sh("ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up")
+            # PostgreSQL and Redis listen on the host's loopback: forward the link's address.
+            for port in (5432, 6379):
+                processes.append(
+                    subprocess.Popen(
+                        [
+                            "socat",
+                            f"TCP-LISTEN:{port},bind={gateway},reuseaddr,fork",
+                            f"TCP:127.0.0.1:{port}",
+                        ],
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL,
+                    )
+                )
+        for host in hosts:
+            url = sa.engine.make_url(database_url).set(host=host.gateway)
+            env = {
+                **os.environ,
+                "LIFECERT_ENV": "test",
+                "LIFECERT_SECRET_KEY": TEST_SECRET,
+                "LIFECERT_DATA_DIR": str(base / "var"),  # one shared media folder
+                "LIFECERT_DATABASE_URL": url.render_as_string(hide_password=False),
+                "LIFECERT_REDIS_URL": f"redis://{host.gateway}:6379/0",
+                "LIFECERT_REDIS_NAMESPACE": redis_namespace,
+                "LIFECERT_SIGNALLING": "redis",
+                "LIFECERT_JOB_BACKEND": "redis",
+                "LIFECERT_LOG_FORMAT": "json",
+            }
+            log = (base / f"{host.namespace}.log").open("wb")
+            processes.append(
+                subprocess.Popen(
+                    ["ip", "netns", "exec", host.namespace, str(LIFECERT), "serve"]
+                    + ["--host", host.address, "--port", "8000"],
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            )
+        for host in hosts:
+            deadline = time.monotonic() + 90
+            while True:
+                try:
+                    ready = httpx.get(f"{host.url}/readyz", timeout=2)
+                    if ready.status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                log_text = (base / f"{host.namespace}.log").read_text()[-3000:]
+                assert time.monotonic() < deadline, log_text
+                time.sleep(0.5)
+        settings = Settings(
+            env=Environment.test,
+            data_dir=base / "var",
+            database_url=database_url,
+            secret_key=TEST_SECRET,
+        )
+        yield Topology(hosts, database_url, settings)
+    finally:
+        stop_all(processes)
+        for host in hosts:  # the namespace's end of the link goes with it, and so the link
+            subprocess.run(["ip", "netns", "delete", host.namespace], check=False, timeout=30)
+        drop_postgres_database(database_url)
+        drop_namespace(redis_namespace)
+
+
+def _receive(ws: ClientConnection) -> dict[str, Any]:
+    return json.loads(ws.recv(timeout=15))  # type: ignore[no-any-return]
+
+
+def test_a_call_across_two_api_hosts(topology: Topology) -> None:
+    engine = sa.create_engine(topology.database_url, poolclass=sa.pool.NullPool)
+    with Session(engine, expire_on_commit=False) as session:
+        factory = Factory(session, topology.settings)
+        agent = video_agent(factory)
+        pensioner = factory.pensioner()
+        call = appointment(factory, pensioner, agent, starts_at=now_minute() - timedelta(minutes=2))
+        pensioner_headers = factory.auth(pensioner, "pensioner")
+        agent_headers = factory.auth(agent)
+    engine.dispose()
+    api1, api2 = topology.hosts
+    pensioner_token = httpx.post(
+        f"{api1.url}/api/v1/appointments/{call.id}/room-token", headers=pensioner_headers
+    ).json()["token"]
+    agent_token = httpx.post(
+        f"{api2.url}/api/v1/video-calls/{call.id}/room-token", headers=agent_headers
+    ).json()["token"]
+
+    def socket(host: Host, token: str) -> ClientConnection:
+        ws_url = host.url.replace("http://", "ws://")
+        return connect(f"{ws_url}/api/v1/video-calls/{call.id}/signal?token={token}")
+
+    with socket(api1, pensioner_token) as pensioner_ws:
+        assert _receive(pensioner_ws)["peer_present"] is False
+        with socket(api2, agent_token) as agent_ws:
+            assert _receive(agent_ws)["peer_present"] is True
+            assert _receive(pensioner_ws) == {"type": "peer-joined", "role": "agent"}
+            agent_ws.send(json.dumps({"type": "offer", "sdp": "v=0 agent"}))
+            assert _receive(pensioner_ws) == {"type": "offer", "sdp": "v=0 agent", "from": "agent"}
+            for i in range(40):
+                pensioner_ws.send(json.dumps({"type": "ice", "candidate": f"c{i}"}))
+            got = [_receive(agent_ws)["candidate"] for _ in range(40)]
+            assert got == [f"c{i}" for i in range(40)]
+            # One pensioner and one agent, whichever host a third connection reaches.
+            for host, token in ((api2, pensioner_token), (api1, agent_token)):
+                with socket(host, token) as third, pytest.raises(ConnectionClosed) as refused:
+                    third.recv(timeout=15)
+                assert refused.value.rcvd is not None and refused.value.rcvd.code == 4409
+            issued = httpx.post(
+                f"{api2.url}/api/v1/video-calls/{call.id}/read-code", headers=agent_headers
+            )
+            assert issued.status_code == 200 and issued.json()["delivered"] is True
+            assert _receive(pensioner_ws) == {"type": "read-code", "code": issued.json()["code"]}
+        assert _receive(pensioner_ws) == {"type": "peer-left", "role": "agent"}
