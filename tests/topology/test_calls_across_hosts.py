@@ -1,8 +1,9 @@
 """Two API hosts in network namespaces of this test's own (veth to the host; PostgreSQL and
 Redis on the host side, reached through a forwarder on each link's host address), each running
-`lifecert serve` with LIFECERT_SIGNALLING=redis: the pensioner on API 1 and the agent on API 2
-meet, messages keep their order, a third connection is refused by either host, and the read
-code issued on API 2 reaches the pensioner on API 1. Needs root (ip netns)."""
+`lifecert serve` with LIFECERT_SIGNALLING=redis and rate limits in Redis: the pensioner on
+API 1 and the agent on API 2 meet, messages keep their order, a third connection is refused by
+either host, and the read code issued on API 2 reaches the pensioner on API 1; a rate limit
+counts the requests of both hosts. Needs root (ip netns)."""
 
 from __future__ import annotations
 
@@ -15,17 +16,19 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import redis
 import sqlalchemy as sa
 from sqlmodel import Session
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
+from app import national_id
 from app.config import Environment, Settings
 from app.migrate import upgrade
 from tests.app.appointments.world import appointment, now_minute, video_agent
@@ -36,7 +39,7 @@ from tests.conftest import (
     drop_postgres_database,
 )
 from tests.processes import stop_all
-from tests.redis_namespace import drop_namespace
+from tests.redis_namespace import REDIS_URL, drop_namespace
 
 pytestmark = pytest.mark.topology
 LIFECERT = Path(sys.executable).parent / "lifecert"
@@ -109,6 +112,7 @@ def topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
                 "LIFECERT_REDIS_URL": f"redis://{host.gateway}:6379/0",
                 "LIFECERT_REDIS_NAMESPACE": redis_namespace,
                 "LIFECERT_SIGNALLING": "redis",
+                "LIFECERT_RATE_LIMIT_STORAGE": f"redis://{host.gateway}:6379/0",
                 "LIFECERT_JOB_BACKEND": "redis",
                 "LIFECERT_LOG_FORMAT": "json",
             }
@@ -197,3 +201,23 @@ def test_a_call_across_two_api_hosts(topology: Topology) -> None:
             assert issued.status_code == 200 and issued.json()["delivered"] is True
             assert _receive(pensioner_ws) == {"type": "read-code", "code": issued.json()["code"]}
         assert _receive(pensioner_ws) == {"type": "peer-left", "role": "agent"}
+
+
+def test_rate_limits_count_across_the_api_hosts(topology: Topology) -> None:
+    # Three code requests per ID number in 10 minutes (LIFECERT_OTP_RATE_PER_ID), whichever
+    # host they reach: each host alone has seen two at most when the fourth is refused.
+    api1, api2 = topology.hosts
+    number = national_id.make("110105", date(1948, 5, 17), random.randint(100, 999))
+    try:
+        answers = [
+            httpx.post(f"{host.url}/api/v1/auth/pensioner/code", json={"national_id": number})
+            for host in (api1, api2, api1, api2)
+        ]
+        assert [a.status_code for a in answers] == [202, 202, 202, 429]
+        assert answers[-1].json()["error"] == "RateLimited"
+    finally:
+        client = redis.Redis.from_url(REDIS_URL)
+        keys = list(client.scan_iter(match=f"*{number}*"))
+        if keys:
+            client.delete(*keys)
+        client.close()
