@@ -9,11 +9,9 @@ import asyncio
 import json
 import os
 import shutil
-import socket
 import ssl
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,30 +21,11 @@ import httpx
 import pytest
 import websockets
 
-from tests.processes import stop_all
+from tests.processes import free_port, start_caddy, stop_all, wait_for
 from tests.redis_namespace import drop_namespace
 
 ROOT = Path(__file__).resolve().parents[2]
 LIFECERT = Path(sys.executable).parent / "lifecert"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_for(url: str, *, verify: object = True, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            if httpx.get(url, verify=verify, timeout=2).status_code < 500:  # type: ignore[arg-type]
-                return
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{url} did not answer within {seconds} s")
-        time.sleep(0.3)
 
 
 @dataclass
@@ -71,10 +50,8 @@ def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Edge]:
     }
     subprocess.run([str(LIFECERT), "migrate"], env=env, check=True, capture_output=True)
     processes: list[subprocess.Popen[bytes]] = []
-    ports = [_free_port(), _free_port()]
+    ports = [free_port(), free_port()]
     logs = [base / f"api{i}.log" for i in (1, 2)]
-    https_port, http_port = _free_port(), _free_port()
-    caddy_home = base / "caddy"
     try:
         for port, log in zip(ports, logs, strict=True):
             processes.append(
@@ -86,40 +63,8 @@ def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Edge]:
                 )
             )
         for port in ports:
-            _wait_for(f"http://127.0.0.1:{port}/healthz")
-        caddy_env = {
-            **os.environ,
-            "HOME": str(caddy_home),
-            "XDG_DATA_HOME": str(caddy_home / "data"),
-            "XDG_CONFIG_HOME": str(caddy_home / "config"),
-            "CADDY_ADMIN": f"127.0.0.1:{_free_port()}",
-            "LIFECERT_SITE": f"localhost:{https_port}",
-            "LIFECERT_HTTP_PORT": str(http_port),
-            "LIFECERT_HTTPS_PORT": str(https_port),
-            "LIFECERT_UPSTREAMS": " ".join(f"127.0.0.1:{p}" for p in ports),
-        }
-        processes.append(
-            subprocess.Popen(
-                [
-                    "caddy",
-                    "run",
-                    "--config",
-                    str(ROOT / "deploy/Caddyfile"),
-                    "--adapter",
-                    "caddyfile",
-                ],
-                env=caddy_env,
-                stdout=(base / "caddy.log").open("wb"),
-                stderr=subprocess.STDOUT,
-            )
-        )
-        root_ca = caddy_home / "data/caddy/pki/authorities/local/root.crt"
-        deadline = time.monotonic() + 30
-        while not root_ca.exists() and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert root_ca.exists(), (base / "caddy.log").read_text()[-2000:]
-        url = f"https://localhost:{https_port}"
-        _wait_for(f"{url}/healthz", verify=ssl.create_default_context(cafile=str(root_ca)))
+            wait_for(f"http://127.0.0.1:{port}/healthz")
+        url, root_ca = start_caddy(base, [f"127.0.0.1:{p}" for p in ports], processes)
         yield Edge(url, root_ca, logs)
     finally:
         stop_all(processes)

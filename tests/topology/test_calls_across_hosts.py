@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import ssl
 import subprocess
 import sys
 import time
@@ -38,7 +39,7 @@ from tests.conftest import (
     create_postgres_database,
     drop_postgres_database,
 )
-from tests.processes import stop_all
+from tests.processes import start_caddy, stop_all
 from tests.redis_namespace import REDIS_URL, drop_namespace
 
 pytestmark = pytest.mark.topology
@@ -55,6 +56,7 @@ class Host:
     address: str  # inside the namespace
     gateway: str  # the host's end of the link
     url: str
+    process: subprocess.Popen[bytes] | None = None
 
 
 @dataclass
@@ -62,6 +64,8 @@ class Topology:
     hosts: list[Host]
     database_url: str
     settings: Settings
+    edge_url: str  # Caddy (deploy/Caddyfile) in front of both hosts
+    root_ca: Path
 
 
 @pytest.fixture(scope="module")
@@ -115,17 +119,17 @@ def topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
                 "LIFECERT_RATE_LIMIT_STORAGE": f"redis://{host.gateway}:6379/0",
                 "LIFECERT_JOB_BACKEND": "redis",
                 "LIFECERT_LOG_FORMAT": "json",
+                "LIFECERT_TRUSTED_PROXIES": f'["{host.gateway}"]',
             }
             log = (base / f"{host.namespace}.log").open("wb")
-            processes.append(
-                subprocess.Popen(
-                    ["ip", "netns", "exec", host.namespace, str(LIFECERT), "serve"]
-                    + ["--host", host.address, "--port", "8000"],
-                    env=env,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                )
+            host.process = subprocess.Popen(
+                ["ip", "netns", "exec", host.namespace, str(LIFECERT), "serve"]
+                + ["--host", host.address, "--port", "8000"],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
+            processes.append(host.process)
         for host in hosts:
             deadline = time.monotonic() + 90
             while True:
@@ -144,7 +148,8 @@ def topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
             database_url=database_url,
             secret_key=TEST_SECRET,
         )
-        yield Topology(hosts, database_url, settings)
+        edge_url, root_ca = start_caddy(base, [f"{h.address}:8000" for h in hosts], processes)
+        yield Topology(hosts, database_url, settings, edge_url, root_ca)
     finally:
         stop_all(processes)
         for host in hosts:  # the namespace's end of the link goes with it, and so the link
@@ -221,3 +226,20 @@ def test_rate_limits_count_across_the_api_hosts(topology: Topology) -> None:
         if keys:
             client.delete(*keys)
         client.close()
+
+
+def test_an_api_host_dies_and_the_edge_carries_on(topology: Topology) -> None:
+    """Last in this module: API 1 is killed (SIGKILL, as in a crash) while clients go through
+    Caddy; every request still gets its answer, from API 2."""
+    tls = ssl.create_default_context(cafile=str(topology.root_ca))
+    api1 = topology.hosts[0]
+    assert api1.process is not None
+    with httpx.Client(base_url=topology.edge_url, verify=tls, timeout=15) as client:
+        before = [client.get("/readyz") for _ in range(6)]
+        api1.process.kill()
+        api1.process.wait(timeout=10)
+        after = [client.get("/readyz") for _ in range(20)]
+        status = client.get("/api/v1/me", headers={"Authorization": "Bearer not-a-token"})
+    assert [a.status_code for a in before + after] == [200] * 26
+    # An error still comes from the service, with its request id, through the edge.
+    assert status.status_code == 401 and status.headers["x-request-id"]
