@@ -9,6 +9,7 @@ exactly one decision is ever recorded and a crash leaves none half-written.
 from __future__ import annotations
 
 import io
+import math
 import time
 import uuid
 from dataclasses import dataclass
@@ -105,7 +106,13 @@ def liveness_summary(result: LivenessResult) -> dict[str, Any]:
         "actions": result.actions_as_dicts(),
         "reasons": [r.value for r in result.reasons],
         "checks": {
-            name: {"value": round(c.value, 4), "threshold": c.threshold, "passed": c.passed}
+            # A check that could not measure (e.g. turn_parallax without a turn) has no value:
+            # NaN is not JSON, and PostgreSQL refuses the whole decision over it.
+            name: {
+                "value": round(c.value, 4) if math.isfinite(c.value) else None,
+                "threshold": c.threshold,
+                "passed": c.passed,
+            }
             for name, c in result.checks.items()
         },
         "attack_score": result.attack_score,

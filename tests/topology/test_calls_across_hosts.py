@@ -25,14 +25,24 @@ import httpx
 import pytest
 import redis
 import sqlalchemy as sa
-from sqlmodel import Session
+from sqlmodel import Session, select
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from app import national_id
 from app.config import Environment, Settings
 from app.migrate import upgrade
+from biometrics import DlibFaceEngine
+from models.attempt import CertificationAttempt
+from models.certification import Certification
 from tests.app.appointments.world import appointment, now_minute, video_agent
+from tests.app.attempts.clips import (
+    SEED_BLINK_THEN_MOUTH,
+    SELFIE_CLIP,
+    enrol_clip_person,
+    enrol_cohort,
+    frame_jpeg,
+)
 from tests.conftest import (
     TEST_SECRET,
     Factory,
@@ -61,7 +71,8 @@ class Host:
 
 @dataclass
 class Topology:
-    hosts: list[Host]
+    hosts: list[Host]  # API 1, API 2
+    worker: Host  # runs `lifecert worker`
     database_url: str
     settings: Settings
     edge_url: str  # Caddy (deploy/Caddyfile) in front of both hosts
@@ -80,7 +91,7 @@ def topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
     hosts: list[Host] = []
     processes: list[subprocess.Popen[bytes]] = []
     try:
-        for n in (1, 2):
+        for n in (1, 2, 3):
             ns, outside, inside = f"lc{tag}a{n}", f"lc{tag}h{n}", f"lc{tag}n{n}"
             gateway, address = f"10.{subnet}.{n}.1", f"10.{subnet}.{n}.2"
             _sh("ip", "netns", "add", ns)
@@ -105,7 +116,7 @@ def topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
                         stderr=subprocess.DEVNULL,
                     )
                 )
-        for host in hosts:
+        for n, host in enumerate(hosts, start=1):
             url = sa.engine.make_url(database_url).set(host=host.gateway)
             env = {
                 **os.environ,
@@ -121,16 +132,20 @@ def topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
                 "LIFECERT_LOG_FORMAT": "json",
                 "LIFECERT_TRUSTED_PROXIES": f'["{host.gateway}"]',
             }
+            if n == 1:  # its first attempt asks for what the fixture clip performs
+                env["LIFECERT_CHALLENGE_SEED"] = str(SEED_BLINK_THEN_MOUTH)
+            role = ["serve", "--host", host.address, "--port", "8000"]
+            if n == 3:
+                role = ["worker", "--processes", "1"]
             log = (base / f"{host.namespace}.log").open("wb")
             host.process = subprocess.Popen(
-                ["ip", "netns", "exec", host.namespace, str(LIFECERT), "serve"]
-                + ["--host", host.address, "--port", "8000"],
+                ["ip", "netns", "exec", host.namespace, str(LIFECERT), *role],
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
             processes.append(host.process)
-        for host in hosts:
+        for host in hosts[:2]:
             deadline = time.monotonic() + 90
             while True:
                 try:
@@ -148,8 +163,8 @@ def topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
             database_url=database_url,
             secret_key=TEST_SECRET,
         )
-        edge_url, root_ca = start_caddy(base, [f"{h.address}:8000" for h in hosts], processes)
-        yield Topology(hosts, database_url, settings, edge_url, root_ca)
+        edge_url, root_ca = start_caddy(base, [f"{h.address}:8000" for h in hosts[:2]], processes)
+        yield Topology(hosts[:2], hosts[2], database_url, settings, edge_url, root_ca)
     finally:
         stop_all(processes)
         for host in hosts:  # the namespace's end of the link goes with it, and so the link
@@ -226,6 +241,48 @@ def test_rate_limits_count_across_the_api_hosts(topology: Topology) -> None:
         if keys:
             client.delete(*keys)
         client.close()
+
+
+def test_a_pensioner_certifies_across_the_hosts(
+    topology: Topology, face_engine: DlibFaceEngine
+) -> None:
+    """Upload on API 1, status polled on API 2, the job run by the worker host: one decision."""
+    engine = sa.create_engine(topology.database_url, poolclass=sa.pool.NullPool)
+    with Session(engine, expire_on_commit=False) as db:
+        factory = Factory(db, topology.settings)
+        enrol_cohort(db, factory, face_engine)
+        pensioner = enrol_clip_person(db, factory, topology.settings, face_engine)
+        headers = factory.auth(pensioner, "pensioner")
+    api1, api2 = topology.hosts
+    base = "/api/v1/certifications/attempts"
+    started = httpx.post(f"{api1.url}{base}", json={}, headers=headers, timeout=30)
+    assert started.status_code == 201, started.text
+    attempt = started.json()
+    assert attempt["challenge"]["actions"] == ["blink", "open_mouth"]
+    upload = httpx.post(
+        f"{api1.url}{base}/{attempt['id']}/upload",
+        files={
+            "selfie": ("selfie.jpg", frame_jpeg(SELFIE_CLIP, 60), "image/jpeg"),
+            "video": ("clip.mp4", SELFIE_CLIP.read_bytes(), "video/mp4"),
+        },
+        data={"nonce": attempt["challenge"]["nonce"], "mirrored": "false"},
+        headers=headers,
+        timeout=60,
+    )
+    assert upload.status_code == 202, upload.text
+    deadline = time.monotonic() + 300
+    while True:
+        status = httpx.get(f"{api2.url}{base}/{attempt['id']}", headers=headers, timeout=30)
+        if status.json()["status"] != "processing":
+            break
+        assert time.monotonic() < deadline, "no decision from the worker host"
+        time.sleep(1)
+    assert status.json()["status"] == "certified", status.json()
+    with Session(engine) as db:
+        row = db.get(CertificationAttempt, uuid.UUID(attempt["id"]))
+        assert row is not None and row.job_runs == 1
+        assert len(db.exec(select(Certification)).all()) == 1
+    engine.dispose()
 
 
 def test_an_api_host_dies_and_the_edge_carries_on(topology: Topology) -> None:
