@@ -23,6 +23,7 @@ from app.main import create_app
 from app.migrate import upgrade
 from app.security import create_access_token, hash_password
 from biometrics import DlibFaceEngine
+from tests.engines import MemoFaceEngine
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = REPO_ROOT.parent / "shared" / "fixtures"
@@ -108,8 +109,9 @@ def settings(backend: Backend, tmp_path: Path) -> Settings:
 
 @pytest.fixture(scope="session")
 def face_engine() -> DlibFaceEngine:
-    """One real dlib engine for the whole run (models load once, on first use)."""
-    return DlibFaceEngine()
+    """One real dlib engine for the whole run (models load once, on first use), remembering
+    its answers: the same photo analysed again in another test costs nothing."""
+    return MemoFaceEngine(DlibFaceEngine())  # type: ignore[return-value]
 
 
 class RecordingQueue:

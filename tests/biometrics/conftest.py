@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from biometrics import DecodeLimits, DlibFaceEngine, QualityPolicy
+from tests.engines import MemoFaceEngine
 
 FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures"
 
@@ -19,7 +20,8 @@ def fixtures_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def engine() -> DlibFaceEngine:
-    return DlibFaceEngine()
+    """The real engine, remembering its answers for the run (tests/engines.py)."""
+    return MemoFaceEngine(DlibFaceEngine())  # type: ignore[return-value]
 
 
 @pytest.fixture(scope="session")
