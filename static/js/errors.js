@@ -27,6 +27,7 @@ export const ERRORS = {
   LoginBackoff: { zh: "密码连续输错，请等一会儿再试。", en: "Several wrong passwords in a row: wait a little and try again." },
   StaffAccountLocked: { zh: "密码输错次数太多，账号已锁定。请联系管理员解锁。", en: "Too many wrong passwords: this account is locked. Ask an administrator to unlock it." },
   PermissionDenied: { zh: "您没有做这件事的权限。", en: "Your account is not allowed to do this." },
+  MetricsForbidden: { zh: "这台机器不能读取运行指标。", en: "This address may not read the service's metrics." },
   RegionOutOfScope: { zh: "这个地区不归您管理。", en: "This region is outside the regions you look after." },
   // ---- requests the service could not take
   BadRequest: { zh: "这次操作没有成功，请再试一次。", en: "This did not work. Please try again." },
