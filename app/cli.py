@@ -305,7 +305,7 @@ def verify(
     import numpy as np
 
     from app.errors import AppError
-    from app.faces import service
+    from app.faces import gallery, service
     from biometrics import DlibFaceEngine, ImageError, Thresholds, read_limited
 
     settings = get_settings()
@@ -330,7 +330,7 @@ def verify(
             thresholds = Thresholds(match=None, no_match=None, reasons=("no_calibration",))
             with _session() as session:
                 if _has_faces_table(session):
-                    matrix = service.cohort_matrix(
+                    matrix = gallery.cohort_matrix(
                         session=session,
                         exclude=uuid.UUID(int=0),
                         model_name=engine.model_name,
@@ -415,7 +415,7 @@ def bench_faces(
     Thresholds are calibrated on one half of DIR's identities and used on the other half,
     then the halves swap, as production calibrates on its own register.
     """
-    from app.faces.service import match_policy
+    from app.faces.gallery import match_policy
     from biometrics import DlibFaceEngine
     from biometrics.bench import MissingBenchExtra, plot_det, require_plotting, run_face_bench
 
@@ -812,7 +812,7 @@ def restore_command(
 @faces_cli.command("refresh-cohort")
 def faces_refresh_cohort() -> None:
     """Recompute every gallery's cohort statistics (run as the enrolled population grows)."""
-    from app.faces.service import refresh_all_galleries
+    from app.faces.gallery import refresh_all_galleries
 
     settings = get_settings()
     with _session() as session:

@@ -24,6 +24,7 @@ from app.audit import service as audit
 from app.audit.service import Actor
 from app.config import Settings
 from app.faces.errors import CalibrationRefused
+from app.faces.gallery import match_policy, refresh_gallery
 from biometrics import (
     SliceThreshold,
     Thresholds,
@@ -90,11 +91,7 @@ def load_population(
     limit: int,
 ) -> Population:
     """Up to `limit` enrolled people (a stable sample by id), galleries refreshed if stale."""
-    from app.faces.service import refresh_gallery
-
-    policy = MatchPolicy(
-        tail_fraction=settings.face_tail_fraction, min_cohort_size=settings.face_cohort_min
-    )
+    policy = match_policy(settings)
     people = session.exec(
         select(Pensioner)
         .where(

@@ -21,6 +21,7 @@ from app.audit.service import Actor
 from app.certifications.service import certify
 from app.config import Settings
 from app.errors import PermissionDenied, UnsupportedMediaType
+from app.faces import gallery
 from app.faces import service as faces
 from app.faces.errors import NotEnrolled, NoUsableFace
 from app.kit import audited, scope
@@ -186,7 +187,7 @@ def detail(
             source=f.source.value,
             created_at=f.created_at,
         )
-        for f in faces.active_faces(session=session, pensioner_id=pensioner.id)
+        for f in gallery.active_faces(session=session, pensioner_id=pensioner.id)
     ]
     valid_until = None
     if appointment.certification_id is not None:
