@@ -7,11 +7,8 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
-from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
-from app.audit.service import Actor
-from app.config import Settings
 from app.db import SessionDep
 from app.deps import RequireAdmin, RequireConfirmer, SettingsDep, StaffActor
 from app.feeds import clients, holds, service
@@ -28,9 +25,7 @@ from app.feeds.schemas import (
     RecordPush,
 )
 from app.kit.pages import Limit, Offset, Page
-from app.matching import service as matching
 from app.video_calls.schemas import ConfirmationIn
-from models.matching import RunKind
 from models.records import FeedFormat, FeedType, HoldStatus
 
 # Sending: by an agency's feed key (X-Feed-Key) or an administrator's token; the dependency
@@ -96,26 +91,6 @@ async def _body(request: Request) -> tuple[bytes, str | None]:
     return await request.body(), None
 
 
-def _match(
-    *,
-    session: Session,
-    settings: Settings,
-    actor: Actor,
-    region_scope: str,
-    batch_id: uuid.UUID,
-) -> dict[str, object]:
-    """An incremental run over one batch's records, now."""
-    run = matching.run(
-        session=session,
-        settings=settings,
-        actor=actor,
-        kind=RunKind.incremental,
-        region_scope=region_scope,
-        batch_ids=[batch_id],
-    )
-    return {"run_id": str(run.id), **run.counts}
-
-
 @intake_router.post(
     "/{feed_type}/records",
     response_model=FeedReport,
@@ -144,7 +119,7 @@ def push_records(
         response.status_code = status.HTTP_200_OK
         return report
     if body.match and report.accepted + report.quarantined:
-        report.matching = _match(
+        report.matching = service.match_batch(
             session=session,
             settings=settings,
             actor=sender.actor,
@@ -237,7 +212,7 @@ def decide_held_death(
     )
     read = HeldDeathRead.model_validate(held)
     if body.confirm:
-        read.matching = _match(
+        read.matching = service.match_batch(
             session=session,
             settings=settings,
             actor=actor,

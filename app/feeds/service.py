@@ -39,7 +39,9 @@ from app.feeds.validation import (
 from app.kit import scope
 from app.kit.pages import Page, paginate
 from app.matching import bulk
+from app.matching import service as matching
 from models.certification import Certification, CertificationMethod
+from models.matching import RunKind
 from models.pensioner import Pensioner
 from models.records import (
     FeedBatch,
@@ -692,3 +694,24 @@ def quarantined(
             .offset(offset)
         ).all()
     )
+
+
+def match_batch(
+    *,
+    session: Session,
+    settings: Settings,
+    actor: Actor,
+    region_scope: str,
+    batch_id: uuid.UUID,
+) -> dict[str, object]:
+    """An incremental matching run over one batch's records, now (a push or a confirmed held
+    death is matched at once against the register)."""
+    run = matching.run(
+        session=session,
+        settings=settings,
+        actor=actor,
+        kind=RunKind.incremental,
+        region_scope=region_scope,
+        batch_ids=[batch_id],
+    )
+    return {"run_id": str(run.id), **run.counts}

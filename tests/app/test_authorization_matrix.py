@@ -364,26 +364,29 @@ def _scoped(route: tuple[str, str]) -> bool:
     return build(probe, True) != build(probe, False) or any(a != b for a, b in expected.values())
 
 
-CASES = [
-    pytest.param(
-        route, identity, inside, id=f"{route[0]} {route[1]} {identity} {'in' if inside else 'out'}"
-    )
-    for route in MATRIX
-    for identity in IDENTITIES
-    for inside in ((True, False) if _scoped(route) else (True,))
-]
-
-
 def _sample_identity(route: tuple[str, str]) -> str:
     """The identity whose request goes furthest: the first one allowed in scope, else anonymous."""
     expected = MATRIX[route][1]
     return next((i for i in IDENTITIES if expected[i][0] < 400), IDENTITIES[0])
 
 
-# PostgreSQL gets every route once, with the identity that gets furthest into the handler; the
-# whole matrix runs on SQLite (the access rules are in Python, the same on both databases).
-POSTGRES_CASES = [
-    pytest.param(route, _sample_identity(route), True, id=f"{route[0]} {route[1]}")
+# The whole matrix runs on SQLite; PostgreSQL gets every route once, with the identity that gets
+# furthest into the handler (the access rules are in Python, the same on both databases).
+CASES = [
+    pytest.param(
+        "sqlite",
+        route,
+        identity,
+        inside,
+        id=f"{route[0]} {route[1]} {identity} {'in' if inside else 'out'}-sqlite",
+    )
+    for route in MATRIX
+    for identity in IDENTITIES
+    for inside in ((True, False) if _scoped(route) else (True,))
+] + [
+    pytest.param(
+        "postgresql", route, _sample_identity(route), True, id=f"{route[0]} {route[1]}-postgresql"
+    )
     for route in MATRIX
 ]
 
@@ -482,17 +485,19 @@ def case_factory(settings: Settings, connection: Connection, base: Base) -> Iter
     savepoint.rollback()
 
 
-async def _run_case(
+@pytest.mark.parametrize(("backend", "route", "identity", "inside"), CASES, indirect=["backend"])
+async def test_authorization(
     route: tuple[str, str],
     identity: str,
     inside: bool,
     client: httpx.AsyncClient,
-    factory: Factory,
+    case_factory: Factory,
     base: Base,
 ) -> None:
     from models.pensioner import Pensioner
     from models.staff import StaffUser
 
+    factory = case_factory
     session = factory.session
     pensioner_in = session.get(Pensioner, uuid.UUID(base.pensioner_in))
     pensioner_out = session.get(Pensioner, uuid.UUID(base.pensioner_out))
@@ -528,29 +533,3 @@ async def _run_case(
     assert response.status_code == want, response.text
     if want >= 400:
         assert set(response.json()) >= {"error", "detail"}
-
-
-@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
-@pytest.mark.parametrize(("route", "identity", "inside"), CASES)
-async def test_authorization(
-    route: tuple[str, str],
-    identity: str,
-    inside: bool,
-    client: httpx.AsyncClient,
-    case_factory: Factory,
-    base: Base,
-) -> None:
-    await _run_case(route, identity, inside, client, case_factory, base)
-
-
-@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
-@pytest.mark.parametrize(("route", "identity", "inside"), POSTGRES_CASES)
-async def test_authorization_on_postgresql(
-    route: tuple[str, str],
-    identity: str,
-    inside: bool,
-    client: httpx.AsyncClient,
-    case_factory: Factory,
-    base: Base,
-) -> None:
-    await _run_case(route, identity, inside, client, case_factory, base)
