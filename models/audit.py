@@ -1,4 +1,4 @@
-"""Append-only audit trail; each event carries the previous event's hash (a hash chain)."""
+"""Append-only audit trail; each event carries the previous event's hash (a keyed hash chain)."""
 
 from __future__ import annotations
 
@@ -29,3 +29,6 @@ class AuditEvent(SQLModel, table=True):
     client_address: str | None = Field(default=None, max_length=64)
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64, unique=True)
+    # How `hash` was made: 0 plain SHA-256 (events written before the chain was keyed),
+    # 1 HMAC-SHA256 with the audit key (LIFECERT_AUDIT_KEY), which the database never holds.
+    hash_scheme: int = Field(default=1, sa_column_kwargs={"server_default": "0"})
