@@ -34,6 +34,7 @@ from models.records import (
 from models.region import Region
 from models.reminder import CertificationReminder, ReminderStage
 from models.staff import RefreshToken, Role, StaffUser
+from models.upload import ResumableUpload, UploadPart
 from models.verification import TaskKind, TaskStatus, VerificationTask, VisitOutcome
 from models.video_call import (
     AppointmentReminder,
@@ -78,6 +79,7 @@ __all__ = [
     "RunKind",
     "TaskKind",
     "TaskStatus",
+    "UploadPart",
     "VerificationTask",
     "VisitOutcome",
     "AttemptStatus",
@@ -102,6 +104,7 @@ __all__ = [
     "RefreshToken",
     "Region",
     "Residence",
+    "ResumableUpload",
     "Role",
     "Sex",
     "StaffUser",
