@@ -85,13 +85,17 @@ class DlibFaceEngine:
     `detect_max_side` (finds faces wider than about a tenth of the picture: any selfie), then
     on one of `fallback_max_side` (a fifteenth: smaller faces fail the size check of the
     quality gate anyway), and it upsamples only pictures smaller than
-    `upsample_below_side`, such as tight face crops. Landmarks and embeddings use the full
+    `upsample_below_side`, such as tight face crops (twice below `upsample_twice_below_side`,
+    such as ID-card chip photos). Landmarks and embeddings use the full
     working image so they keep every pixel of the face.
     """
 
     detect_max_side: int = 640
     fallback_max_side: int = 1024
     upsample_below_side: int = 400
+    # An ID-card chip (102x126) holds a 70-90 px face, under the 80 px HOG window: a last
+    # attempt upsamples such tiny pictures twice.
+    upsample_twice_below_side: int = 160
     num_jitters: int = 1
     # dlib's HOG score: 0 is its own default; higher drops doubtful faces.
     detection_threshold: float = 0.0
@@ -133,6 +137,8 @@ class DlibFaceEngine:
                 attempts.append((effective, 0))
         if attempts[-1][0] < self.upsample_below_side:
             attempts.append((attempts[-1][0], 1))
+        if attempts[-1][0] < self.upsample_twice_below_side:
+            attempts.append((attempts[-1][0], 2))
         return attempts
 
     def landmarks(self, pixels: RGBImage, *, box: FaceBox) -> FloatArray:

@@ -139,6 +139,32 @@ class QualityPolicy:
         return cls()
 
     @classmethod
+    def id_card(cls) -> QualityPolicy:
+        """The photo on an ID card's chip (about 102x126, the face 70-90 px wide, flat light,
+        possibly grey): frontal and level like any template, but small and soft by nature.
+
+        The face must fill the picture (a card photo is head and shoulders) and be at least
+        64 px wide, what dlib's detector still finds once the picture is upsampled. Sharpness
+        is measured on the face resampled to 128 px, so an upsampled 75 px face reads far
+        softer than a photo's (0.3-3 on real faces shrunk to chip size, against 5 for the
+        enrolment gate): only a face with no detail left is refused. The face decision treats
+        such a reference as low resolution (its matches go to review).
+        """
+        return cls(
+            min_face_px=64.0,
+            min_face_ratio=0.5,
+            max_cut_fraction=0.0,
+            min_sharpness=0.25,
+            min_brightness=60.0,
+            max_brightness=210.0,
+            backlit_difference=60.0,
+            max_yaw_deg=18.0,
+            max_roll_deg=10.0,
+            min_eye_aspect_ratio=0.15,
+            background_face_ratio=0.3,
+        )
+
+    @classmethod
     def enrolment(cls) -> QualityPolicy:
         # A template is compared for years: it must be frontal, sharp and evenly lit.
         return cls(

@@ -16,6 +16,9 @@ from models.base import enum_type, tz_datetime, utcnow
 class FaceSource(enum.StrEnum):
     enrolment = "enrolment"  # a photo taken or checked by staff
     certification = "certification"  # a confident remote selfie added so the gallery ages too
+    # The photo on an ID card's chip (about 102x126): enrolled in bulk from the register's
+    # archive; low resolution, so a gallery of only these decides at best `review`.
+    id_card = "id_card"
 
 
 class EnrolledFace(SQLModel, table=True):

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, File, UploadFile, status
+from fastapi import APIRouter, File, Form, UploadFile, status
 from fastapi.responses import Response
 
 from app import media
@@ -38,7 +38,7 @@ from app.pensioners.dependencies import (
     ReadablePensioner,
 )
 from biometrics import read_limited
-from models.face import EnrolledFace
+from models.face import EnrolledFace, FaceSource
 from models.staff import StaffUser
 
 router = APIRouter(prefix="/pensioners/{pensioner_id}/faces", tags=["faces"])
@@ -51,7 +51,9 @@ router = APIRouter(prefix="/pensioners/{pensioner_id}/faces", tags=["faces"])
     summary="Enrol a face photo (JPEG, PNG, WebP or HEIC) as the `photo` form field",
     description="The photo must pass the strict enrolment gate (one frontal, sharp, evenly lit "
     "face); otherwise 422 `PhotoQualityFailed` lists what to change. Earlier photos stay in "
-    "the gallery; retire one explicitly to remove it.",
+    "the gallery; retire one explicitly to remove it. `kind=id_card` enrols an ID card's chip "
+    "photo (about 102x126, possibly grey) under its own gate; a gallery of only such photos "
+    "decides at best `review` (low resolution).",
 )
 def enrol_face(
     session: SessionDep,
@@ -61,6 +63,10 @@ def enrol_face(
     actor: StaffActor,
     pensioner: EnrollablePensioner,
     photo: Annotated[UploadFile, File(description="The face photo")],
+    kind: Annotated[
+        Literal["photo", "id_card"],
+        Form(description="`photo` (default) or `id_card`: the ID card's chip photo"),
+    ] = "photo",
 ) -> EnrolledFace:
     # A sync route runs in the thread pool: decoding and dlib stay off the event loop.
     data = read_limited(photo.file, max_bytes=settings.max_photo_bytes)
@@ -72,6 +78,7 @@ def enrol_face(
         data=data,
         actor=actor,
         cohort_cache=cohort_cache,
+        source=FaceSource.id_card if kind == "id_card" else FaceSource.enrolment,
     )
 
 

@@ -63,7 +63,9 @@ from models.pensioner import Pensioner
 from models.staff import Role, StaffUser
 from models.video_call import AppointmentStatus, VideoAppointment
 
-Gate = Literal["enrolment", "selfie"]
+Gate = Literal["enrolment", "selfie", "id_card"]
+# Sources whose photos are too small to decide a match alone (see verify()).
+LOW_RESOLUTION_SOURCES = frozenset({FaceSource.id_card})
 _EXTENSIONS = {"jpeg": "jpg", "png": "png", "webp": "webp", "heif": "heic"}
 
 
@@ -77,7 +79,11 @@ def decode_limits(settings: Settings) -> DecodeLimits:
 
 def analyze(data: bytes, *, engine: FaceEngine, settings: Settings, gate: Gate) -> PhotoAnalysis:
     """Decode and check one photo; raises a biometrics ImageError for an unusable file."""
-    policy = QualityPolicy.enrolment() if gate == "enrolment" else QualityPolicy.selfie()
+    policy = {
+        "enrolment": QualityPolicy.enrolment,
+        "id_card": QualityPolicy.id_card,
+        "selfie": QualityPolicy.selfie,
+    }[gate]()
     return analyze_photo(
         data,
         engine=engine,
@@ -174,8 +180,12 @@ def enrol(
     data: bytes,
     actor: Actor,
     cohort_cache: CohortCache | None = None,
+    source: FaceSource = FaceSource.enrolment,
 ) -> EnrolledFace:
     """Check the photo against the strict enrolment gate, store it and its template.
+
+    `source` id_card holds the photo to the ID-card chip gate instead (a small, flat,
+    possibly grey picture) and marks it as a low-resolution reference.
 
     A staff member's photo joins the gallery at once only when it matches the person's photos
     already on file and resembles nobody enrolled under another ID; otherwise (the first
@@ -183,7 +193,10 @@ def enrol(
     (`decide_pending`). The same photo, or a near-identical copy, is refused: it would count
     twice in the gallery's mean.
     """
-    analysis = analyze(data, engine=engine, settings=settings, gate="enrolment")
+    if source not in (FaceSource.enrolment, FaceSource.id_card):
+        raise ValueError(f"staff do not enrol {source.value} photos")
+    gate: Gate = "id_card" if source is FaceSource.id_card else "enrolment"
+    analysis = analyze(data, engine=engine, settings=settings, gate=gate)
     if not analysis.ok:
         first = analysis.quality.findings[0]
         raise PhotoQualityFailed(
@@ -204,7 +217,7 @@ def enrol(
         pensioner=pensioner,
         analysis=analysis,
         data=data,
-        source=FaceSource.enrolment,
+        source=source,
         actor=actor,
         # Register imports and the command line run with the operator's own authority.
         pending=actor.type == "staff" and bool(check["waits_for"]),
@@ -477,6 +490,8 @@ def may_see_photos(*, session: Session, staff: StaffUser, pensioner_id: uuid.UUI
 FACE_CHANGES = (
     "face.enrolment",
     "face.enrolment_pending",
+    "face.id_card",
+    "face.id_card_pending",
     "face.approved",
     "face.rejected",
     "face.retire",
@@ -607,6 +622,8 @@ class _Gallery:
     cohort_size: int
     model_name: str
     model_version: str
+    # Every active photo is a low-resolution reference (e.g. only the ID-card chip photo).
+    low_resolution: bool = False
 
 
 def _gallery(*, session: Session, settings: Settings, pensioner_id: uuid.UUID) -> _Gallery:
@@ -633,6 +650,7 @@ def _gallery(*, session: Session, settings: Settings, pensioner_id: uuid.UUID) -
         cohort_size=gallery.cohort_size if gallery else 0,
         model_name=model_name,
         model_version=model_version,
+        low_resolution=all(f.source in LOW_RESOLUTION_SOURCES for f in faces),
     )
 
 
@@ -708,6 +726,11 @@ def verify(
         probe_only = [p[2] for p in parts if p[2] is not None]
         probe_score = float(np.mean(probe_only)) if probe_only else None
     decision = decide_score(score, thresholds=thresholds).value
+    if gallery.low_resolution:
+        # The bars are calibrated on photo-sized references; a chip-sized one has not been
+        # calibrated (README, "ID-card photos"), so a person is never matched on it alone.
+        reasons.append("low_resolution_reference")
+        decision = "review" if decision == "match" else decision
     return Verification(
         decision=decision,
         distance=distance,
