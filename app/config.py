@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from limits import parse
 from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -237,6 +238,15 @@ class Settings(BaseSettings):
     staff_login_lock_after: int = Field(default=10, ge=2, le=1000)
     staff_login_backoff_max_seconds: int = Field(default=300, ge=1, le=86400)
     staff_login_rate_per_client: str = "20/minute"
+    # Global budgets: requests per window that all clients share, per route, beside the per-ID
+    # and per-client limits, counted in rate_limit_storage (Redis: across API processes). A
+    # flood from many addresses gets 429 with Retry-After instead of running up the text
+    # messages, the password hashing or the face work for everyone.
+    global_code_request_rate: str = "300/minute"
+    global_pensioner_login_rate: str = "600/minute"
+    global_staff_login_rate: str = "120/minute"
+    global_attempt_start_rate: str = "300/minute"
+    global_selfie_check_rate: str = "1200/minute"
     # Preview checks (selfie-check) decode at most this many pixels; every decode refuses a
     # file that declares more pixels per byte than this (a decompression bomb); at most
     # max_concurrent_decodes photos are decoded at once per process, a request waits
@@ -253,6 +263,31 @@ class Settings(BaseSettings):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"{value!r} is not an IANA time zone such as Asia/Shanghai") from exc
+        return value
+
+    @field_validator(
+        "otp_rate_per_id",
+        "otp_rate_per_client",
+        "attempt_start_rate",
+        "selfie_check_rate",
+        "otp_login_rate_per_id",
+        "otp_login_rate_per_client",
+        "staff_login_rate_per_client",
+        "global_code_request_rate",
+        "global_pensioner_login_rate",
+        "global_staff_login_rate",
+        "global_attempt_start_rate",
+        "global_selfie_check_rate",
+    )
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        # Parsed at start-up, not at the first request the rate would have limited.
+        try:
+            parse(value)
+        except ValueError as exc:
+            raise ValueError(
+                f"{value!r} is not a rate such as '20/minute' or '3/10 minutes'"
+            ) from exc
         return value
 
     @field_validator("trusted_proxies", "metrics_allowed_addresses")

@@ -10,8 +10,6 @@ from pathlib import Path
 
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
-from limits.storage import storage_from_string
-from limits.strategies import MovingWindowRateLimiter
 from prometheus_client import CollectorRegistry
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -38,6 +36,7 @@ from app.feeds.dependencies import feed_sender
 from app.feeds.router import intake_router as feed_intake_router
 from app.feeds.router import router as feeds_router
 from app.health.router import router as health_router
+from app.kit.rate_limits import make_rate_limiter
 from app.limits import BodySizeLimit
 from app.matching.router import router as matching_router
 from app.middleware import SecurityHeaders, TrustedProxyHeaders
@@ -98,9 +97,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.engine = engine
-    app.state.rate_limiter = MovingWindowRateLimiter(
-        storage_from_string(settings.rate_limit_storage)
-    )
+    app.state.rate_limiter = make_rate_limiter(settings)
     app.state.otp_sender = make_sender(settings)
     # The dlib models load on first use, not here, so start-up stays fast.
     app.state.face_engine = face_engine or DlibFaceEngine()

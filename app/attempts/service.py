@@ -36,7 +36,7 @@ from app.db import after_commit
 from app.errors import RateLimited, UnsupportedMediaType
 from app.faces.errors import NotEnrolled
 from app.faces.service import decode_limits
-from app.kit import audited
+from app.kit import audited, rate_limits
 from biometrics import FaceEngine, ImageError, QualityPolicy, analyze_photo, sniff_format
 from biometrics.errors import VideoError
 from biometrics.video import sniff_video_format
@@ -126,6 +126,9 @@ def start(
     """Open an attempt with a fresh random challenge of 2-3 distinct actions."""
     if not limiter.hit(parse(settings.attempt_start_rate), "attempt-start", str(pensioner.id)):
         raise RateLimited("Too many attempts were started; wait an hour and try again.")
+    rate_limits.spend_global_budget(
+        limiter=limiter, rate=settings.global_attempt_start_rate, budget=rate_limits.ATTEMPT_START
+    )
     failures = failed_recently(
         session=session, pensioner_id=pensioner.id, hours=settings.attempts_lockout_hours
     )
@@ -225,6 +228,9 @@ def check_selfie(
         raise ChallengeExpired()
     if not limiter.hit(parse(settings.selfie_check_rate), "selfie-check", str(attempt.id)):
         raise RateLimited("Too many photo checks for this attempt; wait a minute.")
+    rate_limits.spend_global_budget(
+        limiter=limiter, rate=settings.global_selfie_check_rate, budget=rate_limits.SELFIE_CHECK
+    )
     analysis = analyze_photo(
         photo,
         engine=engine,

@@ -22,7 +22,7 @@ from app.auth.schemas import PensionerToken, TokenPair
 from app.auth.senders import OtpSender, code_message
 from app.config import Settings
 from app.errors import RateLimited
-from app.kit import audited
+from app.kit import audited, rate_limits
 from app.security import (
     create_access_token,
     hash_opaque_token,
@@ -84,6 +84,9 @@ def login_staff(
     client = actor.client_address or "unknown"
     if not limiter.hit(parse(settings.staff_login_rate_per_client), "staff-login", client):
         raise RateLimited("Too many login tries from this device; wait a minute.")
+    rate_limits.spend_global_budget(
+        limiter=limiter, rate=settings.global_staff_login_rate, budget=rate_limits.STAFF_LOGIN
+    )
     # Logins of one account take turns (a row lock; SQLite's writers take turns anyway), so
     # a burst of parallel guesses meets the backoff like guesses one after another.
     staff = session.exec(
@@ -240,6 +243,9 @@ def request_code(
             "Several codes were already sent for this ID number; wait a few minutes and use "
             "the newest text message."
         )
+    rate_limits.spend_global_budget(
+        limiter=limiter, rate=settings.global_code_request_rate, budget=rate_limits.CODE_REQUEST
+    )
     pensioner = session.exec(select(Pensioner).where(Pensioner.national_id == national_id)).first()
     if pensioner is None:
         return
@@ -313,6 +319,11 @@ def login_pensioner(
         raise RateLimited("Too many login tries from this device; wait and try again later.")
     if not limiter.hit(parse(settings.otp_login_rate_per_id), "login-id", national_id):
         raise RateLimited("Too many login tries for this ID number; wait and try again later.")
+    rate_limits.spend_global_budget(
+        limiter=limiter,
+        rate=settings.global_pensioner_login_rate,
+        budget=rate_limits.PENSIONER_LOGIN,
+    )
     pensioner = session.exec(select(Pensioner).where(Pensioner.national_id == national_id)).first()
     row = None
     if pensioner is not None:
