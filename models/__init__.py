@@ -10,6 +10,15 @@ from models.certification import (
 )
 from models.consular import ConsularDocument, DocumentStatus
 from models.face import EnrolledFace, FaceCalibration, FaceGallery, FaceLabel, FaceSource
+from models.face_dedup import (
+    DuplicateCase,
+    DuplicateOutcome,
+    DuplicateStatus,
+    FaceImportBatch,
+    FaceImportItem,
+    FaceIndexChange,
+    ImportStatus,
+)
 from models.matching import (
     CandidateKind,
     CandidateStatus,
@@ -93,11 +102,18 @@ __all__ = [
     "CertificationMethod",
     "PaymentSuspension",
     "SuspensionReason",
+    "DuplicateCase",
+    "DuplicateOutcome",
+    "DuplicateStatus",
     "EnrolledFace",
     "FaceCalibration",
     "FaceGallery",
+    "FaceImportBatch",
+    "FaceImportItem",
+    "FaceIndexChange",
     "FaceLabel",
     "FaceSource",
+    "ImportStatus",
     "Language",
     "OtpCode",
     "Pensioner",
