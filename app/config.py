@@ -125,6 +125,16 @@ class Settings(BaseSettings):
     # second is refused at enrolment. Different photos of one person lie far further apart.
     face_duplicate_max_distance: float = Field(default=0.06, ge=0.0, le=0.3)
     face_gallery_max_certification: int = Field(default=3, ge=0, le=20)
+    # 1:N duplicate search (app/faces/index.py): two different pensioners' faces closer than
+    # this become a duplicate case for staff. Calibrated on the fixtures' distances (README,
+    # "1:N duplicate search"): where strangers' pairs are rare, most genuine pairs fall below.
+    face_duplicate_case_distance: float = Field(default=0.4, gt=0.0, lt=1.0)
+    face_dedup_neighbours: int = Field(default=10, ge=1, le=100)
+    # Bulk imports (`lifecert import-faces`, POST /faces/imports): an archive's declared total
+    # size and each member's compression ratio are capped (a ZIP bomb is refused unread).
+    face_import_max_archive_bytes: int = Field(default=8 * 1024**3, ge=1024)
+    face_import_max_ratio: float = Field(default=100.0, ge=1.0)
+    face_import_batch_size: int = Field(default=200, ge=1, le=10_000)
     # A selfie this far above the match bar (impostor standard deviations) may join the gallery.
     face_gallery_margin: float = Field(default=1.0, ge=0.0)
     max_photo_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
