@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.limits import BodyTooLarge, too_large_body
@@ -90,8 +91,61 @@ def error_body(code: str, detail: str, **extra: Any) -> dict[str, Any]:
     return {"error": code, "detail": detail, **extra}
 
 
+class FieldProblem(BaseModel):
+    field: str = Field(description="Where: a dotted path into the body, or the parameter name")
+    message: str
+    type: str = Field(description="pydantic's error type, e.g. `missing`, `string_too_long`")
+
+
+class ErrorBody(BaseModel):
+    """The body of every error answer (4xx and 5xx) the service sends."""
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {
+                    "error": "ValidationError",
+                    "detail": "Invalid request: national_id: String should have at most 18 "
+                    "characters",
+                    "fields": [
+                        {
+                            "field": "national_id",
+                            "message": "String should have at most 18 characters",
+                            "type": "string_too_long",
+                        }
+                    ],
+                },
+                {"error": "AttemptNotFound", "detail": "No such certification attempt for you."},
+            ]
+        },
+    )
+
+    error: str = Field(description="The stable code a client acts on (docs/api.md)")
+    detail: str = Field(description="What happened and what to do, for people")
+    fields: list[FieldProblem] | None = Field(
+        default=None, description="ValidationError only: each invalid field"
+    )
+    retry_after: int | None = Field(
+        default=None, description="LoginBackoff only: seconds to wait (also in Retry-After)"
+    )
+
+
+# Codes sent by the handlers and routes themselves, not by an error class: code -> (status,
+# the detail a client sees or what it means).
+HANDLER_CODES: dict[str, tuple[int, str]] = {
+    "ValidationError": (422, "The request does not match the declared parameters or body."),
+    "MethodNotAllowed": (405, "The path exists but not with this method."),
+    "HTTPError": (400, "The request could not be read (any other HTTP-level refusal)."),
+    "PayloadTooLarge": (413, "The request body is larger than the route's limit."),
+    "MetricsForbidden": (403, "Metrics are served to the configured scrapers only."),
+    "DatabaseUnavailable": (503, "The database is unreachable (readiness probe)."),
+    "InternalError": (500, "Something went wrong on our side; please try again later."),
+}
+
+
 # Library errors know nothing of HTTP; this is where they get a status.
-_BIOMETRICS_STATUS = {
+BIOMETRICS_STATUS = {
     "file_too_large": 413,
     "image_too_large": 413,
     "image_too_dense": 413,
@@ -103,7 +157,7 @@ _BIOMETRICS_STATUS = {
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(BiometricsError)
     async def _biometrics_error(_request: Request, exc: BiometricsError) -> JSONResponse:
-        status = _BIOMETRICS_STATUS.get(exc.code, 422)
+        status = BIOMETRICS_STATUS.get(exc.code, 422)
         return JSONResponse(
             status_code=status,
             content=error_body(type(exc).__name__, exc.message),
@@ -139,6 +193,15 @@ def install_error_handlers(app: FastAPI) -> None:
             content=jsonable_encoder(
                 error_body("ValidationError", f"Invalid request: {summary}", fields=fields)
             ),
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_request: Request, _exc: Exception) -> JSONResponse:
+        # Any other failure: the same body as every error (Starlette still logs and re-raises
+        # the exception after this answer is sent).
+        return JSONResponse(
+            status_code=500,
+            content=error_body("InternalError", HANDLER_CODES["InternalError"][1]),
         )
 
     @app.exception_handler(StarletteHTTPException)

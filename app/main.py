@@ -43,6 +43,7 @@ from app.middleware import SecurityHeaders, TrustedProxyHeaders
 from app.observability.logs import RequestId, configure_logging
 from app.observability.metrics import RequestMetrics, StateCollector
 from app.observability.router import router as metrics_router
+from app.openapi import install_contract, operation_id
 from app.overpayments.router import router as overpayments_router
 from app.pensioners.router import me_router
 from app.pensioners.router import router as pensioners_router
@@ -94,6 +95,7 @@ def create_app(
         version="0.1.0",
         description="Remote benefit-eligibility certification (proof of life).",
         lifespan=lifespan,
+        generate_unique_id_function=operation_id,
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -182,6 +184,7 @@ def create_app(
     app.include_router(api)
     app.include_router(health_router)
     app.include_router(metrics_router)
+    install_contract(app)
 
     static = settings.static_dir or STATIC_DIR
     app.mount("/", StaticFiles(directory=static, html=True), name="static")
