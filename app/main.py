@@ -131,6 +131,7 @@ def create_app(
         default=settings.max_body_bytes,
         by_path={
             f"^{API_PREFIX}/pensioners/import$": settings.max_import_bytes,
+            f"^{API_PREFIX}/faces/imports$": settings.face_import_max_archive_bytes,
             # A multipart form adds a little to the photo itself.
             f"^{API_PREFIX}/pensioners/[^/]+/faces$": settings.max_photo_bytes + 64 * 1024,
             f"^{API_PREFIX}/feeds/[^/]+/batches$": settings.max_feed_bytes,

@@ -377,3 +377,76 @@ def install_contract(app: FastAPI) -> None:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+# --- The error catalogue of docs/api.md -----------------------------------------------------
+
+RETRY = "retry with backoff, after Retry-After when given"
+RELOGIN = "log in again"
+SHOW = "show the message"
+FIX = "fix the input and send again"
+STAFF = "contact staff"
+# What a client does, by status; the codes below differ from their status's rule.
+ACTION_BY_STATUS = {
+    400: FIX,
+    401: RELOGIN,
+    403: SHOW,
+    404: f"{SHOW}; refresh what is shown",
+    405: f"{FIX} (a client bug)",
+    409: f"{SHOW}; reload the resource",
+    410: f"{SHOW}; start the flow again",
+    412: "update the app",
+    413: FIX,
+    415: FIX,
+    422: FIX,
+    423: f"{SHOW}; do not retry",
+    429: RETRY,
+    500: f"{RETRY}; {STAFF} if it persists",
+    503: RETRY,
+}
+ACTION_BY_CODE = {
+    "InvalidCredentials": f"{SHOW} (wrong username or password)",
+    "OtpInvalid": f"{SHOW}; ask for a new code",
+    "InvalidFeedKey": f"{STAFF}: the feed key is wrong or revoked",
+    "MetricsForbidden": f"{STAFF}: scrapers are configured on the server",
+    "StaffAccountLocked": f"{SHOW}; an administrator unlocks the account",
+    "AttemptsLockedOut": f"{SHOW}; offer a video call or a community visit (`human_routes`)",
+    "ChallengeExpired": "start a new attempt and record within the challenge's validity",
+    "ChallengeAlreadyUsed": "start a new attempt",
+    "MediaMissing": STAFF,
+    "MediaUnreadable": STAFF,
+    "DecoderBusy": RETRY,
+    "VideoDecodeTimeout": f"{SHOW}; record a shorter or smaller clip",
+    "CohortTooSmall": f"{STAFF}: too few enrolled faces to decide",
+    "IncompatibleEmbeddings": STAFF,
+    "ValidationError": f"{FIX}: `fields` says which",
+}
+
+
+def client_action(entry: ErrorCode) -> str:
+    return ACTION_BY_CODE.get(entry.code) or ACTION_BY_STATUS.get(entry.status, SHOW)
+
+
+def render_error_catalogue(catalogue: dict[str, ErrorCode]) -> str:
+    """The markdown table of docs/api.md's error catalogue (scripts/api_docs.py writes it)."""
+    lines = [
+        "| code | HTTP | what a client does | meaning (the default `detail`) |",
+        "| --- | --- | --- | --- |",
+    ]
+    for entry in sorted(catalogue.values(), key=lambda e: (e.status, e.code)):
+        meaning = " ".join(entry.message.split()).replace("|", "\\|") or "-"
+        lines.append(f"| `{entry.code}` | {entry.status} | {client_action(entry)} | {meaning} |")
+    return "\n".join(lines) + "\n"
+
+
+def render_operations(document: dict[str, Any]) -> str:
+    """The markdown table of every operation: id, method, path, summary."""
+    lines = ["| operationId | method | path | summary |", "| --- | --- | --- | --- |"]
+    rows = []
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            summary = operation.get("summary", "").replace("|", "\\|")
+            rows.append(
+                f"| `{operation['operationId']}` | {method.upper()} | `{path}` | {summary} |"
+            )
+    return "\n".join(lines + sorted(rows)) + "\n"

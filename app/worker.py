@@ -9,6 +9,7 @@ import dramatiq
 from app.attempts.jobs import run_attempt_job
 from app.broker import ATTEMPTS_QUEUE, PROCESS_ATTEMPT, broker_for
 from app.config import get_settings
+from app.faces.jobs import IMPORT_FACES, IMPORTS_QUEUE, run_import_job
 
 # The timing series exist from boot (zero until a job runs), for `worker --metrics-port`.
 from app.observability import metrics  # noqa: F401
@@ -30,3 +31,17 @@ dramatiq.set_broker(broker)
 )
 def process_attempt(attempt_id: str) -> None:
     run_attempt_job(attempt_id, _settings.model_dump_json())
+
+
+# A bulk face import of an uploaded archive (POST /faces/imports); rerunning is safe: photos
+# already imported are skipped by content hash.
+@dramatiq.actor(
+    actor_name=IMPORT_FACES,
+    queue_name=IMPORTS_QUEUE,
+    broker=broker,
+    max_retries=3,
+    min_backoff=5000,
+    time_limit=24 * 3600 * 1000,
+)
+def import_faces(batch_id: str) -> None:
+    run_import_job(batch_id, _settings.model_dump_json())

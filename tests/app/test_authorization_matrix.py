@@ -28,6 +28,8 @@ from tests.app.attempts.matrix import MATRIX as UPLOADS_MATRIX
 from tests.app.attempts.matrix import build_world as uploads_world
 from tests.app.datamatch.matrix import MATRIX as DATAMATCH_MATRIX
 from tests.app.datamatch.matrix import build_world as datamatch_world
+from tests.app.faces.matrix import MATRIX as DUPLICATES_MATRIX
+from tests.app.faces.matrix import build_world as duplicates_world
 from tests.app.reviews.matrix import MATRIX as REVIEWS_MATRIX
 from tests.app.reviews.matrix import build_world as reviews_world
 from tests.conftest import (
@@ -337,6 +339,7 @@ MATRIX: dict[tuple[str, str], tuple[Request, dict[str, tuple[int, int]]]] = {
 
 MATRIX.update(DATAMATCH_MATRIX)
 MATRIX.update(REVIEWS_MATRIX)
+MATRIX.update(DUPLICATES_MATRIX)
 MATRIX.update(APPOINTMENTS_MATRIX)
 MATRIX.update(UPLOADS_MATRIX)
 
@@ -510,6 +513,8 @@ async def test_authorization(
         world.data = datamatch_world(factory, pensioner_in, pensioner_out)
     if route in REVIEWS_MATRIX:
         world.data.update(reviews_world(factory, pensioner_in, pensioner_out))
+    if route in DUPLICATES_MATRIX:
+        world.data.update(duplicates_world(factory, pensioner_in, pensioner_out))
     if route in UPLOADS_MATRIX:
         world.data.update(uploads_world(factory, pensioner_in, pensioner_out))
     headers: dict[str, str] = {}
