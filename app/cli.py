@@ -28,6 +28,11 @@ media_cli = typer.Typer(
 )
 cli.add_typer(media_cli, name="media")
 
+# Enrolment at scale: import-faces, faces dedup, faces index-rebuild (app/faces/commands.py).
+from app.faces.commands import register as _register_face_commands  # noqa: E402
+
+_register_face_commands(cli, faces_cli)
+
 
 def _session() -> Session:
     from app.db import make_engine
@@ -120,6 +125,15 @@ def migrate(revision: Annotated[str, typer.Argument()] = "head") -> None:
     settings = get_settings()
     settings.ensure_dirs()
     upgrade(settings.resolved_database_url, revision)
+    if revision == "head":
+        # A chain written before it was keyed gets a keyed head at once (audit.seal).
+        from app.audit.service import seal
+
+        with _session() as session:
+            sealed = seal(session=session)
+            session.commit()
+        if sealed is not None:
+            typer.echo(f"Audit chain keyed from event {sealed.seq} on.")
     typer.echo(f"Database at {revision}: {_redacted(settings.resolved_database_url)}")
 
 
@@ -231,20 +245,47 @@ def import_pensioners(
 @audit_cli.command("verify")
 def audit_verify(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+    head_files: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--head",
+            help="A head saved by `lifecert audit export-head` (or a backup's manifest.json): "
+            "check the chain still holds it. May be given several times.",
+        ),
+    ] = None,
 ) -> None:
-    """Check the audit hash chain; exits 1 if any event was edited or deleted."""
-    from app.audit.service import verify_chain
+    """Check the audit chain with the audit key; exits 1 if any event was edited, deleted or
+    re-hashed without the key, or an exported head is no longer in the chain."""
+    from app.audit.service import read_head, verify_chain
 
+    heads = []
+    for path in head_files or []:
+        try:
+            heads.append(read_head(json.loads(path.read_text())))
+        except OSError as exc:
+            _fail("HeadUnreadable", f"{path}: {exc.strerror or exc}", code=2)
+        except ValueError as exc:  # JSONDecodeError is a ValueError
+            _fail("HeadInvalid", f"{path}: {exc}", code=2)
     with _session() as session:
-        report = verify_chain(session=session)
+        report = verify_chain(session=session, heads=heads)
     if as_json:
         typer.echo(
             json.dumps(
-                {"ok": report.ok, "events": report.events, "problems": report.problems}, indent=2
+                {
+                    "ok": report.ok,
+                    "events": report.events,
+                    "unkeyed_events": report.unkeyed,
+                    "head": report.head,
+                    "heads_checked": len(heads),
+                    "problems": report.problems,
+                },
+                indent=2,
             )
         )
     elif report.ok:
-        typer.echo(f"Audit chain intact: {report.events} events.")
+        unkeyed = f" ({report.unkeyed} from before it was keyed)" if report.unkeyed else ""
+        anchored = f"; {len(heads)} exported heads present" if heads else ""
+        typer.echo(f"Audit chain intact: {report.events} events{unkeyed}{anchored}.")
     else:
         typer.echo(
             f"Audit chain BROKEN: {len(report.problems)} problems in {report.events} events."
@@ -252,6 +293,26 @@ def audit_verify(
         for p in report.problems:
             typer.echo(f"  event {p['seq']}: {p['problem']}: {p['detail']}")
     raise typer.Exit(0 if report.ok else 1)
+
+
+@audit_cli.command("export-head")
+def audit_export_head() -> None:
+    """Print the chain's head as JSON (seq, hash, hash_scheme, occurred_at, events), to keep
+    outside the service (another system, a signed log, paper); `lifecert audit verify --head
+    FILE` later checks the chain still holds it. An unkeyed head is sealed first."""
+    from app.audit.service import export_head
+
+    with _session() as session:
+        head = export_head(session=session)
+    typer.echo(json.dumps(head, indent=2))
+
+
+@audit_cli.command("generate-key")
+def audit_generate_key() -> None:
+    """Print a new random key for LIFECERT_AUDIT_KEY."""
+    import secrets
+
+    typer.echo(secrets.token_urlsafe(48))
 
 
 @cli.command()

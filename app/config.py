@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import ipaddress
+import os
 import secrets
 from enum import StrEnum
 from functools import cached_property, lru_cache
@@ -85,6 +86,10 @@ class Settings(BaseSettings):
     # Earlier master keys, still able to unwrap files until `lifecert media rotate-keys` has
     # re-wrapped them under the current one (JSON list in LIFECERT_MEDIA_OLD_MASTER_KEYS).
     media_old_master_keys: list[str] = Field(default_factory=list)
+    # The audit chain's HMAC key (README "Security"): each event's hash is keyed with it, so
+    # someone who can write to the database cannot rebuild the chain after editing it. Empty
+    # in development and tests: generated once and kept in data_dir; required in production.
+    audit_key: str = ""
 
     access_token_minutes: int = Field(default=15, ge=1, le=24 * 60)
     refresh_token_days: int = Field(default=14, ge=1, le=365)
@@ -320,6 +325,17 @@ class Settings(BaseSettings):
                 raise ValueError(f"LIFECERT_MEDIA_MASTER_KEY must be {MEDIA_KEY_HINT}") from exc
         return value.strip()
 
+    @field_validator("audit_key")
+    @classmethod
+    def _audit_key_is_random(cls, value: str) -> str:
+        key = value.strip()
+        if key and (key.lower() in PLACEHOLDER_SECRETS or len(key) < MIN_SECRET_LENGTH):
+            raise ValueError(
+                f"LIFECERT_AUDIT_KEY must be a random value of at least {MIN_SECRET_LENGTH} "
+                "characters (`lifecert audit generate-key`)"
+            )
+        return key
+
     @field_validator("media_old_master_keys")
     @classmethod
     def _old_media_keys_format(cls, value: list[str]) -> list[str]:
@@ -350,6 +366,15 @@ class Settings(BaseSettings):
                     "LIFECERT_MEDIA_MASTER_KEY must be set when LIFECERT_ENV=production: it "
                     "encrypts the stored photos, videos and scans. Give it "
                     f"{MEDIA_KEY_HINT}, kept outside the data folder and its backups"
+                )
+            if not self.audit_key:
+                # Kept in the database or beside it, it would let whoever edits the audit
+                # trail recompute the chain.
+                raise ValueError(
+                    "LIFECERT_AUDIT_KEY must be set when LIFECERT_ENV=production: it keys the "
+                    "audit chain's hashes. Give it a random value of at least "
+                    f"{MIN_SECRET_LENGTH} characters (`lifecert audit generate-key`), kept "
+                    "outside the database and its backups"
                 )
         return self
 
@@ -401,6 +426,29 @@ class Settings(BaseSettings):
         path.touch(mode=0o600)
         path.write_text(key)
         return key
+
+    @cached_property
+    def audit_signing_key(self) -> bytes:
+        """The audit chain's HMAC key; in development it is generated once and kept under
+        data_dir (several processes starting together all read the one file written first)."""
+        if self.audit_key:
+            return self.audit_key.encode()
+        path = self.data_dir / "audit_key"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            draft = path.with_name(f".audit_key.{secrets.token_hex(8)}")
+            draft.touch(mode=0o600)
+            draft.write_text(secrets.token_urlsafe(48))
+            try:
+                os.link(draft, path)
+            except FileExistsError:
+                pass  # another process wrote it first: use theirs
+            finally:
+                draft.unlink()
+        key = path.read_text().strip()
+        if len(key) < MIN_SECRET_LENGTH:
+            raise ValueError(f"{path} holds no usable audit key")
+        return key.encode()
 
     @cached_property
     def media_keys(self) -> tuple[str, ...]:

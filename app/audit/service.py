@@ -3,11 +3,21 @@
 A change of state writes one event per pensioner it changes, in its single and its bulk
 form alike. Where a bulk form changes millions (certifications and tasks of a matching run),
 it writes a listing instead: events of the run naming every changed row, 10,000 a part
-(record_listing), which `lifecert audit verify` checks like any event and for completeness."""
+(record_listing), which `lifecert audit verify` checks like any event and for completeness.
+
+The chain is keyed: an event's hash is HMAC-SHA256 over its canonical JSON with the audit key
+(LIFECERT_AUDIT_KEY), which the database does not hold, so whoever can write to the database
+cannot edit an event and recompute the hashes after it. Events written before the chain was
+keyed (hash_scheme 0, plain SHA-256) stay verifiable: they all precede the first keyed event,
+which chains onto the last of them, and the head is always keyed (`seal` appends a keyed
+event onto an unkeyed head), so turning keyed events back into plain ones is reported too.
+`export_head` gives the head for anchoring outside the service; `verify_chain` checks an
+exported head is still in the chain."""
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -19,12 +29,16 @@ import sqlalchemy as sa
 from fastapi.encoders import jsonable_encoder
 from sqlmodel import Session, col, select
 
+from app.config import get_settings
 from app.kit import scope
 from models.audit import AuditEvent
 from models.base import utcnow
 from models.staff import StaffUser
 
 GENESIS_HASH = "0" * 64
+# AuditEvent.hash_scheme: how an event's hash was made.
+PLAIN_SHA256 = 0  # events written before the chain was keyed
+HMAC_SHA256 = 1  # HMAC-SHA256 with the audit key
 # Any constant: the key of the PostgreSQL advisory lock that serialises appends to the chain.
 _CHAIN_LOCK_KEY = 0x6C696665
 
@@ -104,15 +118,30 @@ _HASHED = (
 )
 
 
-def _hash_of(row: dict[str, Any]) -> str:
+def audit_key() -> bytes:
+    """The audit chain's HMAC key (LIFECERT_AUDIT_KEY, or the development key file)."""
+    return get_settings().audit_signing_key
+
+
+def _digest(canonical: bytes, *, scheme: int, key: bytes) -> str:
+    if scheme == HMAC_SHA256:
+        return hmac.digest(key, canonical, "sha256").hex()
+    if scheme == PLAIN_SHA256:
+        return hashlib.sha256(canonical).hexdigest()
+    raise ValueError(f"unknown audit hash scheme {scheme}")
+
+
+def _hash_of(row: dict[str, Any], *, scheme: int, key: bytes) -> str:
     payload = {k: row[k] for k in _HASHED}
     payload["occurred_at"] = _timestamp(row["occurred_at"])
     canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return _digest(canonical.encode(), scheme=scheme, key=key)
 
 
-def compute_hash(event: AuditEvent) -> str:
-    return _hash_of({k: getattr(event, k) for k in _HASHED})
+def compute_hash(event: AuditEvent, *, key: bytes | None = None) -> str:
+    """The event's hash by its own scheme (keyed with `key`, by default the audit key)."""
+    row = {k: getattr(event, k) for k in _HASHED}
+    return _hash_of(row, scheme=event.hash_scheme, key=key if key is not None else audit_key())
 
 
 def record(
@@ -145,6 +174,7 @@ def record(
         client_address=actor.client_address,
         prev_hash=prev_hash,
         hash="",
+        hash_scheme=HMAC_SHA256,
     )
     event.hash = compute_hash(event)
     session.add(event)
@@ -166,7 +196,7 @@ def _last(session: Session) -> tuple[int, str]:
 # The canonical JSON the hashes are over: sorted keys, no spaces, non-ASCII as it is.
 canonical_json = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
 
-_COLUMNS = (*_HASHED, "hash")
+_COLUMNS = (*_HASHED, "hash", "hash_scheme")
 _SORTED = sorted(_HASHED)
 
 
@@ -223,6 +253,7 @@ def _append(session: Session, actor: Actor, events: Sequence[Encoded]) -> int:
     if pg:
         session.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CHAIN_LOCK_KEY})
     seq, prev_hash = _last(session)
+    key = audit_key()
     now = utcnow()
     fixed = {
         "occurred_at": canonical_json(_timestamp(now)),
@@ -246,7 +277,7 @@ def _append(session: Session, actor: Actor, events: Sequence[Encoded]) -> int:
             "prev_hash": f'"{prev_hash}"',
         }
         canonical = "{" + ",".join(f'"{k}":{text[k]}' for k in _SORTED) + "}"
-        digest = hashlib.sha256(canonical.encode()).hexdigest()
+        digest = hmac.digest(key, canonical.encode(), "sha256").hex()
         values = {
             **e._asdict(),
             "seq": seq,
@@ -256,6 +287,7 @@ def _append(session: Session, actor: Actor, events: Sequence[Encoded]) -> int:
             "client_address": actor.client_address,
             "prev_hash": prev_hash,
             "hash": digest,
+            "hash_scheme": HMAC_SHA256,
         }
         rows.append(tuple(values[c] for c in _COLUMNS))
         prev_hash = digest
@@ -322,10 +354,78 @@ def record_listing(
 class ChainReport:
     events: int = 0
     problems: list[dict[str, Any]] = field(default_factory=list)
+    unkeyed: int = 0  # events hashed with plain SHA-256, from before the chain was keyed
+    head: dict[str, Any] | None = None  # the last event, as export_head gives it
 
     @property
     def ok(self) -> bool:
         return not self.problems
+
+
+def _head_of(event: AuditEvent, count: int) -> dict[str, Any]:
+    return {
+        "seq": event.seq,
+        "hash": event.hash,
+        "hash_scheme": event.hash_scheme,
+        "occurred_at": _timestamp(event.occurred_at),
+        "events": count,
+    }
+
+
+def export_head(*, session: Session) -> dict[str, Any]:
+    """The chain's head for anchoring outside the service (printed by `lifecert audit
+    export-head`): its sequence number, hash, scheme and time, and the number of events.
+    A chain whose head is still unkeyed is sealed first (`seal`), so the exported hash is
+    one only the audit key can make. Commits."""
+    seal(session=session)
+    session.commit()
+    row = session.exec(select(AuditEvent).order_by(col(AuditEvent.seq).desc()).limit(1)).first()
+    if row is None:
+        return {
+            "seq": 0,
+            "hash": GENESIS_HASH,
+            "hash_scheme": None,
+            "occurred_at": None,
+            "events": 0,
+        }
+    count = session.execute(sa.select(sa.func.count()).select_from(AuditEvent)).scalar_one()
+    return _head_of(row, int(count))
+
+
+def seal(*, session: Session) -> AuditEvent | None:
+    """Append a keyed event onto an unkeyed head (a chain written before it was keyed), in
+    the caller's transaction: from then on the head is keyed, and the plain SHA-256 events
+    before it are covered by its HMAC. Nothing when the chain is empty or its head keyed."""
+    head = session.execute(
+        sa.select(col(AuditEvent.seq), col(AuditEvent.hash_scheme))
+        .order_by(col(AuditEvent.seq).desc())
+        .limit(1)
+    ).first()
+    if head is None or int(head[1]) != PLAIN_SHA256:
+        return None
+    return record(
+        session=session,
+        actor=SYSTEM,
+        action="audit.chain_keyed",
+        entity_type="audit_chain",
+        entity_id=int(head[0]),
+        after={"unkeyed_until_seq": int(head[0]), "scheme": "hmac-sha256"},
+    )
+
+
+def read_head(data: Any) -> dict[str, Any]:
+    """An anchored head from JSON: export_head's output, or a backup manifest (its
+    audit_head). ValueError says what is missing."""
+    if isinstance(data, dict) and isinstance(data.get("audit_head"), dict):
+        data = data["audit_head"]
+    if not isinstance(data, dict):
+        raise ValueError("the head must be a JSON object with seq and hash")
+    seq, digest = data.get("seq"), data.get("hash")
+    if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
+        raise ValueError("the head's seq must be a whole number, 0 or more")
+    if not isinstance(digest, str) or len(digest) != 64:
+        raise ValueError("the head's hash must be 64 hexadecimal characters")
+    return {"seq": seq, "hash": digest.lower()}
 
 
 def _iter_events(session: Session, batch: int = 1000) -> Iterator[AuditEvent]:
@@ -372,14 +472,24 @@ def verify_chain_for(*, session: Session, staff: StaffUser) -> ChainReport:
     return verify_chain(session=session)
 
 
-def verify_chain(*, session: Session) -> ChainReport:
-    """Recompute every hash: an edited event breaks its own hash, a deleted one the next link;
-    and check that every listing (record_listing) has all its parts and rows."""
+def verify_chain(
+    *, session: Session, heads: Sequence[dict[str, Any]] = (), key: bytes | None = None
+) -> ChainReport:
+    """Recompute every hash with the audit key: an edited event breaks its own hash, a
+    deleted one the next link; check that every listing (record_listing) has all its parts
+    and rows, that plain SHA-256 events (from before the chain was keyed) all precede the
+    keyed ones and the head is keyed, and that each of `heads` (exported earlier, read_head)
+    is still in the chain with its hash."""
+    key = key if key is not None else audit_key()
     report = ChainReport()
     expected_seq, prev_hash = 1, GENESIS_HASH
     listings: dict[tuple[str, str], _Listing] = {}
+    anchors = {int(h["seq"]): str(h["hash"]) for h in heads}
+    keyed_since: int | None = None
+    last: AuditEvent | None = None
     for event in _iter_events(session):
         report.events += 1
+        last = event
         if event.after is not None and "parts" in event.after and "rows" in event.after:
             listing = listings.setdefault((event.action, event.entity_id), _Listing(event.seq))
             listing.add(event.after)
@@ -399,7 +509,28 @@ def verify_chain(*, session: Session) -> ChainReport:
                     "detail": "prev_hash does not match the previous event's hash",
                 }
             )
-        if compute_hash(event) != event.hash:
+        if event.hash_scheme == HMAC_SHA256:
+            keyed_since = keyed_since or event.seq
+        elif event.hash_scheme == PLAIN_SHA256:
+            report.unkeyed += 1
+            if keyed_since is not None:
+                report.problems.append(
+                    {
+                        "seq": event.seq,
+                        "problem": "unkeyed",
+                        "detail": "a plain SHA-256 event after the keyed event "
+                        f"{keyed_since}: only events from before the chain was keyed may be",
+                    }
+                )
+        if event.hash_scheme not in (PLAIN_SHA256, HMAC_SHA256):
+            report.problems.append(
+                {
+                    "seq": event.seq,
+                    "problem": "edited",
+                    "detail": f"unknown hash scheme {event.hash_scheme} (it was edited)",
+                }
+            )
+        elif compute_hash(event, key=key) != event.hash:
             report.problems.append(
                 {
                     "seq": event.seq,
@@ -407,7 +538,35 @@ def verify_chain(*, session: Session) -> ChainReport:
                     "detail": "the event's content does not match its hash (it was edited)",
                 }
             )
+        if event.seq in anchors and anchors.pop(event.seq) != event.hash:
+            report.problems.append(
+                {
+                    "seq": event.seq,
+                    "problem": "head_changed",
+                    "detail": "the event's hash is not the one exported for it",
+                }
+            )
         expected_seq, prev_hash = event.seq + 1, event.hash
+    if last is not None:
+        report.head = _head_of(last, report.events)
+        if last.hash_scheme != HMAC_SHA256:
+            report.problems.append(
+                {
+                    "seq": last.seq,
+                    "problem": "unkeyed_head",
+                    "detail": "the last event is not keyed: events were re-hashed without the "
+                    "audit key, or the chain was never sealed (`lifecert audit export-head`)",
+                }
+            )
+    for seq in sorted(anchors):
+        if seq > 0:
+            report.problems.append(
+                {
+                    "seq": seq,
+                    "problem": "head_missing",
+                    "detail": "an exported head is no longer in the chain",
+                }
+            )
     for (action, entity_id), listing in listings.items():
         if not listing.complete:
             report.problems.append(

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from app.config import Settings, new_media_key
 
 MEDIA_KEY = new_media_key()
+AUDIT_KEY = "a" * 12 + "udit-key-for-tests-0123456789"
 
 
 def test_development_defaults_use_files_under_data_dir(tmp_path: Path) -> None:
@@ -47,6 +48,7 @@ def test_environment_variables_are_read(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("LIFECERT_DATABASE_URL", "postgresql+psycopg://db/lifecert")
     monkeypatch.setenv("LIFECERT_OTP_SENDER", "sms_gateway.client:make_sender")
     monkeypatch.setenv("LIFECERT_MEDIA_MASTER_KEY", MEDIA_KEY)
+    monkeypatch.setenv("LIFECERT_AUDIT_KEY", AUDIT_KEY)
     monkeypatch.setenv("LIFECERT_CERTIFICATION_PERIOD_MONTHS", "6")
     settings = Settings()
     assert settings.certification_period_months == 6
@@ -60,6 +62,7 @@ def test_production_refuses_the_outbox_sms_sender() -> None:
             secret_key="k" * 48,
             database_url="postgresql+psycopg://x/y",
             media_master_key=MEDIA_KEY,
+            audit_key=AUDIT_KEY,
         )
     settings = Settings(
         env="production",
@@ -67,6 +70,7 @@ def test_production_refuses_the_outbox_sms_sender() -> None:
         database_url="postgresql+psycopg://x/y",
         otp_sender="sms_gateway.client:make_sender",
         media_master_key=MEDIA_KEY,
+        audit_key=AUDIT_KEY,
     )
     assert settings.otp_sender == "sms_gateway.client:make_sender"
     assert Settings(env="development").otp_sender == "outbox"
@@ -137,3 +141,34 @@ def test_a_damaged_development_key_file_stops_the_start(tmp_path: Path) -> None:
     (tmp_path / "media_master_key").write_text("not a key\n")
     with pytest.raises(ValueError, match="media_master_key: a media master key must be"):
         Settings(data_dir=tmp_path).ensure_dirs()
+
+
+def test_production_refuses_to_start_without_an_audit_key(tmp_path: Path) -> None:
+    production = {
+        "env": "production",
+        "data_dir": tmp_path,
+        "secret_key": "k" * 48,
+        "database_url": "postgresql+psycopg://x/y",
+        "otp_sender": "sms_gateway.client:make_sender",
+        "media_master_key": MEDIA_KEY,
+    }
+    with pytest.raises(ValidationError, match="LIFECERT_AUDIT_KEY must be set"):
+        Settings(**production)  # type: ignore[arg-type]
+    assert not (tmp_path / "audit_key").exists()  # nothing generated beside the data
+    settings = Settings(**production, audit_key=AUDIT_KEY)  # type: ignore[arg-type]
+    assert settings.audit_signing_key == AUDIT_KEY.encode()
+
+
+@pytest.mark.parametrize("key", ["short", "changeme", " " + "x" * 20 + " "])
+def test_a_weak_audit_key_is_refused(key: str) -> None:
+    with pytest.raises(ValidationError, match="LIFECERT_AUDIT_KEY must be a random value"):
+        Settings(audit_key=key)
+
+
+def test_development_audit_key_is_generated_once_and_kept(tmp_path: Path) -> None:
+    key = Settings(data_dir=tmp_path).audit_signing_key
+    assert len(key) >= 32
+    assert Settings(data_dir=tmp_path).audit_signing_key == key
+    assert stat.S_IMODE((tmp_path / "audit_key").stat().st_mode) == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == ["audit_key"]  # no draft left behind
+    assert Settings(data_dir=tmp_path / "other").audit_signing_key != key

@@ -144,11 +144,15 @@ def test_backup_under_writes_restores_whole(
     fresh_database: str,
     lifecert: Invoke,
 ) -> None:
+    # The audit key the writer's events are keyed with, held outside the data like the media
+    # master key, and carried over to the restore with it.
+    audit_key = get_settings().audit_signing_key.decode()
     source_env = {
         "LIFECERT_DATA_DIR": str(settings.data_dir),
         "LIFECERT_DATABASE_URL": settings.resolved_database_url,
         "LIFECERT_SECRET_KEY": TEST_SECRET,
         "LIFECERT_ENV": Environment.test.value,
+        "LIFECERT_AUDIT_KEY": audit_key,
     }
     writer = Writer(Factory(Session(backend.engine, expire_on_commit=False), settings))
     writer.factory.born = date(1951, 7, 1)  # ID numbers of its own
@@ -183,13 +187,15 @@ def test_backup_under_writes_restores_whole(
     assert manifest["media_missing"] == []
     assert sorted(p.stat().st_mode & 0o777 for p in (folder / "media").rglob("*.jpg"))[-1] == 0o600
 
-    # Into a new database and media folder; only the master key is carried over.
+    # Into a new database and media folder; only the master key and the audit key are
+    # carried over.
     target_env = {
         "LIFECERT_DATA_DIR": str(tmp_path / "restored"),
         "LIFECERT_DATABASE_URL": fresh_database,
         "LIFECERT_SECRET_KEY": TEST_SECRET,
         "LIFECERT_ENV": Environment.test.value,
         "LIFECERT_MEDIA_MASTER_KEY": settings.media_keys[0],
+        "LIFECERT_AUDIT_KEY": audit_key,
     }
     restored = lifecert("restore", str(folder), env=target_env)
     assert restored.exit_code == 0, restored.output
@@ -198,6 +204,9 @@ def test_backup_under_writes_restores_whole(
 
     verified = lifecert("audit", "verify", env=target_env)
     assert verified.exit_code == 0 and "intact" in verified.output, verified.output
+    # The manifest's audit head anchors the restored chain (lifecert audit verify --head).
+    anchored = lifecert("audit", "verify", "--head", str(folder / MANIFEST), env=target_env)
+    assert anchored.exit_code == 0 and "1 exported heads present" in anchored.output
     files = lifecert("media", "verify", "--deep", "--json", env=target_env)
     assert files.exit_code == 0, files.output
     assert json.loads(files.output)["files"] == counts["enrolled_face"]
