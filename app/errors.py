@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+import redis
+import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
@@ -13,6 +16,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.limits import BodyTooLarge, too_large_body
 from biometrics.errors import BiometricsError
+
+log = logging.getLogger(__name__)
+# Seconds a client waits before trying again when PostgreSQL or Redis is unreachable.
+UNAVAILABLE_RETRY_AFTER = 5
 
 
 class AppError(Exception):
@@ -57,6 +64,15 @@ class NotFound(AppError):
     status_code = 404
     code = "NotFound"
     message = "Not found."
+
+
+class ServiceUnavailable(AppError):
+    """Redis (the job queue, the shared rate limits or the call rooms) is unreachable."""
+
+    status_code = 503
+    code = "ServiceUnavailable"
+    message = "The service is briefly unavailable; nothing was saved. Try again in a few seconds."
+    retry_after = UNAVAILABLE_RETRY_AFTER
 
 
 class UnsupportedMediaType(AppError):
@@ -163,6 +179,33 @@ def install_error_handlers(app: FastAPI) -> None:
             content=error_body(type(exc).__name__, exc.message),
             # A busy decoder frees up within seconds: say when to come back.
             headers={"Retry-After": "5"} if status == 503 else None,
+        )
+
+    # PostgreSQL or Redis down (a restart, a fail-over): a 503 saying when to come back, never a
+    # 500; what the driver said is logged, not sent (it names hosts, ports and drivers).
+    @app.exception_handler(sa.exc.OperationalError)
+    @app.exception_handler(sa.exc.InterfaceError)
+    async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        log.error("database unavailable (%s %s): %s", request.method, request.url.path, exc)
+        return JSONResponse(
+            status_code=503,
+            content=error_body(
+                "DatabaseUnavailable",
+                "The database is briefly unreachable; nothing was saved. Try again in a few "
+                "seconds.",
+            ),
+            headers={"Retry-After": str(UNAVAILABLE_RETRY_AFTER)},
+        )
+
+    @app.exception_handler(redis.exceptions.ConnectionError)
+    @app.exception_handler(redis.exceptions.TimeoutError)
+    async def _redis_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        log.error("redis unavailable (%s %s): %s", request.method, request.url.path, exc)
+        unavailable = ServiceUnavailable()
+        return JSONResponse(
+            status_code=unavailable.status_code,
+            content=error_body(unavailable.code, unavailable.message),
+            headers={"Retry-After": str(UNAVAILABLE_RETRY_AFTER)},
         )
 
     @app.exception_handler(AppError)

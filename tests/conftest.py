@@ -123,6 +123,9 @@ class RecordingQueue:
     def enqueue_attempt(self, attempt_id: uuid.UUID) -> None:
         self.attempts.append(attempt_id)
 
+    def check(self) -> None:
+        return None
+
     def shutdown(self) -> None:
         return None
 

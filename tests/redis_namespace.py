@@ -14,8 +14,8 @@ def new_namespace(purpose: str) -> str:
     return f"lifecert-{purpose}-{uuid.uuid4().hex[:10]}"
 
 
-def drop_namespace(namespace: str) -> None:
-    client = redis.Redis.from_url(REDIS_URL)
+def drop_namespace(namespace: str, *, url: str = REDIS_URL) -> None:
+    client = redis.Redis.from_url(url)
     try:
         keys = list(client.scan_iter(match=f"{namespace}:*", count=1000))
         if keys:

@@ -18,14 +18,20 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from functools import cache
 from typing import Any, Protocol
 
+import redis
+
 from app import broker
 from app.config import Settings
+from app.errors import ServiceUnavailable
 
 log = logging.getLogger(__name__)
 
 
 class JobQueue(Protocol):
     def enqueue_attempt(self, attempt_id: uuid.UUID) -> None: ...
+
+    def check(self) -> None:
+        """Raise ServiceUnavailable if a job could not be queued now."""
 
     def shutdown(self) -> None: ...
 
@@ -66,6 +72,9 @@ class InProcessQueue:
         future = self.pool.submit(run_attempt_job, str(attempt_id), self.settings_json)
         future.add_done_callback(_log_failure)
 
+    def check(self) -> None:
+        return None  # the pool is this process's own
+
     def shutdown(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
 
@@ -83,6 +92,17 @@ class RedisQueue:
 
     def enqueue_attempt(self, attempt_id: uuid.UUID) -> None:
         broker.send(self.settings, broker.PROCESS_ATTEMPT, str(attempt_id))
+
+    def check(self) -> None:
+        """Redis answers: an upload is refused (503) before anything of it is written, rather
+        than kept with its job never sent."""
+        try:
+            broker.broker_for(self.settings).client.ping()
+        except redis.exceptions.RedisError as exc:
+            raise ServiceUnavailable(
+                "The job queue is briefly unreachable; nothing was saved. Send the recording "
+                "again in a few seconds."
+            ) from exc
 
     def shutdown(self) -> None:
         return None

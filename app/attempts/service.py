@@ -289,6 +289,7 @@ def accept_upload(
         raise ChallengeAlreadyUsed(
             "This exact video was already submitted; record a new one for these instructions."
         )
+    queue.check()  # the job can be queued: else a 503 before anything is written
     base = f"attempts/{pensioner.id}/{attempt.id}"
     attempt.selfie_path, attempt.video_path = f"{base}/selfie", f"{base}/video"
     attempt.selfie_sha256 = hashlib.sha256(selfie).hexdigest()

@@ -8,17 +8,11 @@ counts the requests of both hosts. Needs root (ip netns)."""
 from __future__ import annotations
 
 import json
-import os
 import random
 import ssl
-import subprocess
-import sys
 import time
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import date, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -30,147 +24,23 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from app import national_id
-from app.config import Environment, Settings
-from app.migrate import upgrade
 from biometrics import DlibFaceEngine
 from models.attempt import CertificationAttempt
 from models.certification import Certification
 from tests.app.appointments.world import appointment, now_minute, video_agent
 from tests.app.attempts.clips import (
-    SEED_BLINK_THEN_MOUTH,
     SELFIE_CLIP,
     enrol_clip_person,
     enrol_cohort,
     frame_jpeg,
 )
 from tests.conftest import (
-    TEST_SECRET,
     Factory,
-    create_postgres_database,
-    drop_postgres_database,
 )
-from tests.processes import start_caddy, stop_all
-from tests.redis_namespace import REDIS_URL, drop_namespace
+from tests.redis_namespace import REDIS_URL
+from tests.topology.conftest import Host, Topology
 
 pytestmark = pytest.mark.topology
-LIFECERT = Path(sys.executable).parent / "lifecert"
-
-
-def _sh(*command: str) -> None:
-    subprocess.run(command, check=True, capture_output=True, timeout=30)
-
-
-@dataclass
-class Host:
-    namespace: str
-    address: str  # inside the namespace
-    gateway: str  # the host's end of the link
-    url: str
-    process: subprocess.Popen[bytes] | None = None
-
-
-@dataclass
-class Topology:
-    hosts: list[Host]  # API 1, API 2
-    worker: Host  # runs `lifecert worker`
-    database_url: str
-    settings: Settings
-    edge_url: str  # Caddy (deploy/Caddyfile) in front of both hosts
-    root_ca: Path
-
-
-@pytest.fixture(scope="module")
-def topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
-    assert os.geteuid() == 0, "the topology tests make network namespaces: run them as root"
-    tag = uuid.uuid4().hex[:6]
-    subnet = random.randint(64, 250)
-    base = tmp_path_factory.mktemp("topology")
-    redis_namespace = f"lifecert-topology-{tag}"
-    database_url = create_postgres_database()
-    upgrade(database_url)
-    hosts: list[Host] = []
-    processes: list[subprocess.Popen[bytes]] = []
-    try:
-        for n in (1, 2, 3):
-            ns, outside, inside = f"lc{tag}a{n}", f"lc{tag}h{n}", f"lc{tag}n{n}"
-            gateway, address = f"10.{subnet}.{n}.1", f"10.{subnet}.{n}.2"
-            _sh("ip", "netns", "add", ns)
-            hosts.append(Host(ns, address, gateway, f"http://{address}:8000"))
-            _sh("ip", "link", "add", outside, "type", "veth", "peer", "name", inside)
-            _sh("ip", "link", "set", inside, "netns", ns)
-            _sh("ip", "addr", "add", f"{gateway}/24", "dev", outside)
-            _sh("ip", "link", "set", outside, "up")
-            _sh("ip", "netns", "exec", ns, "ip", "addr", "add", f"{address}/24", "dev", inside)
-            _sh("ip", "netns", "exec", ns, "ip", "link", "set", inside, "up")
-            _sh("ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up")
-            # PostgreSQL and Redis listen on the host's loopback: forward the link's address.
-            for port in (5432, 6379):
-                processes.append(
-                    subprocess.Popen(
-                        [
-                            "socat",
-                            f"TCP-LISTEN:{port},bind={gateway},reuseaddr,fork",
-                            f"TCP:127.0.0.1:{port}",
-                        ],
-                        stdout=subprocess.DEVNULL,
-                        stderr=subprocess.DEVNULL,
-                    )
-                )
-        for n, host in enumerate(hosts, start=1):
-            url = sa.engine.make_url(database_url).set(host=host.gateway)
-            env = {
-                **os.environ,
-                "LIFECERT_ENV": "test",
-                "LIFECERT_SECRET_KEY": TEST_SECRET,
-                "LIFECERT_DATA_DIR": str(base / "var"),  # one shared media folder
-                "LIFECERT_DATABASE_URL": url.render_as_string(hide_password=False),
-                "LIFECERT_REDIS_URL": f"redis://{host.gateway}:6379/0",
-                "LIFECERT_REDIS_NAMESPACE": redis_namespace,
-                "LIFECERT_SIGNALLING": "redis",
-                "LIFECERT_RATE_LIMIT_STORAGE": f"redis://{host.gateway}:6379/0",
-                "LIFECERT_JOB_BACKEND": "redis",
-                "LIFECERT_LOG_FORMAT": "json",
-                "LIFECERT_TRUSTED_PROXIES": f'["{host.gateway}"]',
-            }
-            if n == 1:  # its first attempt asks for what the fixture clip performs
-                env["LIFECERT_CHALLENGE_SEED"] = str(SEED_BLINK_THEN_MOUTH)
-            role = ["serve", "--host", host.address, "--port", "8000"]
-            if n == 3:
-                role = ["worker", "--processes", "1"]
-            log = (base / f"{host.namespace}.log").open("wb")
-            host.process = subprocess.Popen(
-                ["ip", "netns", "exec", host.namespace, str(LIFECERT), *role],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-            processes.append(host.process)
-        for host in hosts[:2]:
-            deadline = time.monotonic() + 90
-            while True:
-                try:
-                    ready = httpx.get(f"{host.url}/readyz", timeout=2)
-                    if ready.status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                log_text = (base / f"{host.namespace}.log").read_text()[-3000:]
-                assert time.monotonic() < deadline, log_text
-                time.sleep(0.5)
-        settings = Settings(
-            env=Environment.test,
-            data_dir=base / "var",
-            database_url=database_url,
-            secret_key=TEST_SECRET,
-        )
-        edge_url, root_ca = start_caddy(base, [f"{h.address}:8000" for h in hosts[:2]], processes)
-        yield Topology(hosts[:2], hosts[2], database_url, settings, edge_url, root_ca)
-    finally:
-        stop_all(processes)
-        for host in hosts:  # the namespace's end of the link goes with it, and so the link
-            subprocess.run(["ip", "netns", "delete", host.namespace], check=False, timeout=30)
-        drop_postgres_database(database_url)
-        drop_namespace(redis_namespace)
 
 
 def _receive(ws: ClientConnection) -> dict[str, Any]:
@@ -196,8 +66,17 @@ def test_a_call_across_two_api_hosts(topology: Topology) -> None:
     ).json()["token"]
 
     def socket(host: Host, token: str) -> ClientConnection:
+        """Connect and send the room token as the first message (never in the URL)."""
         ws_url = host.url.replace("http://", "ws://")
-        return connect(f"{ws_url}/api/v1/video-calls/{call.id}/signal?token={token}")
+        ws = connect(f"{ws_url}/api/v1/video-calls/{call.id}/signal")
+        ws.send(json.dumps({"type": "auth", "token": token}))
+        return ws
+
+    def fresh(host: Host, role: str) -> str:
+        path = "appointments" if role == "pensioner" else "video-calls"
+        headers = pensioner_headers if role == "pensioner" else agent_headers
+        answer = httpx.post(f"{host.url}/api/v1/{path}/{call.id}/room-token", headers=headers)
+        return str(answer.json()["token"])
 
     with socket(api1, pensioner_token) as pensioner_ws:
         assert _receive(pensioner_ws)["peer_present"] is False
@@ -211,10 +90,21 @@ def test_a_call_across_two_api_hosts(topology: Topology) -> None:
             got = [_receive(agent_ws)["candidate"] for _ in range(40)]
             assert got == [f"c{i}" for i in range(40)]
             # One pensioner and one agent, whichever host a third connection reaches.
-            for host, token in ((api2, pensioner_token), (api1, agent_token)):
-                with socket(host, token) as third, pytest.raises(ConnectionClosed) as refused:
+            for host, role in ((api2, "pensioner"), (api1, "agent")):
+                with (
+                    socket(host, fresh(host, role)) as third,
+                    pytest.raises(ConnectionClosed) as refused,
+                ):
                     third.recv(timeout=15)
                 assert refused.value.rcvd is not None and refused.value.rcvd.code == 4409
+            # A room token opens one connection: the ones in use are refused on either host.
+            for host, token in ((api2, pensioner_token), (api1, agent_token)):
+                with socket(host, token) as copy, pytest.raises(ConnectionClosed) as refused:
+                    copy.recv(timeout=15)
+                assert refused.value.rcvd is not None
+                assert refused.value.rcvd.reason == (
+                    "this room token was used already; ask for a new one"
+                )
             issued = httpx.post(
                 f"{api2.url}/api/v1/video-calls/{call.id}/read-code", headers=agent_headers
             )
