@@ -200,14 +200,25 @@ print(json.dumps(counts))
 RUN = (
     PRELUDE
     + """
+import os
+import sqlalchemy as sa
 from app.audit.service import SYSTEM
 from app.matching import service
 from models.matching import RunKind
+backend = None  # PostgreSQL: the server process of the run's connection, for its CPU time
+if session.get_bind().dialect.name == "postgresql":
+    backend = session.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+def backend_cpu():
+    fields = Path(f"/proc/{{backend}}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+db_cpu = backend_cpu() if backend and Path(f"/proc/{{backend}}/stat").exists() else None
 run = service.run(session=session, settings=settings, actor=SYSTEM, kind=RunKind.monthly,
                   as_of=date({y}, {m}, {d}))
 started = time.perf_counter()
 session.commit()  # on SQLite this includes the WAL checkpoint SQLite does on commit
 run.timings["commit_s"] = round(time.perf_counter() - started, 3)
+if db_cpu is not None:  # the server on this machine: its CPU for the run (user + system)
+    run.timings["db_cpu_s"] = round(backend_cpu() - db_cpu, 1)
 print(json.dumps({{"counts": run.counts, "timings": run.timings}}))
 """
 )
@@ -402,7 +413,7 @@ def compare(kind: str, args: argparse.Namespace, size: tuple[int, int, int]) -> 
                 copy = _copy(kind, work, imported)
                 load = os.getloadavg()[0]
                 try:
-                    res, wall, cpu, _ = _child(
+                    res, wall, cpu, rss = _child(
                         RUN.format(y=y, m=m, d=d), {**env, "LIFECERT_DATABASE_URL": copy}, tree
                     )
                 finally:
@@ -411,7 +422,11 @@ def compare(kind: str, args: argparse.Namespace, size: tuple[int, int, int]) -> 
                 one = {
                     "wall_s": round(wall, 1),
                     "cpu_s": round(cpu, 1),
+                    # CPU of our process and, on PostgreSQL, of the server process serving
+                    # it: less sensitive than wall time to other work on the machine.
+                    "work_cpu_s": round(cpu + t.get("db_cpu_s", 0.0), 1),
                     "run_s": round(t["total_s"] + t["commit_s"], 1),
+                    "peak_rss_mb": round(rss),
                     "load_average": round(load, 1),
                 }
                 runs[tree].append(one)
@@ -423,7 +438,8 @@ def compare(kind: str, args: argparse.Namespace, size: tuple[int, int, int]) -> 
         _drop(kind, work, _url(kind, work, imported))
         shutil.rmtree(var, ignore_errors=True)
     for tree, found in runs.items():
-        medians = {k: statistics.median(x[k] for x in found) for k in ("wall_s", "cpu_s", "run_s")}
+        keys = ("wall_s", "cpu_s", "work_cpu_s", "run_s", "peak_rss_mb")
+        medians = {k: statistics.median(x[k] for x in found) for k in keys}
         print(
             json.dumps({"db": kind, "code": str(tree), "runs": len(found), "median": medians}),
             flush=True,
