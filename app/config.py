@@ -225,6 +225,8 @@ class Settings(BaseSettings):
     # sticky routing by call); "redis" shares them through LIFECERT_REDIS_URL, so the two
     # parties may reach different API processes.
     signalling: str = Field(default="memory", pattern="^(memory|redis)$")
+    # A signalling connection must send its room token in its first message within this long.
+    signal_auth_seconds: float = Field(default=10.0, gt=0.0, le=120.0)
     max_scan_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)  # consular certificates
     # GET /metrics answers only these addresses (IPs or CIDR networks, as the service sees the
     # client: behind a trusted proxy, the forwarded one) or a request bearing this token;

@@ -82,6 +82,7 @@ class RoomClaims:
     role: RoomRole
     not_before: datetime
     expires_at: datetime
+    token_id: str = ""  # the token's jti: a room token opens one connection only
 
 
 def create_room_token(
@@ -127,9 +128,16 @@ def decode_room_token(token: str, *, key: str) -> RoomClaims:
             role=claims["role"],
             not_before=datetime.fromtimestamp(int(claims["nbf"]), UTC),
             expires_at=datetime.fromtimestamp(int(claims["exp"]), UTC),
+            token_id=_token_id(claims["jti"]),
         )
     except (JWTError, KeyError, ValueError, TypeError) as exc:
         raise InvalidToken("The room token is invalid; ask for a new one.") from exc
+
+
+def _token_id(value: Any) -> str:
+    if not isinstance(value, str) or not 8 <= len(value) <= 64 or not value.isalnum():
+        raise ValueError("a room token's jti is 8 to 64 letters and digits")
+    return value
 
 
 def new_opaque_token() -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from datetime import UTC, date, datetime, time, timedelta
@@ -10,6 +11,7 @@ from typing import Annotated, Any
 import anyio.from_thread
 from fastapi import APIRouter, File, Query, Request, UploadFile, WebSocket, status
 from fastapi.responses import Response
+from redis.exceptions import RedisError
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
@@ -311,9 +313,30 @@ def _check_party(engine: Engine, claims: RoomClaims) -> tuple[int, str] | None:
         return service.why_not_join(session=session, claims=claims)
 
 
+async def _first_message_token(websocket: WebSocket, seconds: float) -> tuple[str | None, str]:
+    """The room token from the connection's first message, `{"type": "auth", "token": ...}`,
+    sent within `seconds`; else None and why (the token never goes in the URL, where access
+    logs would keep it)."""
+    try:
+        async with asyncio.timeout(seconds):
+            received = await websocket.receive()
+    except TimeoutError:
+        return None, f"no auth message within {seconds:g} seconds"
+    if received["type"] == "websocket.disconnect":
+        return None, "disconnected"
+    message, problem = sig.parse_message(received.get("text") or "")
+    if message is None or message.get("type") != "auth":
+        return None, 'the first message must be {"type": "auth", "token": ...}'
+    token = message.get("token")
+    if not isinstance(token, str) or not token:
+        return None, "missing room token in the auth message"
+    return token, ""
+
+
 @ws_router.websocket("/{appointment_id}/signal")
 async def signal(websocket: WebSocket, appointment_id: uuid.UUID) -> None:
-    """Relay WebRTC signalling between the call's pensioner and agent (see README)."""
+    """Relay WebRTC signalling between the call's pensioner and agent (see README): the room
+    token comes in the first message, and opens one connection only."""
     await websocket.accept()
     app = websocket.app
     hub: sig.SignalHub = app.state.signal_hub
@@ -321,9 +344,15 @@ async def signal(websocket: WebSocket, appointment_id: uuid.UUID) -> None:
     async def refuse(code: int, reason: str) -> None:
         await websocket.close(code=code, reason=reason)
 
-    token = websocket.query_params.get("token")
-    if not token:
-        await refuse(sig.CLOSE_INVALID_TOKEN, "missing room token (?token=...)")
+    if "token" in websocket.query_params:
+        await refuse(
+            sig.CLOSE_INVALID_TOKEN, "send the room token in the first message, not the URL"
+        )
+        return
+    token, why = await _first_message_token(websocket, app.state.settings.signal_auth_seconds)
+    if token is None:
+        if why != "disconnected":
+            await refuse(sig.CLOSE_INVALID_TOKEN, why)
         return
     try:
         claims = decode_room_token(token, key=app.state.settings.signing_key)
@@ -343,6 +372,15 @@ async def signal(websocket: WebSocket, appointment_id: uuid.UUID) -> None:
     problem = await run_in_threadpool(_check_party, app.state.engine, claims)
     if problem is not None:
         await refuse(*problem)
+        return
+    try:
+        first_use = await hub.use_token(claims.token_id, claims.expires_at)
+    except RedisError:
+        log.warning("signalling: could not record a room token as used", exc_info=True)
+        await refuse(sig.CLOSE_UNAVAILABLE, "signalling is unavailable; join again")
+        return
+    if not first_use:
+        await refuse(sig.CLOSE_INVALID_TOKEN, "this room token was used already; ask for a new one")
         return
     party = sig.Party(websocket=websocket, role=claims.role, subject=claims.subject)
     try:

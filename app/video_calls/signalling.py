@@ -13,9 +13,12 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
+import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 import anyio
@@ -119,6 +122,11 @@ class SignalHub(Protocol):
 
     async def end(self, appointment_id: uuid.UUID, message: dict[str, Any]) -> None: ...
 
+    async def use_token(self, token_id: str, expires_at: datetime) -> bool:
+        """Mark a room token (its jti) used until it expires: True the first time, False for
+        every later connection with the same token, in any process sharing the hub."""
+        ...
+
     def local_parties(self) -> Counter[RoomRole]:
         """Connections held by this process, by role (for the metrics)."""
         ...
@@ -137,6 +145,18 @@ class MemorySignalHub:
     take it."""
 
     rooms: dict[uuid.UUID, dict[RoomRole, Party]] = field(default_factory=dict)
+    # Room tokens used, with when each expires (forgotten after that).
+    used_tokens: dict[str, float] = field(default_factory=dict)
+
+    async def use_token(self, token_id: str, expires_at: datetime) -> bool:
+        now = time.time()
+        for used, until in list(self.used_tokens.items()):
+            if until <= now:
+                del self.used_tokens[used]
+        if token_id in self.used_tokens:
+            return False
+        self.used_tokens[token_id] = max(expires_at.timestamp(), now + 1)
+        return True
 
     async def join(self, appointment_id: uuid.UUID, party: Party) -> None:
         room = self.rooms.setdefault(appointment_id, {})
@@ -180,6 +200,7 @@ class MemorySignalHub:
 
     async def aclose(self) -> None:
         self.rooms.clear()
+        self.used_tokens.clear()
 
 
 # Take a side if free; answer 0 (taken by someone else), 1 (taken, no peer) or 2 (peer present).
@@ -213,7 +234,8 @@ class _Membership:
 
 
 class RedisSignalHub:
-    """Rooms across processes. A side of a room is the key `<ns>:signal:<id>:side:<role>`,
+    """Rooms across processes; a used room token is the key `<ns>:signal:used-token:<jti>`
+    until the token expires. A side of a room is the key `<ns>:signal:<id>:side:<role>`,
     set if absent with a time to live that the holding connection refreshes every third of it
     (a process that dies frees its sides within `side_ttl_ms`) and deletes when it leaves.
     Each party subscribes to its inbox channel `<ns>:signal:<id>:inbox:<role>` before taking
@@ -301,6 +323,12 @@ class RedisSignalHub:
     async def end(self, appointment_id: uuid.UUID, message: dict[str, Any]) -> None:
         for role in ROLES:
             await self._publish(appointment_id, role, {"message": message, "end": True})
+
+    async def use_token(self, token_id: str, expires_at: datetime) -> bool:
+        # SET NX: of two processes given the same token at once, exactly one sets it.
+        seconds = max(1, math.ceil(expires_at.timestamp() - time.time()))
+        key = f"{self.prefix}:used-token:{token_id}"
+        return bool(await self.client.set(key, "1", nx=True, ex=seconds))
 
     def local_parties(self) -> Counter[RoomRole]:
         return Counter(role for _, role in self._members)

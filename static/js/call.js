@@ -22,7 +22,10 @@
  */
 export function joinCall({ room, role, stream, remoteVideo, onState, onMessage }) {
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-  const ws = new WebSocket(`${scheme}//${location.host}${room.signal_path}?token=${encodeURIComponent(room.token)}`);
+  // The room token goes in the first message, never the URL (access logs keep URLs); it
+  // opens this one connection, so a rejoin asks for a new one.
+  const ws = new WebSocket(`${scheme}//${location.host}${room.signal_path}`);
+  ws.onopen = () => ws.send(JSON.stringify({ type: "auth", token: room.token }));
   /** @type {RTCPeerConnection | null} */
   let pc = null;
   let closedByUs = false;

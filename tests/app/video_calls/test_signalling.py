@@ -3,8 +3,10 @@ third connection is refused, and messages are relayed in order."""
 
 from __future__ import annotations
 
+import json
 import warnings
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -67,12 +69,20 @@ def _token(http: TestClient, call: Call, role: str) -> dict[str, Any]:
     return response.json()  # type: ignore[no-any-return]
 
 
-def _url(call: Call, token: str) -> str:
-    return f"/api/v1/video-calls/{call.appointment.id}/signal?token={token}"
+def _url(call: Call) -> str:
+    return f"/api/v1/video-calls/{call.appointment.id}/signal"
 
 
-def _refused(http: TestClient, url: str) -> WebSocketDisconnect:
-    with http.websocket_connect(url) as ws, pytest.raises(WebSocketDisconnect) as refused:
+@contextmanager
+def join(http: TestClient, call: Call, token: str) -> Iterator[WebSocketTestSession]:
+    """Connect to the call's room and send the room token as the first message."""
+    with http.websocket_connect(_url(call)) as ws:
+        ws.send_json({"type": "auth", "token": token})
+        yield ws
+
+
+def _refused(http: TestClient, call: Call, token: str) -> WebSocketDisconnect:
+    with join(http, call, token) as ws, pytest.raises(WebSocketDisconnect) as refused:
         ws.receive_json()
     return refused.value
 
@@ -115,7 +125,7 @@ def test_the_two_parties_meet_and_messages_keep_their_order(http: TestClient, ca
     assert agent_token["role"] == "agent" and agent_token["ice_servers"] == []
     assert agent_token["signal_path"] == f"/api/v1/video-calls/{call.appointment.id}/signal"
     pensioner_token = _token(http, call, "pensioner")
-    with http.websocket_connect(_url(call, agent_token["token"])) as agent:
+    with join(http, call, agent_token["token"]) as agent:
         joined = agent.receive_json()
         assert joined == {
             "type": "joined",
@@ -125,7 +135,7 @@ def test_the_two_parties_meet_and_messages_keep_their_order(http: TestClient, ca
         }
         agent.send_json({"type": "offer", "sdp": "too early"})
         assert agent.receive_json()["code"] == "peer_absent"
-        with http.websocket_connect(_url(call, pensioner_token["token"])) as pensioner:
+        with join(http, call, pensioner_token["token"]) as pensioner:
             assert pensioner.receive_json()["peer_present"] is True
             assert agent.receive_json() == {"type": "peer-joined", "role": "pensioner"}
             negotiate(agent, pensioner, candidates=30)
@@ -144,15 +154,15 @@ def test_the_two_parties_meet_and_messages_keep_their_order(http: TestClient, ca
 def test_a_third_connection_is_refused(http: TestClient, call: Call, factory: Factory) -> None:
     agent_token = _token(http, call, "agent")["token"]
     pensioner_token = _token(http, call, "pensioner")["token"]
-    with http.websocket_connect(_url(call, agent_token)) as agent:
+    with join(http, call, agent_token) as agent:
         agent.receive_json()
-        with http.websocket_connect(_url(call, pensioner_token)) as pensioner:
+        with join(http, call, pensioner_token) as pensioner:
             pensioner.receive_json()
             assert agent.receive_json()["type"] == "peer-joined"
-            second_tab = _refused(http, _url(call, pensioner_token))
+            second_tab = _refused(http, call, _token(http, call, "pensioner")["token"])
             assert second_tab.code == 4409
             assert second_tab.reason == "The pensioner is already connected to this call"
-            second_agent = _refused(http, _url(call, agent_token))
+            second_agent = _refused(http, call, _token(http, call, "agent")["token"])
             assert second_agent.code == 4409
             # The two in the room did not notice anything.
             agent.send_json({"type": "offer", "sdp": "x"})
@@ -162,15 +172,14 @@ def test_a_third_connection_is_refused(http: TestClient, call: Call, factory: Fa
 def test_only_the_calls_two_parties_may_join(
     http: TestClient, call: Call, factory: Factory, settings: Settings
 ) -> None:
-    assert _refused(http, f"/api/v1/video-calls/{call.appointment.id}/signal").code == 4401
-    assert _refused(http, _url(call, "not-a-token")).code == 4401
+    assert _refused(http, call, "not-a-token").code == 4401
     access = create_access_token(
         subject=str(call.agent.id),
         kind="staff",
         key=settings.signing_key,
         lifetime=timedelta(minutes=5),
     )
-    assert _refused(http, _url(call, access)).reason == "invalid room token"
+    assert _refused(http, call, access).reason == "invalid room token"
     forged = create_room_token(
         appointment_id=call.appointment.id,
         subject=str(call.agent.id),
@@ -179,12 +188,12 @@ def test_only_the_calls_two_parties_may_join(
         expires_at=now_minute() + timedelta(hours=1),
         key="another-key-that-is-long-enough-0123456789",
     )
-    assert _refused(http, _url(call, forged)).code == 4401
+    assert _refused(http, call, forged).code == 4401
 
     # Someone else's token, for their own call, used on this call's room.
     other = _call(factory)
     other_token = _token(http, other, "pensioner")["token"]
-    wrong_room = _refused(http, _url(call, other_token))
+    wrong_room = _refused(http, call, other_token)
     assert (wrong_room.code, wrong_room.reason) == (4403, "the room token is for another call")
 
     # A validly signed token naming another agent or pensioner for this call.
@@ -197,7 +206,7 @@ def test_only_the_calls_two_parties_may_join(
             expires_at=now_minute() + timedelta(hours=1),
             key=settings.signing_key,
         )
-        assert _refused(http, _url(call, token)).code == 4403
+        assert _refused(http, call, token).code == 4403
 
     # Over HTTP: another agent cannot get a token for this call; another pensioner neither.
     stranger = factory.auth(video_agent(factory))
@@ -221,7 +230,7 @@ def test_only_in_the_window(http: TestClient, factory: Factory, settings: Settin
     token = _token(http, later, "pensioner")
     opens = later.appointment.starts_at - timedelta(minutes=10)
     assert datetime.fromisoformat(token["not_before"]) == opens
-    too_early = _refused(http, _url(later, token["token"]))
+    too_early = _refused(http, later, token["token"])
     assert too_early.code == 4425 and too_early.reason.startswith("the call opens at ")
 
     over = _call(factory, starts_in=timedelta(hours=-3))
@@ -237,7 +246,7 @@ def test_only_in_the_window(http: TestClient, factory: Factory, settings: Settin
         expires_at=over.appointment.ends_at + timedelta(minutes=30),
         key=settings.signing_key,
     )
-    assert _refused(http, _url(over, expired)).code == 4410
+    assert _refused(http, over, expired).code == 4410
 
     # A token minted before the call was cancelled no longer opens the room.
     cancelled = _call(factory)
@@ -245,7 +254,7 @@ def test_only_in_the_window(http: TestClient, factory: Factory, settings: Settin
     cancelled.appointment.status = AppointmentStatus.cancelled
     factory.session.add(cancelled.appointment)
     factory.session.commit()
-    gone = _refused(http, _url(cancelled, token))
+    gone = _refused(http, cancelled, token)
     assert (gone.code, gone.reason) == (4404, "the call is cancelled")
     refused = http.post(
         f"/api/v1/video-calls/{cancelled.appointment.id}/room-token",
@@ -258,11 +267,9 @@ def test_read_code_reaches_the_pensioner_and_the_outcome_ends_the_call(
     http: TestClient, call: Call
 ) -> None:
     base = f"/api/v1/video-calls/{call.appointment.id}"
-    agent_url = _url(call, _token(http, call, "agent")["token"])
-    pensioner_url = _url(call, _token(http, call, "pensioner")["token"])
-    with http.websocket_connect(agent_url) as agent:
+    with join(http, call, _token(http, call, "agent")["token"]) as agent:
         agent.receive_json()
-        with http.websocket_connect(pensioner_url) as pensioner:
+        with join(http, call, _token(http, call, "pensioner")["token"]) as pensioner:
             pensioner.receive_json()
             assert agent.receive_json()["type"] == "peer-joined"
             issued = http.post(f"{base}/read-code", headers=call.agent_headers)
@@ -277,3 +284,63 @@ def test_read_code_reaches_the_pensioner_and_the_outcome_ends_the_call(
     # The call is decided: no more codes.
     later = http.post(f"{base}/read-code", headers=call.agent_headers)
     assert later.status_code == 409 and later.json()["error"] == "AppointmentClosed"
+
+
+def _closed(http: TestClient, url: str, *first: str) -> WebSocketDisconnect:
+    """Connect to `url`, send `first` as the first text messages, and wait to be closed."""
+    with http.websocket_connect(url) as ws, pytest.raises(WebSocketDisconnect) as closed:
+        for text in first:
+            ws.send_text(text)
+        ws.receive_json()
+    return closed.value
+
+
+def test_the_room_token_comes_in_the_first_message_not_the_url(
+    http: TestClient, call: Call
+) -> None:
+    token = _token(http, call, "pensioner")["token"]
+    in_url = _closed(http, f"{_url(call)}?token={token}")
+    assert (in_url.code, in_url.reason) == (
+        4401,
+        "send the room token in the first message, not the URL",
+    )
+    # Even with the right first message, a token in the URL is refused.
+    both = _closed(
+        http, f"{_url(call)}?token={token}", json.dumps({"type": "auth", "token": token})
+    )
+    assert both.code == 4401
+    auth_first = 'the first message must be {"type": "auth", "token": ...}'
+    for first in ("not json", '{"type": "offer", "sdp": "x"}', '["auth"]'):
+        assert (_closed(http, _url(call), first).code, _closed(http, _url(call), first).reason) == (
+            4401,
+            auth_first,
+        )
+    for message in ({"type": "auth"}, {"type": "auth", "token": ""}, {"type": "auth", "token": 7}):
+        missing = _closed(http, _url(call), json.dumps(message))
+        assert (missing.code, missing.reason) == (4401, "missing room token in the auth message")
+    # None of the refusals used the token up: it still opens the room, once.
+    with join(http, call, token) as pensioner:
+        assert pensioner.receive_json()["type"] == "joined"
+
+
+def test_a_connection_that_sends_nothing_is_closed_after_the_deadline(
+    app: FastAPI, http: TestClient, call: Call
+) -> None:
+    app.state.settings = app.state.settings.model_copy(update={"signal_auth_seconds": 0.3})
+    with http.websocket_connect(_url(call)) as ws, pytest.raises(WebSocketDisconnect) as closed:
+        ws.receive_json()  # nothing sent
+    assert (closed.value.code, closed.value.reason) == (4401, "no auth message within 0.3 seconds")
+
+
+def test_a_room_token_opens_one_connection_only(http: TestClient, call: Call) -> None:
+    token = _token(http, call, "pensioner")["token"]
+    with join(http, call, token) as pensioner:
+        assert pensioner.receive_json()["type"] == "joined"
+    # The side is free again, but the token is spent: a copy from a log opens nothing.
+    again = _refused(http, call, token)
+    assert (again.code, again.reason) == (
+        4401,
+        "this room token was used already; ask for a new one",
+    )
+    with join(http, call, _token(http, call, "pensioner")["token"]) as pensioner:
+        assert pensioner.receive_json()["type"] == "joined"

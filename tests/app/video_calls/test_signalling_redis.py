@@ -8,6 +8,7 @@ import signal
 import time
 import warnings
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
@@ -24,8 +25,8 @@ from tests.app.video_calls.test_signalling import (
     _call,
     _refused,
     _token,
-    _url,
     end_the_call,
+    join,
     negotiate,
 )
 from tests.conftest import Backend, Factory, RecordingQueue
@@ -109,9 +110,7 @@ def test_parties_on_two_processes_meet_and_messages_keep_their_order(
     instances: tuple[TestClient, TestClient], call: Call, namespace: str
 ) -> None:
     one, two = instances
-    pensioner_url = _url(call, _token(one, call, "pensioner")["token"])
-    agent_url = _url(call, _token(two, call, "agent")["token"])
-    with one.websocket_connect(pensioner_url) as pensioner:
+    with join(one, call, _token(one, call, "pensioner")["token"]) as pensioner:
         assert pensioner.receive_json() == {
             "type": "joined",
             "role": "pensioner",
@@ -120,7 +119,7 @@ def test_parties_on_two_processes_meet_and_messages_keep_their_order(
         }
         pensioner.send_json({"type": "ready"})
         assert pensioner.receive_json()["code"] == "peer_absent"
-        with two.websocket_connect(agent_url) as agent:
+        with join(two, call, _token(two, call, "agent")["token"]) as agent:
             assert agent.receive_json()["peer_present"] is True
             assert pensioner.receive_json() == {"type": "peer-joined", "role": "agent"}
             # Both sides are held in Redis, each with a time to live.
@@ -150,18 +149,18 @@ def test_a_third_connection_is_refused_on_either_process(
     one, two = instances
     pensioner_token = _token(one, call, "pensioner")["token"]
     agent_token = _token(two, call, "agent")["token"]
-    with one.websocket_connect(_url(call, pensioner_token)) as pensioner:
+    with join(one, call, pensioner_token) as pensioner:
         pensioner.receive_json()
-        with two.websocket_connect(_url(call, agent_token)) as agent:
+        with join(two, call, agent_token) as agent:
             agent.receive_json()
             assert pensioner.receive_json()["type"] == "peer-joined"
             for client in (one, two):
-                second_tab = _refused(client, _url(call, pensioner_token))
+                second_tab = _refused(client, call, _token(client, call, "pensioner")["token"])
                 assert (second_tab.code, second_tab.reason) == (
                     4409,
                     "The pensioner is already connected to this call",
                 )
-                second_agent = _refused(client, _url(call, agent_token))
+                second_agent = _refused(client, call, _token(client, call, "agent")["token"])
                 assert (second_agent.code, second_agent.reason) == (
                     4409,
                     "The agent is already connected to this call",
@@ -172,8 +171,15 @@ def test_a_third_connection_is_refused_on_either_process(
             pensioner.send_json({"type": "answer", "sdp": "y"})
             assert agent.receive_json() == {"type": "answer", "sdp": "y", "from": "pensioner"}
         assert pensioner.receive_json() == {"type": "peer-left", "role": "agent"}
-    # Once left, a side can be taken again, from the other process.
-    with one.websocket_connect(_url(call, agent_token)) as agent:
+    # Once left, a side can be taken again, from the other process, with a new token; the
+    # used one is refused by either process (it is marked used in Redis).
+    for client in (one, two):
+        used = _refused(client, call, agent_token)
+        assert (used.code, used.reason) == (
+            4401,
+            "this room token was used already; ask for a new one",
+        )
+    with join(one, call, _token(one, call, "agent")["token"]) as agent:
         assert agent.receive_json()["peer_present"] is False
 
 
@@ -185,9 +191,9 @@ def test_read_code_and_outcome_reach_the_pensioner_on_the_other_process(
     # Nobody connected yet: the code is kept, and said to be undelivered.
     early = two.post(f"{base}/read-code", headers=call.agent_headers)
     assert early.status_code == 200 and early.json()["delivered"] is False
-    with one.websocket_connect(_url(call, _token(one, call, "pensioner")["token"])) as pensioner:
+    with join(one, call, _token(one, call, "pensioner")["token"]) as pensioner:
         pensioner.receive_json()
-        with two.websocket_connect(_url(call, _token(two, call, "agent")["token"])) as agent:
+        with join(two, call, _token(two, call, "agent")["token"]) as agent:
             agent.receive_json()
             assert pensioner.receive_json()["type"] == "peer-joined"
             issued = two.post(f"{base}/read-code", headers=call.agent_headers)
@@ -207,20 +213,39 @@ def test_a_side_is_kept_while_connected_and_freed_when_its_holder_vanishes(
         hub: RedisSignalHub = client.app.state.signal_hub  # type: ignore[attr-defined]
         hub.side_ttl_ms = 2000
     pensioner_token = _token(one, call, "pensioner")["token"]
-    with one.websocket_connect(_url(call, pensioner_token)) as pensioner:
+    with join(one, call, pensioner_token) as pensioner:
         pensioner.receive_json()
         for _ in range(3):  # well past the time to live, the side is still held
             pensioner.send_json({"type": "ping"})
             assert pensioner.receive_json() == {"type": "pong"}
             time.sleep(1.0)
-        assert _refused(two, _url(call, pensioner_token)).code == 4409
+        assert _refused(two, call, _token(two, call, "pensioner")["token"]).code == 4409
 
     # A process that died without leaving: its side is a key nobody refreshes.
     key = f"{namespace}:signal:{call.appointment.id}:side:pensioner"
     client = redis.Redis.from_url(REDIS_URL)
     client.set(key, "a-process-that-died", px=500)
     client.close()
-    assert _refused(two, _url(call, pensioner_token)).code == 4409
+    assert _refused(two, call, _token(two, call, "pensioner")["token"]).code == 4409
     time.sleep(0.7)
-    with two.websocket_connect(_url(call, pensioner_token)) as pensioner:
+    with join(two, call, _token(two, call, "pensioner")["token"]) as pensioner:
         assert pensioner.receive_json()["type"] == "joined"
+
+
+def test_a_room_token_is_used_once_across_processes(
+    instances: tuple[TestClient, TestClient], call: Call, namespace: str
+) -> None:
+    one, two = instances
+    token = _token(one, call, "pensioner")
+    with join(one, call, token["token"]) as pensioner:
+        assert pensioner.receive_json()["type"] == "joined"
+    used = _refused(two, call, token["token"])
+    assert (used.code, used.reason) == (4401, "this room token was used already; ask for a new one")
+    # Kept in Redis as used until the token expires, and no longer.
+    client = redis.Redis.from_url(REDIS_URL, decode_responses=True)
+    keys = list(client.scan_iter(f"{namespace}:signal:used-token:*"))
+    assert len(keys) == 1
+    expires = datetime.fromisoformat(token["expires_at"])
+    left = client.ttl(keys[0])
+    client.close()
+    assert 0 < left <= (expires - datetime.now(UTC)).total_seconds() + 1
