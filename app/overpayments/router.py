@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from app.db import SessionDep
 from app.deps import RequireAdmin, RequireReportReader, StaffActor
 from app.kit import scope
+from app.kit.money import Fen
 from app.kit.pages import Limit, Offset, Page
 from app.overpayments import service
 from models.overpayment import RecoveryStatus
@@ -57,7 +58,7 @@ class RecoveryStep(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     to: RecoveryStatus
-    amount_fen: int = Field(default=0, ge=0, description="Repaid in this step")
+    amount_fen: Fen = Field(default=0, description="Repaid in this step")
     note: str | None = Field(default=None, max_length=500)
 
 

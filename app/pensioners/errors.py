@@ -3,6 +3,8 @@ AppError in app/errors.py)."""
 
 from __future__ import annotations
 
+from pydantic import ValidationError
+
 from app.errors import Conflict, NotFound, UnprocessableEntity
 
 
@@ -23,3 +25,24 @@ class ImportRejected(UnprocessableEntity):
 
 class InvalidCsv(UnprocessableEntity):
     code = "InvalidCsv"
+
+
+class InvalidChange(UnprocessableEntity):
+    """A change that would leave the record invalid; the same body as a request that does not
+    match the document (`fields`), so clients handle both alike."""
+
+    code = "ValidationError"
+    message = "The change would leave the record invalid."
+
+    @classmethod
+    def from_validation(cls, exc: ValidationError) -> InvalidChange:
+        fields = [
+            {
+                "field": ".".join(str(p) for p in err["loc"]),
+                "message": str(err["msg"]).removeprefix("Value error, "),
+                "type": err["type"],
+            }
+            for err in exc.errors()
+        ]
+        summary = "; ".join(f"{f['field'] or 'record'}: {f['message']}" for f in fields[:5])
+        return cls(f"The change would leave the record invalid: {summary}", fields=fields)

@@ -19,6 +19,7 @@ from pydantic import (
 )
 
 from app import national_id as nid
+from app.kit.money import MonthlyFen
 from models.pensioner import BenefitStatus, BenefitType, Language, Residence, Sex
 
 RegionCode = Annotated[str, StringConstraints(pattern=r"^\d{6}$")]
@@ -89,7 +90,7 @@ class PensionerCreate(_PensionerFields):
     overseas_timezone: str | None = None
     benefit_type: BenefitType = BenefitType.pension
     benefit_status: BenefitStatus = BenefitStatus.active
-    monthly_amount_fen: int = Field(ge=0, le=100_000_000)
+    monthly_amount_fen: MonthlyFen
     mobility_limited: bool = False
     preferred_language: Language = Language.zh
 
@@ -117,7 +118,8 @@ class PensionerCreate(_PensionerFields):
 
 
 class PensionerUpdate(_PensionerFields):
-    """Fields to change; the national ID and date of birth are fixed once registered."""
+    """Fields to change; the national ID and date of birth are fixed once registered. A field
+    left out keeps its value; only the overseas details can be set to null (cleared)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -129,9 +131,29 @@ class PensionerUpdate(_PensionerFields):
     overseas_timezone: str | None = None
     benefit_type: BenefitType | None = None
     benefit_status: BenefitStatus | None = None
-    monthly_amount_fen: int | None = Field(default=None, ge=0, le=100_000_000)
+    monthly_amount_fen: MonthlyFen | None = None
     mobility_limited: bool | None = None
     preferred_language: Language | None = None
+
+    @field_validator(
+        "name",
+        "phone",
+        "region_code",
+        "residence",
+        "benefit_type",
+        "benefit_status",
+        "monthly_amount_fen",
+        "mobility_limited",
+        "preferred_language",
+        mode="before",
+    )
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        # Called only for fields the body names: null would mean "erase" a value every record
+        # must have.
+        if value is None:
+            raise ValueError("cannot be null; leave the field out to keep its value")
+        return value
 
 
 class PensionerRead(BaseModel):

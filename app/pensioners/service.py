@@ -18,8 +18,15 @@ from app.audit.service import Actor
 from app.config import Settings
 from app.errors import OutOfScope
 from app.kit import audited, scope
+from app.kit.money import CSV_TEXT
 from app.kit.pages import Page, paginate
-from app.pensioners.errors import DuplicateNationalId, ImportRejected, InvalidCsv, PensionerNotFound
+from app.pensioners.errors import (
+    DuplicateNationalId,
+    ImportRejected,
+    InvalidChange,
+    InvalidCsv,
+    PensionerNotFound,
+)
 from app.pensioners.schemas import (
     ImportReport,
     ImportRowError,
@@ -90,7 +97,12 @@ def update(
         merged["overseas_country"] = patch.get("overseas_country")
         merged["overseas_timezone"] = patch.get("overseas_timezone")
     # Re-validate the whole record so cross-field rules (overseas needs a time zone) still hold.
-    checked = PensionerCreate.model_validate(merged)
+    try:
+        checked = PensionerCreate.model_validate(merged)
+    except ValidationError as exc:
+        # The change alone was valid but the record it would make is not (moving overseas
+        # without a country or time zone): the client's mistake, named field by field.
+        raise InvalidChange.from_validation(exc) from exc
     for key in PensionerUpdate.model_fields:
         setattr(pensioner, key, getattr(checked, key))
     pensioner.updated_at = utcnow()
@@ -321,7 +333,7 @@ def _validate_row(row: _Row) -> list[ImportRowError]:
             continue
         values[key] = _parse_bool(value) if key == "mobility_limited" else value
     try:
-        row.data = PensionerCreate.model_validate(values)
+        row.data = PensionerCreate.model_validate(values, context={CSV_TEXT: True})
     except ValidationError as exc:
         return [
             ImportRowError(
