@@ -24,6 +24,7 @@ from app.errors import (
     ErrorBody,
     error_body,
 )
+from app.openapi_examples import ANSWER_EXAMPLES, EXAMPLES
 from biometrics.errors import BiometricsError
 
 E = TypeVar("E", bound=Exception)
@@ -63,23 +64,30 @@ def biometrics_status(cls: type[BiometricsError]) -> int:
     return BIOMETRICS_STATUS.get(cls.code, 422)
 
 
+def _by_name(classes: list[type[E]]) -> list[type[E]]:
+    # Subclass order follows import order; a code several classes share (InvalidChange sends
+    # ValidationError on purpose) must be described the same way in every process.
+    return sorted(classes, key=lambda cls: (cls.__module__, cls.__qualname__))
+
+
 def error_catalogue() -> dict[str, ErrorCode]:
-    """Every error code, from the AppError and BiometricsError classes loaded (create_app
-    imports every router, hence every domain's errors) and the handlers' own codes."""
-    found: dict[str, ErrorCode] = {}
-    for app_cls in _family(AppError):
+    """Every error code: the handlers' own, then those of the AppError and BiometricsError
+    classes loaded (create_app imports every router, hence every domain's errors)."""
+    found: dict[str, ErrorCode] = {
+        code: ErrorCode(code, status, message, "app.errors")
+        for code, (status, message) in HANDLER_CODES.items()
+    }
+    for app_cls in _by_name(_family(AppError)):
         found.setdefault(
             app_cls.code,
             ErrorCode(app_cls.code, app_cls.status_code, app_cls.message, app_cls.__module__),
         )
-    for bio_cls in _family(BiometricsError):
+    for bio_cls in _by_name(_family(BiometricsError)):
         doc = (inspect.getdoc(bio_cls) or "").replace("\n", " ")
         found.setdefault(
             bio_cls.__name__,
             ErrorCode(bio_cls.__name__, biometrics_status(bio_cls), doc, bio_cls.__module__),
         )
-    for code, (status, message) in HANDLER_CODES.items():
-        found.setdefault(code, ErrorCode(code, status, message, "app.errors"))
     return dict(sorted(found.items()))
 
 
@@ -241,9 +249,9 @@ def _codes_escaping(fn: types.FunctionType, caught: tuple[type, ...]) -> set[str
 @cache
 def _classes_by_code() -> dict[str, type]:
     classes: dict[str, type] = {}
-    for app_cls in _family(AppError):
+    for app_cls in _by_name(_family(AppError)):
         classes.setdefault(app_cls.code, app_cls)
-    for bio_cls in _family(BiometricsError):
+    for bio_cls in _by_name(_family(BiometricsError)):
         classes.setdefault(bio_cls.__name__, bio_cls)
     return classes
 
@@ -339,6 +347,21 @@ def api_routes(app: FastAPI) -> Iterator[Any]:
             yield context
 
 
+def add_examples(document: dict[str, Any]) -> None:
+    """The examples of app/openapi_examples.py: in each body's schema, and for answers without
+    one of their own, beside the answer."""
+    schemas = document.get("components", {}).get("schemas", {})
+    for name, examples in EXAMPLES.items():
+        if name in schemas:
+            schemas[name]["examples"] = examples
+    for item in document["paths"].values():
+        for operation in item.values():
+            for status, by_media in ANSWER_EXAMPLES.get(operation["operationId"], {}).items():
+                content = operation["responses"][status].setdefault("content", {})
+                for media_type, example in by_media.items():
+                    content.setdefault(media_type, {})["example"] = example
+
+
 def install_contract(app: FastAPI) -> None:
     """Builds the document with every route's error answers in the one error body (instead of
     FastAPI's HTTPValidationError, which the service never sent)."""
@@ -362,6 +385,7 @@ def install_contract(app: FastAPI) -> None:
                             response["description"] = f"{declared}. {response['description']}"
                         responses[str(status)] = response
             schemas = document.setdefault("components", {}).setdefault("schemas", {})
+            add_examples(document)
             schemas.pop("HTTPValidationError", None)
             schemas.pop("ValidationError", None)
             body = ErrorBody.model_json_schema(ref_template=REF + "{model}")

@@ -147,7 +147,11 @@ def list_appointments(
     ]
 
 
-@router.get("/{appointment_id}", response_model=AppointmentRead)
+@router.get(
+    "/{appointment_id}",
+    response_model=AppointmentRead,
+    summary="One of your appointments",
+)
 def read_appointment(
     appointment_id: uuid.UUID,
     session: SessionDep,

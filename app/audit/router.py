@@ -15,7 +15,11 @@ from models.audit import AuditEvent
 router = APIRouter(prefix="/audit", tags=["audit"])
 
 
-@router.get("/events", response_model=list[AuditEventRead])
+@router.get(
+    "/events",
+    response_model=list[AuditEventRead],
+    summary="Audit events, filtered",
+)
 def list_events(
     session: SessionDep,
     staff: RequireAuditReader,

@@ -71,7 +71,11 @@ def list_documents(session: SessionDep, pensioner: CurrentPensioner) -> list[Con
     ]
 
 
-@router.get("/{document_id}", response_model=ConsularDocumentRead)
+@router.get(
+    "/{document_id}",
+    response_model=ConsularDocumentRead,
+    summary="One of your consular life certificates",
+)
 def read_document(
     document_id: uuid.UUID, session: SessionDep, pensioner: CurrentPensioner
 ) -> ConsularDocumentRead:
@@ -98,7 +102,11 @@ def list_for_review(
     return [service.to_staff_read(session, d, p, base_url=_base_url(request)) for d, p in rows]
 
 
-@staff_router.get("/{document_id}", response_model=ConsularDocumentStaffRead)
+@staff_router.get(
+    "/{document_id}",
+    response_model=ConsularDocumentStaffRead,
+    summary="A consular life certificate, for review",
+)
 def read_for_review(
     document_id: uuid.UUID, request: Request, session: SessionDep, staff: RequireDocumentReviewer
 ) -> ConsularDocumentStaffRead:

@@ -151,7 +151,11 @@ def read_batch(batch_id: uuid.UUID, session: SessionDep, admin: RequireAdmin) ->
     return service.report_of(batch, duplicate=False)
 
 
-@router.get("/batches/{batch_id}/quarantine", response_model=list[QuarantinedRead])
+@router.get(
+    "/batches/{batch_id}/quarantine",
+    response_model=list[QuarantinedRead],
+    summary="The rows of a batch set aside as invalid",
+)
 def read_quarantine(
     batch_id: uuid.UUID,
     session: SessionDep,

@@ -49,7 +49,11 @@ async def start_run(
     )
 
 
-@router.get("/matching/runs", response_model=Page[RunRead])
+@router.get(
+    "/matching/runs",
+    response_model=Page[RunRead],
+    summary="Matching runs in your region scope",
+)
 def list_runs(
     session: SessionDep, admin: RequireAdmin, limit: Limit = 50, offset: Offset = 0
 ) -> Page[RunRead]:
@@ -57,12 +61,20 @@ def list_runs(
     return page.map(RunRead.model_validate)
 
 
-@router.get("/matching/runs/{run_id}", response_model=RunRead)
+@router.get(
+    "/matching/runs/{run_id}",
+    response_model=RunRead,
+    summary="A matching run and its counts",
+)
 def read_run(run_id: uuid.UUID, session: SessionDep, admin: RequireAdmin) -> MatchingRun:
     return service.get_run(session=session, staff=admin, run_id=run_id)
 
 
-@router.get("/match-candidates", response_model=Page[CandidateRead])
+@router.get(
+    "/match-candidates",
+    response_model=Page[CandidateRead],
+    summary="Match candidates in your region scope",
+)
 def list_candidates(
     session: SessionDep,
     staff: RequireCandidateReviewer,
@@ -76,7 +88,11 @@ def list_candidates(
     return page.map(lambda candidate: scope.read_with_region(session, CandidateRead, candidate))
 
 
-@router.post("/match-candidates/{candidate_id}/decision", response_model=CandidateDecided)
+@router.post(
+    "/match-candidates/{candidate_id}/decision",
+    response_model=CandidateDecided,
+    summary="Confirm or dismiss a match candidate",
+)
 def decide_candidate(
     candidate_id: uuid.UUID,
     body: CandidateDecision,

@@ -62,7 +62,11 @@ class RecoveryStep(BaseModel):
     note: str | None = Field(default=None, max_length=500)
 
 
-@router.get("", response_model=Page[ClaimRead])
+@router.get(
+    "",
+    response_model=Page[ClaimRead],
+    summary="Overpayment recovery cases in your region scope",
+)
 def list_claims(
     session: SessionDep,
     staff: RequireReportReader,
@@ -83,7 +87,11 @@ def _detail(session: SessionDep, claim: Any) -> ClaimDetail:
     return ClaimDetail(**read.model_dump(), events=events)
 
 
-@router.get("/{claim_id}", response_model=ClaimDetail)
+@router.get(
+    "/{claim_id}",
+    response_model=ClaimDetail,
+    summary="An overpayment recovery case with its steps",
+)
 def read_claim(claim_id: uuid.UUID, session: SessionDep, staff: RequireReportReader) -> ClaimDetail:
     return _detail(session, service.get_in_scope(session=session, staff=staff, claim_id=claim_id))
 

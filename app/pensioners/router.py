@@ -65,7 +65,12 @@ def search_pensioners(
     return page.map(PensionerRead.model_validate)
 
 
-@router.post("", response_model=PensionerRead, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "",
+    response_model=PensionerRead,
+    status_code=status.HTTP_201_CREATED,
+    summary="Register a pensioner in your region scope",
+)
 def create_pensioner(
     session: SessionDep, staff: RequireAdmin, actor: StaffActor, body: PensionerCreate
 ) -> Pensioner:
@@ -114,7 +119,11 @@ async def _csv_bytes(request: Request) -> bytes:
     return await request.body()
 
 
-@router.get("/{pensioner_id}", response_model=PensionerRead)
+@router.get(
+    "/{pensioner_id}",
+    response_model=PensionerRead,
+    summary="A pensioner's register record",
+)
 def read_pensioner(pensioner: ReadablePensioner) -> Pensioner:
     return pensioner
 
@@ -133,7 +142,11 @@ def certification_history(
     return [CertificationRead.model_validate(r) for r in rows]
 
 
-@router.patch("/{pensioner_id}", response_model=PensionerRead)
+@router.patch(
+    "/{pensioner_id}",
+    response_model=PensionerRead,
+    summary="Change a pensioner's record (only the fields sent)",
+)
 def update_pensioner(
     session: SessionDep,
     staff: RequireAdmin,
@@ -146,7 +159,11 @@ def update_pensioner(
     )
 
 
-@router.delete("/{pensioner_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/{pensioner_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Delete a pensioner's record",
+)
 def delete_pensioner(
     session: SessionDep, settings: SettingsDep, actor: StaffActor, pensioner: EditablePensioner
 ) -> Response:

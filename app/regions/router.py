@@ -12,7 +12,11 @@ from app.regions.schemas import RegionCreate, RegionRead, RegionUpdate
 router = APIRouter(prefix="/regions", tags=["regions"])
 
 
-@router.get("", response_model=list[RegionRead])
+@router.get(
+    "",
+    response_model=list[RegionRead],
+    summary="All regions",
+)
 def list_regions(
     session: SessionDep, settings: SettingsDep, staff: CurrentStaff
 ) -> list[RegionRead]:
@@ -23,7 +27,12 @@ def list_regions(
     ]
 
 
-@router.post("", response_model=RegionRead, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "",
+    response_model=RegionRead,
+    status_code=status.HTTP_201_CREATED,
+    summary="Add a region",
+)
 def create_region(
     session: SessionDep,
     settings: SettingsDep,
@@ -35,7 +44,11 @@ def create_region(
     return service.to_read(region, default_period=settings.certification_period_months)
 
 
-@router.patch("/{code}", response_model=RegionRead)
+@router.patch(
+    "/{code}",
+    response_model=RegionRead,
+    summary="Change a region",
+)
 def update_region(
     code: str,
     session: SessionDep,

@@ -34,7 +34,11 @@ def dashboard(
     )
 
 
-@router.get("/monthly", response_model=list[RegionMonth])
+@router.get(
+    "/monthly",
+    response_model=list[RegionMonth],
+    summary="The monthly report by region",
+)
 def monthly(
     session: SessionDep, staff: RequireReportReader, month: Month, region_code: RegionPrefix = None
 ) -> list[RegionMonth]:
@@ -43,7 +47,12 @@ def monthly(
     )
 
 
-@router.get("/monthly.csv", response_class=Response, responses={200: {"content": {"text/csv": {}}}})
+@router.get(
+    "/monthly.csv",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}}},
+    summary="The monthly report as CSV",
+)
 def monthly_csv(
     session: SessionDep, staff: RequireReportReader, month: Month, region_code: RegionPrefix = None
 ) -> Response:

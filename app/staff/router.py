@@ -21,24 +21,41 @@ def read_me(staff: CurrentStaff) -> StaffUser:
     return staff
 
 
-@router.get("", response_model=list[StaffRead])
+@router.get(
+    "",
+    response_model=list[StaffRead],
+    summary="Staff accounts in your region scope",
+)
 def list_staff(session: SessionDep, admin: RequireAdmin) -> list[StaffUser]:
     return service.list_in_scope(session=session, admin=admin)
 
 
-@router.post("", response_model=StaffRead, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "",
+    response_model=StaffRead,
+    status_code=status.HTTP_201_CREATED,
+    summary="Create a staff account",
+)
 def create_staff(
     session: SessionDep, admin: RequireAdmin, actor: StaffActor, body: StaffCreate
 ) -> StaffUser:
     return service.create_by_admin(session=session, admin=admin, actor=actor, data=body)
 
 
-@router.get("/{staff_id}", response_model=StaffRead)
+@router.get(
+    "/{staff_id}",
+    response_model=StaffRead,
+    summary="A staff account",
+)
 def read_staff(staff_id: uuid.UUID, session: SessionDep, admin: RequireAdmin) -> StaffUser:
     return service.get_in_scope(session=session, admin=admin, staff_id=staff_id)
 
 
-@router.patch("/{staff_id}", response_model=StaffRead)
+@router.patch(
+    "/{staff_id}",
+    response_model=StaffRead,
+    summary="Change a staff account",
+)
 def update_staff(
     staff_id: uuid.UUID,
     session: SessionDep,

@@ -130,7 +130,11 @@ def confirm_visit(
     return scope.read_with_region(session, TaskRead, done)
 
 
-@router.get("/{task_id}", response_model=TaskRead)
+@router.get(
+    "/{task_id}",
+    response_model=TaskRead,
+    summary="A verification task",
+)
 def read_task(task_id: uuid.UUID, session: SessionDep, staff: RequireTaskReader) -> TaskRead:
     task = service.get_in_scope(session=session, staff=staff, task_id=task_id)
     return scope.read_with_region(session, TaskRead, task)
