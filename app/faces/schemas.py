@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -129,3 +129,56 @@ class CalibrationRead(BaseModel):
             created_by=c.created_by,
             created_at=c.created_at,
         )
+
+
+class DuplicateSide(BaseModel):
+    pensioner_id: uuid.UUID
+    face_id: uuid.UUID
+    national_id: str
+    name: str
+    region_code: str
+    benefit_status: str
+    enrolled_at: datetime | None
+
+
+class DuplicateCaseRead(BaseModel):
+    """A pair of pensioners whose faces lie closer than the duplicate threshold; `earlier`
+    was enrolled first, `later` is the identity a confirmed fraud suspends."""
+
+    id: uuid.UUID
+    status: str
+    outcome: str | None
+    distance: float
+    threshold: float
+    found_by: str
+    earlier: DuplicateSide
+    later: DuplicateSide
+    first_reviewer_id: str | None
+    first_outcome: str | None
+    first_note: str | None
+    second_reviewer_id: str | None
+    second_note: str | None
+    created_at: datetime
+    decided_at: datetime | None
+
+
+class DuplicateDecision(BaseModel):
+    outcome: Literal["same_person", "relatives", "data_error"]
+    note: str | None = Field(default=None, max_length=1000)
+
+
+class ImportBatchRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    source: str
+    kind: str
+    status: str
+    total: int
+    processed: int
+    enrolled: int
+    refused: int
+    skipped: int
+    error: str | None
+    created_at: datetime
+    finished_at: datetime | None

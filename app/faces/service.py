@@ -20,7 +20,7 @@ from app.audit import service as audit
 from app.audit.service import Actor
 from app.config import Settings
 from app.errors import PermissionDenied
-from app.faces import calibration
+from app.faces import calibration, duplicates
 from app.faces.errors import (
     DuplicatePhoto,
     FaceNotFound,
@@ -36,6 +36,7 @@ from app.faces.gallery import (
     refresh_gallery,
     vector_of,
 )
+from app.faces.index import Neighbour, log_change, register_index
 from app.kit import audited
 from app.kit.scope import in_region
 from biometrics import (
@@ -146,6 +147,8 @@ def _add_face(
     )
     session.add(face)
     session.flush()
+    if face.active:
+        log_change(session, face=face, joined=True)
     media.store(settings=settings, relative=relative, data=data)
     try:
         audit.record(
@@ -211,7 +214,8 @@ def enrol(
         analysis=analysis,
         data=data,
     )
-    return _add_face(
+    neighbours = check.pop("_neighbours")
+    face = _add_face(
         session=session,
         settings=settings,
         pensioner=pensioner,
@@ -223,6 +227,16 @@ def enrol(
         pending=actor.type == "staff" and bool(check["waits_for"]),
         check=check,
     )
+    # Anyone closer than the duplicate threshold: a case for staff, whatever the gallery says.
+    duplicates.check_new_face(
+        session=session,
+        settings=settings,
+        face=face,
+        neighbours=neighbours,
+        found_by="enrolment",
+        actor=actor,
+    )
+    return face
 
 
 def enrolment_check(
@@ -278,6 +292,9 @@ def enrolment_check(
         own = {"decision": mine.decision, "score": mine.score, "reasons": list(mine.reasons)}
         if mine.decision != "match":
             waits_for.append("does_not_match_photos_on_file")
+    neighbours = register_index(session, model=model).nearest(
+        vector, k=settings.face_dedup_neighbours, exclude=pensioner.id
+    )
     others = resembling_others(
         session=session,
         settings=settings,
@@ -285,10 +302,14 @@ def enrolment_check(
         pensioner_id=pensioner.id,
         probe=probe,
         own_score=None if own is None else own["score"],
+        neighbours=neighbours,
     )
     if others["flagged"]:
         waits_for.append("resembles_another_pensioner")
-    return {"own": own, "others": others, "waits_for": waits_for}
+    if any(n.distance < settings.face_duplicate_case_distance for n in neighbours):
+        waits_for.append("duplicate_case")
+    # Not stored (the caller opens the duplicate cases from it).
+    return {"own": own, "others": others, "waits_for": waits_for, "_neighbours": neighbours}
 
 
 def _stats_of(
@@ -342,41 +363,70 @@ def resembling_others(
     probe: FaceEmbedding,
     own_score: float | None = None,
     keep: int = 3,
+    neighbours: list[Neighbour] | None = None,
 ) -> dict[str, Any]:
     """1:N: the enrolled people (other than pensioner_id) this face would be taken for.
 
-    Every other gallery is scored as a verification would score it. One is flagged when it
+    The index (app/faces/index.py) gives the nearest templates of other people; their
+    galleries are scored as a verification would score them. One is flagged when it
     reaches the register's calibrated bar and, if the face was also compared with the
     person's own photos, resembles that other person at least as much (a bar meant for one
     comparison, used against N galleries, would otherwise flag a lookalike among many
-    strangers for every genuine photo). A brute-force scan of the galleries: fine until the
-    register is large (the enrolment-at-scale work replaces it with an index).
+    strangers for every genuine photo). `checked` is how many other people's templates the
+    search covered.
     """
-    rows = session.exec(
-        select(EnrolledFace.pensioner_id, EnrolledFace.embedding).where(
-            col(EnrolledFace.active),
-            EnrolledFace.model_name == probe.model_name,
-            EnrolledFace.model_version == probe.model_version,
-            EnrolledFace.pensioner_id != pensioner_id,
+    model = (probe.model_name, probe.model_version)
+    index = register_index(session, model=model)
+    if neighbours is None:
+        neighbours = index.nearest(
+            np.asarray(probe.vector), k=settings.face_dedup_neighbours, exclude=pensioner_id
         )
-    ).all()
     bars = overall_thresholds(
         session=session,
         settings=settings,
         model_name=probe.model_name,
         model_version=probe.model_version,
     )
-    result: dict[str, Any] = {"checked": 0, "flagged": [], "closest": [], "bar": bars.match}
-    if not rows:
+    own_faces = len(
+        session.exec(
+            select(EnrolledFace.id).where(
+                EnrolledFace.pensioner_id == pensioner_id,
+                col(EnrolledFace.active),
+                EnrolledFace.model_name == probe.model_name,
+                EnrolledFace.model_version == probe.model_version,
+            )
+        ).all()
+    )
+    result: dict[str, Any] = {
+        "checked": len(index) - own_faces,
+        "flagged": [],
+        "closest": [],
+        "bar": bars.match,
+        "nearest": [
+            {"pensioner_id": str(n.pensioner_id), "distance": round(n.distance, 4)}
+            for n in neighbours[:keep]
+        ],
+    }
+    # The index gives the nearest templates; only their owners can reach the bar, and only
+    # they are scored as a verification would score them.
+    owners = sorted({n.pensioner_id for n in neighbours}, key=str)
+    if not owners:
         return result
-    owners = sorted({p for p, _ in rows}, key=str)
-    index = {p: i for i, p in enumerate(owners)}
+    rows = session.exec(
+        select(EnrolledFace.pensioner_id, EnrolledFace.embedding).where(
+            col(EnrolledFace.active),
+            EnrolledFace.model_name == probe.model_name,
+            EnrolledFace.model_version == probe.model_version,
+            col(EnrolledFace.pensioner_id).in_(owners),
+        )
+    ).all()
+    index_of = {p: i for i, p in enumerate(owners)}
     sums = np.zeros((len(owners), len(probe.vector)))
     counts = np.zeros(len(owners))
     for owner, blob in rows:
-        sums[index[owner]] += np.frombuffer(blob, dtype="<f8")
-        counts[index[owner]] += 1
-    centroids = sums / counts[:, None]
+        sums[index_of[owner]] += np.frombuffer(blob, dtype="<f8")
+        counts[index_of[owner]] += 1
+    centroids = sums / np.maximum(counts, 1)[:, None]
     galleries = {
         g.pensioner_id: g
         for g in session.exec(
@@ -386,7 +436,6 @@ def resembling_others(
     vector = np.asarray(probe.vector, dtype=np.float64)
     distances = np.linalg.norm(centroids - vector, axis=1)
     policy = match_policy(settings)
-    model = (probe.model_name, probe.model_version)
     probe_stats = _probe_stats(
         session=session,
         settings=settings,
@@ -396,9 +445,9 @@ def resembling_others(
         model=model,
     )
     scored: list[tuple[float, str]] = []
-    for owner, distance in zip(owners, distances, strict=True):
+    for owner, distance, count in zip(owners, distances, counts, strict=True):
         stats = _stats_of(galleries.get(owner), policy=policy, model=model)
-        if stats is None:
+        if stats is None or count == 0:
             continue
         score, _, _ = snorm(
             float(distance),
@@ -411,7 +460,6 @@ def resembling_others(
     def listed(items: list[tuple[float, str]]) -> list[dict[str, Any]]:
         return [{"pensioner_id": who, "score": round(score, 4)} for score, who in items[:keep]]
 
-    result["checked"] = len(scored)
     result["closest"] = listed(scored)
     if bars.match is not None:
         floor = bars.match if own_score is None else max(bars.match, own_score)
@@ -439,6 +487,7 @@ def decide_pending(
     face.pending = False
     if approve:
         face.active, face.approved_by_id, face.approved_at = True, str(staff_id), now
+        log_change(session, face=face, joined=True)
     else:
         face.retired_at = now
     audited.write(
@@ -911,6 +960,7 @@ def retire(
         return face
     face.active = False
     face.retired_at = utcnow()
+    log_change(session, face=face, joined=False)
     audited.write(
         session=session,
         actor=actor,

@@ -61,6 +61,9 @@ export const ERRORS = {
   FaceNotFound: { zh: "没有找到这张照片。", en: "This photo was not found." },
   FaceNotPending: { zh: "这张照片已经处理过了。", en: "This photo was already dealt with." },
   CalibrationRefused: { zh: "用这些设置不能完成校准。", en: "The calibration cannot be made with these settings." },
+  DuplicateCaseNotFound: { zh: "没有找到这个疑似重复的案件。", en: "This duplicate case was not found." },
+  DuplicateCaseClosed: { zh: "这个案件已经处理完了，请刷新页面。", en: "This case is already decided. Reload the page." },
+  ArchiveRefused: { zh: "这个压缩包不能导入（太大、压缩比异常或不是 ZIP），什么都没有导入。", en: "This archive cannot be imported (too large, abnormally compressed or not a ZIP); nothing was imported." },
   // ---- photo and video files
   BiometricsError: { zh: "照片或视频不能处理，请重新拍摄。", en: "The photo or video cannot be processed. Please take it again." },
   ImageError: { zh: "照片打不开，请重新拍一张。", en: "The photo cannot be opened. Please take it again." },

@@ -24,15 +24,20 @@ let blobUrls = [];
 let call = null;       // the open video call, if any
 /** @type {MediaStream | null} */
 let callStream = null;
+// Only the short-lived access token is kept here. The refresh token lives in an HttpOnly,
+// SameSite=Strict cookie this script cannot read; the auth routes want this header with it.
+const FROM_PAGE = { "X-Requested-With": "lifecert" };
 const tokens = () => JSON.parse(sessionStorage.getItem(KEY) || "null");
+/** @param {{ access_token: string, expires_in: number }} pair */
+const keep = (pair) => sessionStorage.setItem(KEY, JSON.stringify({ access_token: pair.access_token, expires_in: pair.expires_in }));
 const api = makeApi({ token: () => tokens()?.access_token, onUnauthorized: refresh });
 
 async function refresh() {
-  const current = tokens();
-  if (!current) return false;
+  if (!tokens()) return false;
   try {
-    const pair = await makeApi()("POST", "/auth/refresh", { json: { refresh_token: current.refresh_token } });
-    sessionStorage.setItem(KEY, JSON.stringify(pair));
+    const response = await fetch("/api/v1/auth/refresh", { method: "POST", headers: FROM_PAGE });
+    if (!response.ok) throw new Error(String(response.status));
+    keep(await response.json());
     return true;
   } catch (e) {
     sessionStorage.removeItem(KEY);
@@ -138,7 +143,7 @@ $("form-login").addEventListener("submit", async (e) => {
   setError("");
   const form = new URLSearchParams({ username: $("username", HTMLInputElement).value.trim(), password: $("password", HTMLInputElement).value });
   try {
-    const response = await fetch("/api/v1/auth/token", { method: "POST", body: form });
+    const response = await fetch("/api/v1/auth/token", { method: "POST", body: form, headers: FROM_PAGE });
     if (!response.ok) {
       const body = await response.json().catch(() => ({}));
       const key = { LoginBackoff: "login.backoff", StaffAccountLocked: "login.locked", RateLimited: "login.rate" }[body.error] || "login.failed";
@@ -146,7 +151,7 @@ $("form-login").addEventListener("submit", async (e) => {
       $("password").focus();
       return;
     }
-    sessionStorage.setItem(KEY, JSON.stringify(await response.json()));
+    keep(await response.json());
     $("password", HTMLInputElement).value = "";
     await loadMe();
     if (!location.hash || location.hash === "#/login") location.hash = defaultRoute(); else route();
@@ -154,10 +159,10 @@ $("form-login").addEventListener("submit", async (e) => {
 });
 
 $("logout").addEventListener("click", async () => {
-  const current = tokens();
   sessionStorage.removeItem(KEY);
   me = null;
-  if (current) fetch("/api/v1/auth/logout", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ refresh_token: current.refresh_token }) }).catch(() => {});
+  // The cookie goes with it; the service ends the login and clears the cookie.
+  fetch("/api/v1/auth/logout", { method: "POST", headers: FROM_PAGE }).catch(() => {});
   location.hash = "#/login";
   route();
 });
@@ -202,6 +207,7 @@ async function route() {
     else if (page === "calls") await showCalls();
     else if (page === "availability") await showAvailability();
     else if (page === "photos") await showPhotos();
+    else if (page === "duplicates") await showDuplicates();
     else if (page === "consular" && id) await showDocument(id);
     else if (page === "consular") await showDocuments();
     else if (page === "none") showView("view-none");
@@ -619,6 +625,43 @@ async function showPhotos() {
   body.replaceChildren(el("div", { class: "table-wrap", tabindex: 0, role: "region", "aria-label": t("photos.title") },
     table([t("photos.photo"), t("photos.person"), t("photos.why"), t("photos.resembles"), t("photos.by"), ""], rows)));
   showView("view-photos");
+}
+
+// ---- duplicate cases: one face under two identities (admins, reviewers) --------------------------
+async function showDuplicates() {
+  const cases = await api("GET", "/faces/duplicates", { query: { limit: 50 } });
+  const body = $("duplicates-body");
+  const open = cases.filter((c) => c.status !== "closed");
+  if (!open.length) { body.replaceChildren(el("p", { text: t("dup.empty") })); showView("view-duplicates"); return; }
+  const cards = await Promise.all(open.map(async (c, i) => {
+    const side = async (s, label) => el("figure", { class: "dup-side" },
+      await image(`/pensioners/${s.pensioner_id}/faces/${s.face_id}/photo`, t("dup.alt", { who: label, name: s.name })),
+      el("figcaption", {},
+        el("strong", { text: label }), el("br"),
+        el("a", { href: `#/pensioners/${s.pensioner_id}`, text: `${s.name} ${s.national_id}` }), el("br"),
+        el("span", { text: `${s.region_code} · ${t(`benefit.${s.benefit_status}`)}` })));
+    const note = el("input", { type: "text", maxlength: 1000, placeholder: t("dup.note"), "aria-label": `${t("dup.note")} ${i + 1}` });
+    const decide = (outcome) => async () => {
+      try {
+        await api("POST", `/faces/duplicates/${c.id}/decision`, { json: { outcome, note: note.value.trim() || null } });
+        setStatus(t("dup.done"));
+        await showDuplicates();
+      } catch (err) { fail(err); }
+    };
+    const buttons = ["same_person", "relatives", "data_error"].map((o) => {
+      const b = el("button", { type: "button", class: o === "same_person" ? "primary" : "", text: t(`dup.${o}`) });
+      b.addEventListener("click", decide(o));
+      return b;
+    });
+    const waiting = c.status === "awaiting_second"
+      ? el("p", { class: "hint", text: t("dup.awaiting", { who: (c.first_reviewer_id || "").slice(0, 8) }) }) : "";
+    return el("article", { class: "dup-case" },
+      el("div", { class: "dup-pair" }, await side(c.earlier, t("dup.earlier")), await side(c.later, t("dup.later"))),
+      el("p", { text: t("dup.facts", { distance: c.distance.toFixed(3), threshold: c.threshold, found: t(`dup.found.${c.found_by}`) }) }),
+      waiting, el("div", { class: "actions" }, ...buttons, note));
+  }));
+  body.replaceChildren(...cards);
+  showView("view-duplicates");
 }
 
 async function showDocuments() {
