@@ -85,12 +85,23 @@ def worker(
     metrics_address: Annotated[
         str, typer.Option(help="Address for the metrics (an internal one: they are not guarded)")
     ] = "127.0.0.1",
+    nice: Annotated[
+        int | None,
+        typer.Option(min=0, max=19, help="CPU niceness of the face work (LIFECERT_WORKER_NICE)"),
+    ] = None,
 ) -> None:
     """Run certification jobs from the Redis queue (LIFECERT_JOB_BACKEND=redis)."""
+    from app.attempts.jobs import lower_cpu_priority
+
     settings = get_settings()
+    if nice is not None:
+        # The worker processes read the settings again.
+        os.environ["LIFECERT_WORKER_NICE"] = str(nice)
+    # Before Dramatiq starts: its processes inherit the niceness (and the session's group).
+    niceness = lower_cpu_priority(settings.worker_nice if nice is None else nice)
     typer.echo(
         f"Workers for {_redacted(settings.redis_url)} (namespace "
-        f"{settings.redis_namespace}), {processes} processes"
+        f"{settings.redis_namespace}), {processes} processes at niceness {niceness}"
     )
     # Dramatiq's own launcher: supervises the processes and restarts any that die.
     command = [

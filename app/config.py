@@ -172,6 +172,9 @@ class Settings(BaseSettings):
     redis_heartbeat_ms: int = Field(default=60_000, ge=1000)
     redis_maintenance_chance: int = Field(default=1000, ge=1, le=1_000_000)  # per million
     inprocess_workers: int = Field(default=1, ge=1, le=16)
+    # Face work runs at this CPU niceness (0-19) in `lifecert worker` and the embedded pool, so
+    # the API keeps answering on a machine whose cores the jobs would otherwise fill.
+    worker_nice: int = Field(default=10, ge=0, le=19)
     job_lease_seconds: int = Field(default=300, ge=10)
     max_photo_pixels: int = Field(default=120_000_000, ge=1_000_000)
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)

@@ -75,8 +75,18 @@ def current_pensioner(session: SessionDep, settings: SettingsDep, token: BearerT
     return pensioner
 
 
+async def current_pensioner_id(request: Request, token: BearerToken) -> uuid.UUID:
+    """The signed-in pensioner's id from the token alone, on the event loop: for a read whose
+    own query checks that the pensioner is still in the register (the status poll)."""
+    if not token:
+        raise NotAuthenticated()
+    settings: Settings = request.app.state.settings
+    return _subject_uuid(decode_access_token(token, kind="pensioner", key=settings.signing_key))
+
+
 CurrentStaff = Annotated[StaffUser, Depends(current_staff)]
 CurrentPensioner = Annotated[Pensioner, Depends(current_pensioner)]
+CurrentPensionerId = Annotated[uuid.UUID, Depends(current_pensioner_id)]
 
 
 def require_roles(*roles: Role) -> Callable[[StaffUser], StaffUser]:

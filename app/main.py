@@ -19,6 +19,7 @@ from app.appointments.router import router as appointments_router
 from app.attempts.jobs import JobQueue, make_queue
 from app.attempts.router import router as attempts_router
 from app.attempts.router import staff_router as assisted_router
+from app.attempts.router import status_router as attempt_status_router
 from app.attempts.service import make_rng, requeue_stranded
 from app.audit.router import router as audit_router
 from app.auth.router import router as auth_router
@@ -27,7 +28,7 @@ from app.config import Settings, get_settings
 from app.consular.router import router as consular_router
 from app.consular.router import staff_router as consular_staff_router
 from app.db import make_engine
-from app.deps import current_pensioner, current_staff
+from app.deps import current_pensioner, current_pensioner_id, current_staff
 from app.errors import install_error_handlers
 from app.faces.router import calibration_router, pending_router
 from app.faces.router import router as faces_router
@@ -173,6 +174,7 @@ def create_app(
     pensioner_only = [Depends(current_pensioner)]
     api.include_router(me_router, dependencies=pensioner_only)
     api.include_router(attempts_router, dependencies=pensioner_only)
+    api.include_router(attempt_status_router, dependencies=[Depends(current_pensioner_id)])
     api.include_router(assisted_router, dependencies=staff_only)
     api.include_router(reviews_router, dependencies=staff_only)
     api.include_router(appointments_router, dependencies=pensioner_only)

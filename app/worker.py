@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dramatiq
 
-from app.attempts.jobs import run_attempt_job
+from app.attempts.jobs import lower_cpu_priority, run_attempt_job
 from app.broker import ATTEMPTS_QUEUE, PROCESS_ATTEMPT, broker_for
 from app.config import get_settings
 from app.faces.jobs import IMPORT_FACES, IMPORTS_QUEUE, run_import_job
@@ -15,6 +15,8 @@ from app.faces.jobs import IMPORT_FACES, IMPORTS_QUEUE, run_import_job
 from app.observability import metrics  # noqa: F401
 
 _settings = get_settings()
+# Also when Dramatiq is started directly rather than by `lifecert worker`.
+lower_cpu_priority(_settings.worker_nice)
 broker = broker_for(_settings)
 dramatiq.set_broker(broker)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import uuid
 from concurrent.futures import Future, ProcessPoolExecutor
 from functools import cache
@@ -34,6 +35,34 @@ class JobQueue(Protocol):
         """Raise ServiceUnavailable if a job could not be queued now."""
 
     def shutdown(self) -> None: ...
+
+
+AUTOGROUP = "/proc/self/autogroup"
+
+
+def lower_cpu_priority(nice: int, *, autogroup: str = AUTOGROUP) -> int:
+    """Run this process, and the processes it starts, at CPU niceness `nice` or lower priority;
+    returns the niceness it runs at. Never raises a priority.
+
+    Under Linux's autogroup scheduling the kernel first shares the CPU between sessions, and a
+    process's niceness only weighs against the other processes of its session: the workers,
+    started in a session of their own (systemd, a container, a supervisor), would still get
+    as much CPU as the API. So a session leader lowers its session's group too (the group is
+    then only this process and its children).
+    """
+    current = os.getpriority(os.PRIO_PROCESS, 0)
+    if nice > current:
+        current = os.nice(nice - current)
+    if os.getsid(0) == os.getpid():
+        try:
+            with open(autogroup) as group:
+                group_nice = int(group.read().split()[-1])  # "/autogroup-123 nice 0"
+            if group_nice < nice:
+                with open(autogroup, "w") as group:
+                    group.write(str(nice))
+        except (OSError, ValueError, IndexError):
+            log.debug("no autogroup to lower (not Linux, or scheduled by cgroups)")
+    return current
 
 
 @cache
@@ -64,8 +93,12 @@ class InProcessQueue:
     def __init__(self, settings: Settings) -> None:
         self.settings_json = settings.model_dump_json()
         # spawn: a fork of a threaded server process can inherit held locks.
+        # The pool shares the API's session, so its lower niceness is what keeps the API fed.
         self.pool = ProcessPoolExecutor(
-            max_workers=settings.inprocess_workers, mp_context=multiprocessing.get_context("spawn")
+            max_workers=settings.inprocess_workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=lower_cpu_priority,
+            initargs=(settings.worker_nice,),
         )
 
     def enqueue_attempt(self, attempt_id: uuid.UUID) -> None:
