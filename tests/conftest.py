@@ -23,7 +23,7 @@ from app.main import create_app
 from app.migrate import upgrade
 from app.security import create_access_token, hash_password
 from biometrics import DlibFaceEngine
-from tests.engines import MemoFaceEngine
+from tests.engines import engine_for_run
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = REPO_ROOT.parent / "shared" / "fixtures"
@@ -108,10 +108,11 @@ def settings(backend: Backend, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def face_engine() -> DlibFaceEngine:
+def face_engine(tmp_path_factory: pytest.TempPathFactory) -> DlibFaceEngine:
     """One real dlib engine for the whole run (models load once, on first use), remembering
-    its answers: the same photo analysed again in another test costs nothing."""
-    return MemoFaceEngine(DlibFaceEngine())  # type: ignore[return-value]
+    its answers: the same photo analysed again in another test, or by another xdist worker,
+    costs nothing (tests/engines.py)."""
+    return engine_for_run(tmp_path_factory.getbasetemp())  # type: ignore[return-value]
 
 
 class RecordingQueue:

@@ -4,12 +4,20 @@ Many tests analyse the same fixture photos and clips (every module enrols the sa
 both databases; several liveness tests read the same clip). The answers are dlib's own,
 computed the first time a given picture is seen; later calls with the same pixels (and the
 same box, landmarks and jitters) get that answer again instead of running the model again.
+
+Under pytest-xdist the workers share their answers through a folder of the run's own (the
+workers' common temporary folder, made fresh for every run): a photo that two workers both
+meet is analysed once per run, not once per worker. Outside xdist the memory alone is used,
+so no answer outlives its run.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
+import pickle
 import threading
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,11 +36,14 @@ def _box(box: FaceBox) -> tuple[float, ...]:
 
 
 class MemoFaceEngine:
-    def __init__(self, inner: DlibFaceEngine | None = None) -> None:
+    def __init__(self, inner: DlibFaceEngine | None = None, *, shared: Path | None = None) -> None:
         self.inner = inner or DlibFaceEngine()
         self._answers: dict[tuple[Any, ...], Any] = {}
         self._lock = threading.Lock()
         self.calls = 0  # answers computed by the model (not remembered ones)
+        self.shared = shared  # a folder the run's other processes read and write too
+        if shared is not None:
+            shared.mkdir(parents=True, exist_ok=True)
 
     @property
     def model_name(self) -> str:
@@ -49,10 +60,27 @@ class MemoFaceEngine:
         with self._lock:
             if key in self._answers:
                 return self._answers[key]
-        answer = compute()
+        file = self._file(key)
+        if file is not None and file.exists():
+            answer = pickle.loads(file.read_bytes())
+        else:
+            answer = compute()
+            with self._lock:
+                self.calls += 1
+            if file is not None:
+                # Written whole under a name of this process's, then renamed: a reader in another
+                # worker sees the complete answer or none.
+                part = file.with_name(f"{file.name}.{os.getpid()}.part")
+                part.write_bytes(pickle.dumps(answer))
+                part.replace(file)
         with self._lock:
-            self.calls += 1
             return self._answers.setdefault(key, answer)
+
+    def _file(self, key: tuple[Any, ...]) -> Path | None:
+        if self.shared is None:
+            return None
+        name = hashlib.blake2b(repr(key).encode(), digest_size=20).hexdigest()
+        return self.shared / f"{name}.pickle"
 
     def detect(self, pixels: np.ndarray) -> list[FaceBox]:
         key = ("detect", _digest(pixels))
@@ -73,3 +101,10 @@ class MemoFaceEngine:
             model_name=answer.model_name,
             model_version=answer.model_version,
         )
+
+
+def engine_for_run(basetemp: Path) -> MemoFaceEngine:
+    """The engine a test session uses: under xdist (`basetemp` is then the worker's folder
+    inside the run's) the workers share their answers in the run's folder."""
+    shared = basetemp.parent / "face-answers" if os.environ.get("PYTEST_XDIST_WORKER") else None
+    return MemoFaceEngine(DlibFaceEngine(), shared=shared)

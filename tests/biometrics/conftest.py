@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from biometrics import DecodeLimits, DlibFaceEngine, QualityPolicy
-from tests.engines import MemoFaceEngine
 
 FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures"
 
@@ -19,9 +18,10 @@ def fixtures_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
-def engine() -> DlibFaceEngine:
-    """The real engine, remembering its answers for the run (tests/engines.py)."""
-    return MemoFaceEngine(DlibFaceEngine())  # type: ignore[return-value]
+def engine(face_engine: DlibFaceEngine) -> DlibFaceEngine:
+    """The real engine, remembering its answers for the run: the same one the service tests
+    get (tests/conftest.py, tests/engines.py)."""
+    return face_engine
 
 
 @pytest.fixture(scope="session")
