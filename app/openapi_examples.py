@@ -696,22 +696,22 @@ EXAMPLES: dict[str, list[Any]] = {
     "ImportBatchRead": [
         {
             "id": "b80bb774-0288-4da1-b201-890375a60c8f",
-            "source": "source",
-            "kind": "kind",
-            "status": "status",
-            "total": 3,
-            "processed": 3,
-            "enrolled": 3,
-            "refused": 3,
-            "skipped": 3,
-            "error": "error",
+            "source": "scans-2026-11.zip",
+            "kind": "photo",
+            "status": "finished",
+            "total": 120,
+            "processed": 120,
+            "enrolled": 112,
+            "refused": 6,
+            "skipped": 2,
+            "error": None,
             "created_at": "2026-12-01T08:30:00Z",
             "finished_at": "2026-12-01T08:30:00Z",
         }
     ],
     "ImportReport": [
         {
-            "mode": "mode",
+            "mode": "all_or_nothing",
             "dry_run": False,
             "rows": 3,
             "valid": 3,
