@@ -17,6 +17,15 @@ class InvalidRefreshToken(AppError):
     message = "The refresh token is invalid, expired or already used; log in again."
 
 
+class CsrfHeaderMissing(AppError):
+    """A refresh or logout by the refresh cookie without the header a cross-site form cannot
+    send (the cookie is SameSite=Strict too; this is the second lock)."""
+
+    status_code = 403
+    code = "CsrfHeaderMissing"
+    message = "Refreshing or ending a login by its cookie needs the X-Requested-With header."
+
+
 class OtpInvalid(AppError):
     """Every failed pensioner login, whatever the reason: the answer tells an attacker nothing
     (not whether the ID is registered, nor how many tries are left)."""

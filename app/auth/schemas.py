@@ -11,11 +11,14 @@ class TokenPair(BaseModel):
     access_token: str
     token_type: str = "bearer"
     expires_in: int
-    refresh_token: str
+    # Also set as the HttpOnly refresh cookie; null for the pages (requests with
+    # `X-Requested-With: lifecert`), whose scripts never see the refresh token.
+    refresh_token: str | None
 
 
 class RefreshRequest(BaseModel):
-    refresh_token: str = Field(min_length=10, max_length=200)
+    # Optional: without it, the refresh cookie is used (README "Staff login").
+    refresh_token: str | None = Field(default=None, min_length=10, max_length=200)
 
 
 class CodeRequest(BaseModel):

@@ -21,6 +21,7 @@ export const ERRORS = {
   NotAuthenticated: { zh: "登录已过期，请重新登录。", en: "Your login has ended. Please log in again." },
   InvalidToken: { zh: "登录已过期，请重新登录。", en: "Your login has ended. Please log in again." },
   InvalidRefreshToken: { zh: "登录已过期，请重新登录。", en: "Your login has ended. Please log in again." },
+  CsrfHeaderMissing: { zh: "请求被拒绝：请从本系统页面操作。", en: "Refused: please use this service's own page." },
   InvalidCredentials: { zh: "用户名或密码不对。", en: "Wrong username or password." },
   OtpInvalid: { zh: "身份证号或验证码不对，或验证码已过期、已用完。请核对短信，或重新获取验证码。", en: "The ID number or the code is not right, or the code has expired or was used up. Please check the text message, or ask for a new code." },
   RateLimited: { zh: "操作太频繁，请过一会儿再试。", en: "Too many tries. Please wait a while and try again." },
