@@ -202,10 +202,11 @@ def browser(playwright: Playwright, fake_camera: Path) -> Iterator[Browser]:
 
 
 def new_context(
-    browser: Browser, live: Live, *, width: int = 1280, height: int = 900
+    browser: Browser, live: Live | str, *, width: int = 1280, height: int = 900
 ) -> BrowserContext:
+    """A context on the live service, or on another base URL (the topology's hosts)."""
     context = browser.new_context(
-        base_url=live.url,
+        base_url=live if isinstance(live, str) else live.url,
         viewport={"width": width, "height": height},
         locale="zh-CN",
         permissions=["camera"],
@@ -215,10 +216,17 @@ def new_context(
 
 
 def open_page(
-    browser: Browser, live: Live, *, width: int = 1280, height: int = 900
+    browser: Browser,
+    live: Live | str,
+    *,
+    width: int = 1280,
+    height: int = 900,
+    init_script: str | None = None,
 ) -> Iterator[Page]:
     """A page in a fresh context; fails the test if the page's JavaScript threw."""
     context = new_context(browser, live, width=width, height=height)
+    if init_script is not None:  # run before the page's own scripts, in every page
+        context.add_init_script(script=init_script)
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))

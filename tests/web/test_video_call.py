@@ -43,13 +43,31 @@ def _wait_playing(page: Page, selector: str, timeout_s: float = 30.0) -> None:
 CALLER_CLIP = LIVE / "liveportrait_driving_d6.mp4"
 
 
+def launch_with_camera(playwright: Playwright, camera: Path | None, *args: str) -> Browser:
+    """Chromium with a fake camera: the clip `camera` (a .y4m), or else Chromium's generated
+    test pattern; `args` are further command-line switches."""
+    played = [f"--use-file-for-fake-video-capture={camera}"] if camera else []
+    return playwright.chromium.launch(
+        executable_path=str(CHROMIUM),
+        args=[
+            *QUIET,
+            "--use-fake-device-for-media-stream",
+            "--use-fake-ui-for-media-stream",
+            *played,
+            *args,
+        ],
+    )
+
+
+def caller_camera(folder: Path) -> Path:
+    """CALLER_CLIP as the pensioner's fake camera."""
+    return write_y4m(CALLER_CLIP, folder / "caller.y4m", width=480, height=480, fps=15, seconds=9)
+
+
 @pytest.fixture(scope="module")
 def agent_browser(playwright: Playwright) -> Iterator[Browser]:
     """A second browser: its camera is Chromium's generated test pattern, not the clip."""
-    browser = playwright.chromium.launch(
-        executable_path=str(CHROMIUM),
-        args=[*QUIET, "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"],
-    )
+    browser = launch_with_camera(playwright, None)
     yield browser
     browser.close()
 
@@ -59,25 +77,41 @@ def caller_browser(
     playwright: Playwright, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Browser]:
     """The pensioner's browser: its camera plays CALLER_CLIP."""
-    camera = write_y4m(
-        CALLER_CLIP,
-        tmp_path_factory.mktemp("caller") / "caller.y4m",
-        width=480,
-        height=480,
-        fps=15,
-        seconds=9,
-    )
-    browser = playwright.chromium.launch(
-        executable_path=str(CHROMIUM),
-        args=[
-            *QUIET,
-            "--use-fake-device-for-media-stream",
-            "--use-fake-ui-for-media-stream",
-            f"--use-file-for-fake-video-capture={camera}",
-        ],
-    )
+    browser = launch_with_camera(playwright, caller_camera(tmp_path_factory.mktemp("caller")))
     yield browser
     browser.close()
+
+
+def pensioner_waits(home: Page) -> None:
+    """The pensioner, abroad, joins the call from the home page and waits for the agent."""
+    booking = home.locator("#appointments li").filter(has_text="Pacific/Auckland")
+    expect(booking).to_contain_text("已预约")
+    booking.get_by_role("button", name="进入视频").click()
+    expect(home.locator("#call-state")).to_have_text("正在等待工作人员进入……")
+
+
+def agent_connects(console: Page, home: Page, pensioner: Pensioner, username: str) -> None:
+    """The agent opens the call beside the register data and connects; both videos play."""
+    staff_login(console, username)
+    expect(console.get_by_role("heading", name="我的视频认证")).to_be_visible()
+    console.get_by_role("link", name=f"打开 {pensioner.name}").click()
+    expect(console.get_by_role("heading", name=f"视频认证：{pensioner.name}")).to_be_visible()
+    expect(console.get_by_role("img", name=f"{pensioner.name} 的登记照片 1")).to_be_visible()
+    expect(console.locator("#call-facts")).to_contain_text(pensioner.national_id)
+    console.get_by_role("button", name="连接视频").click()
+    expect(console.locator("#call-state")).to_have_text("已接通", timeout=30_000)
+    _wait_playing(console, "#call-remote")
+    _wait_playing(home, "#remote-video")
+    expect(home.locator("#call-state")).to_have_text("已接通。请看着屏幕，按工作人员的要求做。")
+
+
+def read_aloud(console: Page, home: Page) -> str:
+    """The agent asks for a read-aloud code; it appears on the pensioner's screen."""
+    console.get_by_role("button", name="请对方念数字").click()
+    expect(console.locator("#call-code")).to_contain_text("对方已收到")
+    code = console.locator("#call-code").inner_text().split("：")[1][:4]
+    expect(home.locator("#call-code-digits")).to_have_text(code)
+    return code
 
 
 @pytest.fixture
@@ -119,25 +153,12 @@ def test_an_agent_certifies_a_pensioner_abroad_on_a_video_call(
 
     # The pensioner, in New Zealand, joins from the home page.
     home = signed_in(caller, seed, pensioner)
-    booking = home.locator("#appointments li").filter(has_text="Pacific/Auckland")
-    expect(booking).to_contain_text("已预约")
     shot(home, "pensioner-01-home")
-    booking.get_by_role("button", name="进入视频").click()
-    expect(home.locator("#call-state")).to_have_text("正在等待工作人员进入……")
+    pensioner_waits(home)
     shot(home, "pensioner-02-waiting")
 
     # The agent opens the call beside the register data and the enrolled photo.
-    staff_login(console, "agent.web")
-    expect(console.get_by_role("heading", name="我的视频认证")).to_be_visible()
-    console.get_by_role("link", name=f"打开 {pensioner.name}").click()
-    expect(console.get_by_role("heading", name=f"视频认证：{pensioner.name}")).to_be_visible()
-    expect(console.get_by_role("img", name=f"{pensioner.name} 的登记照片 1")).to_be_visible()
-    expect(console.locator("#call-facts")).to_contain_text(pensioner.national_id)
-    console.get_by_role("button", name="连接视频").click()
-    expect(console.locator("#call-state")).to_have_text("已接通", timeout=30_000)
-    _wait_playing(console, "#call-remote")
-    _wait_playing(home, "#remote-video")
-    expect(home.locator("#call-state")).to_have_text("已接通。请看着屏幕，按工作人员的要求做。")
+    agent_connects(console, home, pensioner, "agent.web")
     shot(console, "agent-01-connected")
     shot(home, "pensioner-03-connected")
 
@@ -148,10 +169,7 @@ def test_an_agent_certifies_a_pensioner_abroad_on_a_video_call(
     expect(console.get_by_role("status")).to_contain_text("结论: match")
 
     # The read-aloud code appears on the pensioner's screen.
-    console.get_by_role("button", name="请对方念数字").click()
-    expect(console.locator("#call-code")).to_contain_text("对方已收到")
-    code = console.locator("#call-code").inner_text().split("：")[1][:4]
-    expect(home.locator("#call-code-digits")).to_have_text(code)
+    code = read_aloud(console, home)
     shot(home, "pensioner-04-code")
     shot(console, "agent-02-checked")
 
