@@ -13,7 +13,16 @@ from app.reports import service
 from app.reports.service import Dashboard, RegionMonth
 
 router = APIRouter(prefix="/reports", tags=["reports"])
-Month = Annotated[str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", examples=["2026-11"])]
+# Years 1900-2999: year 0 and 9999-12 (whose next month is in year 10000) are not dates Python
+# can hold, and a pension register has nothing outside these.
+Month = Annotated[
+    str,
+    Query(
+        pattern=r"^(19\d\d|2\d\d\d)-(0[1-9]|1[0-2])$",
+        examples=["2026-11"],
+        description="YYYY-MM, year 1900 to 2999",
+    ),
+]
 RegionPrefix = Annotated[str | None, Query(pattern=r"^\d{2,6}$")]
 
 
