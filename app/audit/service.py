@@ -16,6 +16,7 @@ exported head is still in the chain."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -123,9 +124,22 @@ def audit_key() -> bytes:
     return get_settings().audit_signing_key
 
 
+@functools.lru_cache(maxsize=4)
+def _keyed(key: bytes) -> hmac.HMAC:
+    """An HMAC-SHA256 keyed once, to copy per event: the bulk forms key a million events with
+    a copy each (about twice as fast as keying every one)."""
+    return hmac.new(key, digestmod="sha256")
+
+
+def _mac(key: bytes, message: bytes) -> str:
+    keyed = _keyed(key).copy()
+    keyed.update(message)
+    return keyed.hexdigest()
+
+
 def _digest(canonical: bytes, *, scheme: int, key: bytes) -> str:
     if scheme == HMAC_SHA256:
-        return hmac.digest(key, canonical, "sha256").hex()
+        return _mac(key, canonical)
     if scheme == PLAIN_SHA256:
         return hashlib.sha256(canonical).hexdigest()
     raise ValueError(f"unknown audit hash scheme {scheme}")

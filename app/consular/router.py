@@ -21,6 +21,7 @@ from app.deps import (
     SettingsDep,
     StaffActor,
 )
+from app.kit import audited
 from biometrics import read_limited
 from models.consular import DocumentStatus
 from models.pensioner import Pensioner
@@ -122,8 +123,19 @@ def document_scan(
     session: SessionDep,
     settings: SettingsDep,
     staff: RequireDocumentReviewer,
+    actor: StaffActor,
 ) -> Response:
     document = service.get_in_scope(session=session, staff=staff, document_id=document_id)
+    pensioner = session.get(Pensioner, document.pensioner_id)
+    audited.read(
+        session=session,
+        actor=actor,
+        action="consular.scan_read",
+        entity_type="pensioner",
+        entity_id=document.pensioner_id,
+        region_code=pensioner.region_code if pensioner else None,
+        after={"document_id": str(document.id)},
+    )
     return media.response(
         settings=settings,
         relative=document.file_path,

@@ -24,6 +24,7 @@ from app.feeds.schemas import (
     QuarantinedRead,
     RecordPush,
 )
+from app.kit import audited
 from app.kit.pages import Limit, Offset, Page
 from app.video_calls.schemas import ConfirmationIn
 from models.records import FeedFormat, FeedType, HoldStatus
@@ -160,11 +161,26 @@ def read_quarantine(
     batch_id: uuid.UUID,
     session: SessionDep,
     admin: RequireAdmin,
+    actor: StaffActor,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Offset = 0,
 ) -> list[QuarantinedRead]:
     batch = service.get_batch(session=session, staff=admin, batch_id=batch_id)
     rows = service.quarantined(session=session, batch=batch, limit=limit, offset=offset)
+    audited.read(
+        session=session,
+        actor=actor,
+        action="feed.quarantine_read",
+        entity_type="feed_batch",
+        entity_id=batch.id,
+        region_code=batch.region_scope,
+        after={
+            "limit": limit,
+            "offset": offset,
+            "count": len(rows),
+            "rows": [r.row_number for r in rows],
+        },
+    )
     return [QuarantinedRead.model_validate(r) for r in rows]
 
 

@@ -21,6 +21,7 @@ from app.deps import (
     SettingsDep,
     StaffActor,
 )
+from app.kit import audited
 from app.kit.pages import Limit, Offset, Page
 from app.pensioners import service
 from app.pensioners.dependencies import EditablePensioner, ReadablePensioner
@@ -43,6 +44,7 @@ me_router = APIRouter(tags=["pensioner self-service"])
 def search_pensioners(
     session: SessionDep,
     staff: RequireRegisterReader,
+    actor: StaffActor,
     q: Annotated[str | None, Query(max_length=100, description="ID prefix, name or phone")] = None,
     region_code: Annotated[str | None, Query(pattern=r"^\d{2,6}$")] = None,
     residence: Residence | None = None,
@@ -61,6 +63,28 @@ def search_pensioners(
         benefit_status=benefit_status,
         limit=limit,
         offset=offset,
+    )
+    audited.read(
+        session=session,
+        actor=actor,
+        action="pensioner.search",
+        entity_type="pensioner_search",
+        entity_id="-",
+        region_code=region_code or staff.region_scope,
+        after={
+            "query": audited.masked_query(q),
+            "filters": {
+                "region_code": region_code,
+                "residence": residence,
+                "benefit_type": benefit_type,
+                "benefit_status": benefit_status,
+            },
+            "limit": limit,
+            "offset": offset,
+            "total": page.total,
+            "count": len(page.items),
+            "ids": [str(p.id) for p in page.items],
+        },
     )
     return page.map(PensionerRead.model_validate)
 
@@ -124,7 +148,18 @@ async def _csv_bytes(request: Request) -> bytes:
     response_model=PensionerRead,
     summary="A pensioner's register record",
 )
-def read_pensioner(pensioner: ReadablePensioner) -> Pensioner:
+def read_pensioner(
+    session: SessionDep, actor: StaffActor, pensioner: ReadablePensioner
+) -> Pensioner:
+    audited.read(
+        session=session,
+        actor=actor,
+        action="pensioner.read",
+        entity_type="pensioner",
+        entity_id=pensioner.id,
+        region_code=pensioner.region_code,
+        after={"pensioner_id": str(pensioner.id)},
+    )
     return pensioner
 
 

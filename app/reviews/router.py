@@ -11,6 +11,7 @@ from fastapi.responses import Response
 from app import media
 from app.db import SessionDep
 from app.deps import RequireRegisterReader, SettingsDep, StaffActor
+from app.kit import audited
 from app.reviews import service
 from app.reviews.schemas import ReviewCaseRead, ReviewDecision, ReviewSummary
 from biometrics import ImageError, sniff_format
@@ -51,10 +52,24 @@ def read_review(
     summary="The selfie (`selfie`) or a key frame (`frame_0`...) of the case",
 )
 def review_media(
-    case_id: uuid.UUID, name: str, session: SessionDep, settings: SettingsDep, staff: Reviewer
+    case_id: uuid.UUID,
+    name: str,
+    session: SessionDep,
+    settings: SettingsDep,
+    staff: Reviewer,
+    actor: StaffActor,
 ) -> Response:
-    _, attempt, _ = service.get_case(session=session, staff=staff, case_id=case_id)
+    case, attempt, pensioner = service.get_case(session=session, staff=staff, case_id=case_id)
     data = media.read(settings=settings, relative=service.media_path(attempt, name))
+    audited.read(
+        session=session,
+        actor=actor,
+        action="review.media_read",
+        entity_type="pensioner",
+        entity_id=pensioner.id,
+        region_code=pensioner.region_code,
+        after={"case_id": str(case.id), "attempt_id": str(attempt.id), "media": name},
+    )
     try:
         kind = sniff_format(data[:32])
     except ImageError:

@@ -30,6 +30,7 @@ from app.deps import (
     StaffActor,
 )
 from app.errors import InvalidToken
+from app.kit import audited
 from app.security import RoomClaims, decode_room_token
 from app.video_calls import service
 from app.video_calls import signalling as sig
@@ -260,9 +261,20 @@ def frame_image(
     session: SessionDep,
     settings: SettingsDep,
     agent: RequireVideoAgent,
+    actor: StaffActor,
 ) -> Response:
     appointment = service.get_assigned(session=session, staff=agent, appointment_id=appointment_id)
     frame = service.get_frame(session=session, appointment=appointment, frame_id=frame_id)
+    pensioner = session.get(Pensioner, appointment.pensioner_id)
+    audited.read(
+        session=session,
+        actor=actor,
+        action="video_call.frame_read",
+        entity_type="pensioner",
+        entity_id=appointment.pensioner_id,
+        region_code=pensioner.region_code if pensioner else None,
+        after={"appointment_id": str(appointment.id), "frame_id": str(frame.id)},
+    )
     return media.response(
         settings=settings, relative=frame.path, media_type=f"image/{frame.format}"
     )
