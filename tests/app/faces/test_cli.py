@@ -22,6 +22,15 @@ def _verify(*args: str) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
+@pytest.fixture
+def remembering(face_engine: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`lifecert verify` makes its own dlib engine; here it gets the run's real engine, which
+    remembers its answers, so the cohort's 60 photos are analysed once, not once per call."""
+    import biometrics
+
+    monkeypatch.setattr(biometrics, "DlibFaceEngine", lambda: face_engine)
+
+
 def _cohort_folder(root: Path) -> Path:
     """One sub-folder per person: the 60 people the app tests calibrate on."""
     for photo in COHORT_PHOTOS:
@@ -30,6 +39,7 @@ def _cohort_folder(root: Path) -> Path:
     return root
 
 
+@pytest.mark.usefixtures("remembering")
 def test_verify_with_a_cohort_folder(tmp_path: Path) -> None:
     cohort = str(_cohort_folder(tmp_path / "cohort"))
     enrolled = str(FACES / "deepface_c01" / "1.jpg")
@@ -58,6 +68,7 @@ def test_verify_with_a_cohort_folder(tmp_path: Path) -> None:
     assert result["thresholds"]["match"] is None
 
 
+@pytest.mark.usefixtures("remembering")
 def test_verify_refuses_an_impossible_target(tmp_path: Path) -> None:
     code, _, err = _verify(
         str(FACES / "fr_obama" / "1.jpg"),
@@ -70,6 +81,7 @@ def test_verify_refuses_an_impossible_target(tmp_path: Path) -> None:
     assert code == 2 and json.loads(err)["error"] == "InvalidTarget"
 
 
+@pytest.mark.usefixtures("remembering")
 def test_verify_reports_quality_findings(tmp_path: Path) -> None:
     # Head turned: too far for the enrolment gate the photo on file is held to.
     code, out, _ = _verify(
@@ -87,6 +99,7 @@ def test_verify_reports_quality_findings(tmp_path: Path) -> None:
     assert all(f["zh"] and f["en"] for f in result["enrolled"]["findings"])
 
 
+@pytest.mark.usefixtures("remembering")
 def test_bad_files_exit_non_zero_with_a_json_error(tmp_path: Path) -> None:
     text = tmp_path / "notes.jpg"
     text.write_text("not a photo")
@@ -104,6 +117,7 @@ def test_bad_files_exit_non_zero_with_a_json_error(tmp_path: Path) -> None:
         assert json.loads(err)["detail"]
 
 
+@pytest.mark.usefixtures("remembering")
 def test_photo_without_a_single_face(tmp_path: Path) -> None:
     code, _, err = _verify(
         str(FIXTURES / "hard" / "multiple_faces_1.jpg"),
