@@ -32,6 +32,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=0)
     parser.add_argument("--max-photo-bytes", type=int, default=1_000_000)
     parser.add_argument("--database-url", default=None)
+    parser.add_argument("--chips", type=Path, default=None, help="reuse the chips of a run")
     args = parser.parse_args()
 
     from sqlmodel import Session, SQLModel
@@ -64,12 +65,32 @@ def main() -> None:
     face_engine, limits = DlibFaceEngine(), DecodeLimits()
     born = date(1950, 1, 1)
     made = 0
+
+    def pensioner(nid: str, n: int) -> Pensioner:
+        return Pensioner(
+            national_id=nid,
+            name=f"测试{n}",
+            date_of_birth=born,
+            sex=Sex(national_id.sex(nid)),
+            phone="13800138000",
+            region_code="110105",
+            residence=Residence.local,
+            benefit_type=BenefitType.pension,
+            monthly_amount_fen=350000,
+        )
+
     with Session(engine) as session:
         session.add(Region(code="110105", name="北京市朝阳区"))
         session.add(
             StaffUser(username="bench", password_hash="x", roles=["admin"], region_scope="")
         )
-        for _, path in list_photos(FIXTURES):
+        session.commit()
+        reused = sorted(args.chips.glob("*.jpg")) if args.chips else []
+        for n, path in enumerate(reused[: args.photos], start=1):
+            (chips / path.name).write_bytes(path.read_bytes())
+            session.add(pensioner(path.stem, n))
+            made = n
+        for _, path in [] if reused else list_photos(FIXTURES):
             if made >= args.photos:
                 break
             if path.stat().st_size > args.max_photo_bytes:
@@ -80,19 +101,7 @@ def main() -> None:
                 continue
             made += 1
             nid = national_id.make("110105", born, made)
-            session.add(
-                Pensioner(
-                    national_id=nid,
-                    name=f"测试{made}",
-                    date_of_birth=born,
-                    sex=Sex(national_id.sex(nid)),
-                    phone="13800138000",
-                    region_code="110105",
-                    residence=Residence.local,
-                    benefit_type=BenefitType.pension,
-                    monthly_amount_fen=350000,
-                )
-            )
+            session.add(pensioner(nid, made))
             chip = make_id_chip(
                 image.pixels, box=found.quality.main_face.box, face_px=80.0, grey=made % 3 == 0
             )

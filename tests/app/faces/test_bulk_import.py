@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import csv
 import io
+import uuid
 import zipfile
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlmodel import Session, func, select
 
@@ -235,3 +237,51 @@ def test_an_interrupted_import_resumes_without_half_written_batches(
     progress, _ = _run(db, settings, face_engine, folder, face_import_batch_size=2)
     assert (progress.enrolled, progress.skipped, progress.refused) == (2, 2, 0)
     assert db.exec(select(func.count()).select_from(EnrolledFace)).one() == 4
+
+
+async def test_an_uploaded_archive_is_imported_by_a_job(
+    client: httpx.AsyncClient,
+    db: Session,
+    settings: Settings,
+    factory: Factory,
+    face_engine: DlibFaceEngine,
+    chips: dict[str, bytes],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from app import broker
+    from app.faces import jobs
+
+    sent: list[tuple[str, tuple[str, ...], str]] = []
+    monkeypatch.setattr(
+        broker, "send", lambda s, actor, *args, queue_name: sent.append((actor, args, queue_name))
+    )
+    admin = factory.auth(factory.staff("admin", scope=""))
+    person = factory.pensioner()
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as z:
+        z.writestr(f"{person.national_id}.jpg", chips["fr_obama"])  # type: ignore[attr-defined]
+        z.writestr("110105190001019999.jpg", chips["deepface_c01"])
+    files = {"archive": ("archive.zip", buffer.getvalue(), "application/zip")}
+    started = await client.post("/api/v1/faces/imports", files=files, headers=admin)
+    assert started.status_code == 202, started.text
+    batch = started.json()
+    assert batch["status"] == "queued" and batch["total"] == 2
+    assert sent == [(jobs.IMPORT_FACES, (batch["id"],), jobs.IMPORTS_QUEUE)]  # after the commit
+    # The worker's job, run here with the real engine.
+    assert (
+        jobs.import_archive(
+            session=db, settings=settings, batch_id=uuid.UUID(batch["id"]), engine=face_engine
+        )
+        == "done"
+    )
+    progress = await client.get(f"/api/v1/faces/imports/{batch['id']}", headers=admin)
+    assert progress.json()["status"] == "done"
+    assert (progress.json()["enrolled"], progress.json()["refused"]) == (1, 1)
+    report = await client.get(f"/api/v1/faces/imports/{batch['id']}/refusals", headers=admin)
+    assert report.status_code == 200 and "unknown_id" in report.text
+    assert not jobs.archive_path(settings, uuid.UUID(batch["id"])).exists()
+
+    bad = {"archive": ("archive.zip", b"not a zip at all", "application/zip")}
+    refused = await client.post("/api/v1/faces/imports", files=bad, headers=admin)
+    assert refused.status_code == 422 and refused.json()["error"] == "ArchiveRefused"
+    assert len(sent) == 1
