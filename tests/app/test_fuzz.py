@@ -36,6 +36,7 @@ OPERATIONS = [
     ("GET", "/api/v1/match-candidates"),
     ("PATCH", "/api/v1/me"),
     ("POST", "/api/v1/auth/pensioner/token"),
+    ("GET", "/api/v1/reports/monthly"),
 ]
 
 
