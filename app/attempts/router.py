@@ -358,7 +358,7 @@ def read_attempt(
     attempt_id: uuid.UUID, request: Request, pensioner_id: CurrentPensionerId
 ) -> AttemptRead:
     return service.read_status(
-        engine=request.app.state.engine, pensioner_id=pensioner_id, attempt_id=attempt_id
+        bind=request.app.state.engine, pensioner_id=pensioner_id, attempt_id=attempt_id
     )
 
 

@@ -13,7 +13,7 @@ from limits import parse
 from limits.strategies import RateLimiter
 from sqlalchemy import and_, bindparam
 from sqlalchemy import select as sa_select
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, col, func, or_, select
 
 from app import media
@@ -364,16 +364,17 @@ _STATUS_QUERY = (
 )
 
 
-def read_status(*, engine: Engine, pensioner_id: uuid.UUID, attempt_id: uuid.UUID) -> AttemptRead:
+def read_status(
+    *, bind: Engine | Connection, pensioner_id: uuid.UUID, attempt_id: uuid.UUID
+) -> AttemptRead:
     """The signed-in pensioner's attempt, as the page polls it every 1.5 s while it is
-    processing: one indexed query on a connection of its own, read-only (on SQLite it takes no
-    write lock), without loading ORM objects. Same answers as `to_read` after `get_own`."""
-    with engine.connect() as connection:
-        row = (
-            connection.execution_options(sqlite_begin="DEFERRED")
-            .execute(_STATUS_QUERY, {"attempt_id": attempt_id, "pensioner_id": pensioner_id})
-            .first()
-        )
+    processing: one indexed query in a short session of its own (`bind` is the app's engine,
+    or the connection tests give it), read-only (on SQLite it takes no write lock), returning
+    rows, not ORM objects. Same answers as `to_read` after `get_own`."""
+    with Session(bind.execution_options(sqlite_begin="DEFERRED")) as session:
+        row = session.execute(
+            _STATUS_QUERY, {"attempt_id": attempt_id, "pensioner_id": pensioner_id}
+        ).first()
     if row is None:
         raise InvalidToken("This pensioner is no longer in the register.")
     if row.id is None:
