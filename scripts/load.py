@@ -396,6 +396,14 @@ def main() -> None:
         help="'postgresql' (default): a new database on the tests' server, dropped after; "
         "or a URL of an empty database",
     )
+    parser.add_argument(
+        "--worker-nice",
+        type=int,
+        default=None,
+        choices=range(20),
+        metavar="0-19",
+        help="the workers' CPU niceness (default: LIFECERT_WORKER_NICE's, 10)",
+    )
     parser.add_argument("--seed", type=int, default=None, help="for the random choices")
     args = parser.parse_args()
     if args.users < 1 or args.staff < 0 or args.workers < 1:
@@ -408,7 +416,10 @@ def main() -> None:
     with scratch_database(args.database_url, workdir) as url:
         # One API process: rate limits counted in its memory (Redis would share them with
         # whatever else uses that Redis); jobs on Redis as in production.
-        env = service_env(workdir, url, rate_limit_storage="memory://")
+        settings = {"rate_limit_storage": "memory://"}
+        if args.worker_nice is not None:
+            settings["worker_nice"] = str(args.worker_nice)
+        env = service_env(workdir, url, **settings)
         roles = tuple(["reviewer", "admin"][i % 2] for i in range(args.staff))
         print(f"Enrolling {args.users} pensioners...", file=sys.stderr, flush=True)
         population = prepare(env, args.users, staff_roles=roles)
