@@ -4,11 +4,12 @@
 // booking a video call (booking.js), the call itself (video-call.js) and the consular
 // certificate for people abroad (consular.js); page.js holds what they share. This module
 // loads them all, follows the language switch and starts the page.
-import { renderActions, renderResult } from "./pensioner/attempt.js";
+import { renderActions, renderResult, resumeSaved } from "./pensioner/attempt.js";
 import "./pensioner/booking.js";
 import { renderDocuments } from "./pensioner/consular.js";
 import { loadHome, renderHome, renderVideo } from "./pensioner/home.js";
-import { $, endSession, i18n, show, t, token } from "./pensioner/page.js";
+import { $, endSession, fail, i18n, show, t, token } from "./pensioner/page.js";
+import { loadFlow } from "./pensioner/resumable.js";
 import { renderHint } from "./pensioner/selfie.js";
 import "./pensioner/video-call.js";
 
@@ -30,4 +31,7 @@ i18n.onChange(() => {
 
 i18n.apply();
 renderLangButton();
-if (token()) loadHome().catch(() => endSession()); else show("screen-login");
+// An attempt saved on this device (a reload mid-upload) goes on where it stopped; a saved
+// recording whose challenge has ended is deleted, logged in or not.
+if (token()) loadHome().then(() => resumeSaved().catch(fail), () => endSession());
+else { show("screen-login"); loadFlow().catch(() => {}); }

@@ -2,21 +2,25 @@
 // A remote certification attempt: consent, the challenge (a selfie, then a short recording
 // of the actions asked for, with spoken prompts), the upload with progress, and the result
 // with what to do next.
-import { ApiError, uploadWithProgress } from "../api.js";
+import { ApiError } from "../api.js";
 import { loadHome, loadVideo, showRoutes } from "./home.js";
 import {
   $, api, busy, fail, i18n, openCamera, setError, show, stopCamera, t, token,
 } from "./page.js";
+import { forgetFlow, loadFlow, saveFlow, uploadParts } from "./resumable.js";
 import { startSelfie } from "./selfie.js";
 
 const STEP_MS = 4500;         // time given to each action: unhurried for older people
 const POLL_MS = 1500;
+// The challenge's recording: about 1 Mbit/s at 640x480 is plenty for the face checks, and a
+// 10-second clip stays near 1.2 MB on a slow link.
+const VIDEO_BITS_PER_SECOND = 1000000;
 
 /**
  * @typedef {object} Attempt an attempt as the service returns it
  * @property {string} id
  * @property {string} status
- * @property {{ actions: string[], nonce: string }} [challenge]
+ * @property {{ actions: string[], nonce: string, expires_at: string }} [challenge]
  * @property {import("../i18n.js").Pair[]} [next_steps]
  */
 
@@ -47,7 +51,7 @@ $("open-camera").addEventListener("click", async () => {
       json: current.operatedBy ? { operated_by: current.operatedBy } : {},
     });
     show("screen-selfie");
-    await startSelfie(current.attempt, (photo) => { current.selfie = photo; showRecord(); });
+    await startSelfie(current.attempt, (photo) => { current.selfie = photo; save(null, {}); showRecord(); });
   } catch (err) {
     if (err instanceof ApiError && err.code === "AttemptsLockedOut") {
       // Too many failed tries: the person is offered the ways with staff instead.
@@ -111,8 +115,8 @@ $("start-recording").addEventListener("click", async () => {
   const video = $("record-video", HTMLVideoElement);
   try {
     // A fresh camera stream, so the recording starts when the person is ready.
-    const stream = await openCamera(video);
-    const recorder = new MediaRecorder(stream, type ? { mimeType: type, videoBitsPerSecond: 2500000 } : {});
+    const stream = await openCamera(video, "recording");
+    const recorder = new MediaRecorder(stream, type ? { mimeType: type, videoBitsPerSecond: VIDEO_BITS_PER_SECOND } : { videoBitsPerSecond: VIDEO_BITS_PER_SECOND });
     /** @type {Blob[]} */
     const chunks = [];
     recorder.ondataavailable = (e) => { if (e.data && e.data.size) chunks.push(e.data); };
@@ -146,30 +150,121 @@ $("start-recording").addEventListener("click", async () => {
   }
 });
 
+// ---- the flow kept across a reload -------------------------------------------------------------
+/** When the challenge ends, the saved recording goes (it is useless and should not linger). */
+let forgetTimer = /** @type {ReturnType<typeof setTimeout> | null} */ (null);
+
+/**
+ * Keep the attempt, the media and the uploads' places in IndexedDB.
+ * @param {Blob | null} video
+ * @param {import("./resumable.js").SavedFlow["uploads"]} uploads
+ */
+function save(video, uploads) {
+  const a = current.attempt;
+  if (!a || !a.challenge) return;
+  saveFlow({
+    attemptId: a.id, nonce: a.challenge.nonce, actions: a.challenge.actions,
+    expiresAt: a.challenge.expires_at, selfie: current.selfie, video, uploads,
+  });
+  if (forgetTimer) clearTimeout(forgetTimer);
+  forgetTimer = setTimeout(() => { forgetFlow(); }, Math.max(0, Date.parse(a.challenge.expires_at) - Date.now()));
+}
+
+function forget() {
+  if (forgetTimer) clearTimeout(forgetTimer);
+  forgetTimer = null;
+  forgetFlow();
+}
+
+/**
+ * After a reload: an attempt saved on this device and still valid goes on where it stopped
+ * (its upload resumes; without a recording yet, the recording screen opens again, and the
+ * camera with it). Resolves true when it took over the page.
+ * @returns {Promise<boolean>}
+ */
+export async function resumeSaved() {
+  const flow = await loadFlow();
+  if (!flow || !flow.selfie) return false;
+  /** @type {Attempt} */
+  let attempt;
+  try { attempt = await api("GET", `/certifications/attempts/${flow.attemptId}`); } catch (err) {
+    await forgetFlow();  // another person's, or gone
+    return false;
+  }
+  if (attempt.status !== "awaiting_upload") {
+    await forgetFlow();
+    if (attempt.status === "processing") { show("screen-upload"); await followUp(attempt); return true; }
+    return false;
+  }
+  current.attempt = attempt;
+  current.selfie = flow.selfie;
+  if (!flow.video) {
+    showRecord();
+    await openCamera($("record-video", HTMLVideoElement), "recording").catch(() => {});
+    $("record-camera").hidden = false;
+    return true;
+  }
+  await upload(flow.video, flow.uploads, true);
+  return true;
+}
+
 // ---- upload and result ------------------------------------------------------------------------
-/** @param {Blob} videoBlob */
-async function upload(videoBlob) {
+/**
+ * Send the selfie and the video with the resumable upload, then follow the attempt.
+ * @param {Blob} videoBlob
+ * @param {import("./resumable.js").SavedFlow["uploads"]} [saved] places of uploads begun before a reload
+ * @param {boolean} [resumed]
+ */
+async function upload(videoBlob, saved = {}, resumed = false) {
   show("screen-upload");
   const bar = $("upload-progress", HTMLProgressElement);
   bar.value = 0;
-  $("upload-text").textContent = t("upload.percent", { p: 0 });
-  const form = new FormData();
-  form.append("selfie", current.selfie, "selfie.jpg");
-  form.append("video", videoBlob, videoBlob.type.includes("mp4") ? "video.mp4" : "video.webm");
-  form.append("nonce", current.attempt.challenge.nonce);
-  form.append("mirrored", "false");
-  /** @type {Attempt} */
-  let attempt;
+  $("upload-text").textContent = resumed ? t("upload.resumed") : t("upload.percent", { p: 0 });
+  const a = /** @type {Attempt} */ (current.attempt);
+  /** @type {import("./resumable.js").Part[]} */
+  const parts = [
+    { part: "selfie", blob: /** @type {Blob} */ (current.selfie), url: saved.selfie?.url ?? null, offset: saved.selfie?.offset ?? 0 },
+    { part: "video", blob: videoBlob, url: saved.video?.url ?? null, offset: saved.video?.offset ?? 0 },
+  ];
+  save(videoBlob, saved);
   try {
-    attempt = /** @type {Attempt} */ (await uploadWithProgress(`/api/v1/certifications/attempts/${current.attempt.id}/upload`, form, token(), (f) => {
-      const p = Math.round(f * 100);
-      bar.value = p;
-      $("upload-text").textContent = t("upload.percent", { p });
-    }));
+    await uploadParts({
+      attemptId: a.id,
+      meta: { nonce: a.challenge.nonce, mirrored: false },
+      parts,
+      bearer: token,
+      onProgress: (sent, total) => {
+        const p = Math.round((sent / total) * 100);
+        bar.value = p;
+        $("upload-text").textContent = t("upload.percent", { p });
+      },
+      onSaved: (now) => {
+        /** @type {import("./resumable.js").SavedFlow["uploads"]} */
+        const uploads = {};
+        for (const p of now) if (p.url) uploads[p.part] = { url: p.url, offset: p.offset };
+        save(videoBlob, uploads);
+      },
+      onWaiting: (waiting) => { if (waiting) $("upload-text").textContent = t("upload.waiting"); },
+    });
   } catch (err) {
-    if (err instanceof ApiError && err.code === "ChallengeExpired") { showResult({ id: current.attempt.id, status: "expired", next_steps: [] }); return; }
+    if (err instanceof ApiError && (err.code === "ChallengeExpired" || err.code === "UploadExpired")) {
+      forget();
+      showResult({ id: a.id, status: "expired", next_steps: [] });
+      return;
+    }
+    forget();
     throw err;
   }
+  forget();
+  await followUp(await api("GET", `/certifications/attempts/${a.id}`));
+}
+
+/**
+ * Wait for the decision of an attempt being checked, then show it.
+ * @param {Attempt} attempt
+ */
+async function followUp(attempt) {
+  const bar = $("upload-progress", HTMLProgressElement);
   bar.value = 100;
   $("upload-text").textContent = t("upload.checking");
   const deadline = Date.now() + 5 * 60 * 1000;

@@ -106,7 +106,19 @@ export function endSession() {
   show("screen-login");
 }
 
+// ---- offline ------------------------------------------------------------------------------
+// The page itself opens without a network (the service worker keeps its files); it says so,
+// since logging in, the checks and the upload need the service.
+function renderOffline() { $("offline").hidden = navigator.onLine; }
+window.addEventListener("online", renderOffline);
+window.addEventListener("offline", renderOffline);
+renderOffline();
+if ("serviceWorker" in navigator) {
+  navigator.serviceWorker.register("/sw.js").catch(() => { /* the page works without it */ });
+}
+
 // ---- camera -------------------------------------------------------------------------------
+export const RECORDING_MAX_SIDE = 640;
 /** @type {MediaStream | null} */
 let stream = null;
 
@@ -114,16 +126,23 @@ let stream = null;
 export function cameraStream() { return stream; }
 
 /**
- * Open the front camera into `video`, sized to show the whole frame.
+ * Open the front camera into `video`, sized to show the whole frame. The photo takes the
+ * camera's usual HD frame (it is scaled down to 1600 px when taken); the challenge recording
+ * asks for at most 640 px a side (640x480 on a 4:3 camera), enough for the face checks and a
+ * fraction of the bytes on a slow link.
  * @param {HTMLVideoElement} video
+ * @param {"photo" | "recording"} [use]
  * @returns {Promise<MediaStream>}
  */
-export async function openCamera(video) {
+export async function openCamera(video, use = "photo") {
   stopCamera();
   if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) throw new Error(t("err.no_camera"));
+  const size = use === "recording"
+    ? { width: { max: RECORDING_MAX_SIDE }, height: { max: RECORDING_MAX_SIDE } }
+    : { width: { ideal: 1280 }, height: { ideal: 720 } };
   try {
     stream = await navigator.mediaDevices.getUserMedia({
-      video: { facingMode: "user", width: { ideal: 1280 }, height: { ideal: 720 } }, audio: false,
+      video: { facingMode: "user", ...size }, audio: false,
     });
   } catch (err) {
     const denied = err && (err.name === "NotAllowedError" || err.name === "SecurityError");

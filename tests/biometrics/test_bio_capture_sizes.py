@@ -1,0 +1,117 @@
+"""The pensioner page's capture sizes are enough for the face engine: the fixture selfies
+scaled to at most 1600 px on the long side at JPEG quality 85, and the live clips re-encoded as
+the page records them (VP8 WebM, at most 640 px a side, 1 Mbit/s), give the same face and
+liveness outcomes as the originals (static/js/pensioner/selfie.js, page.js, attempt.js)."""
+
+from __future__ import annotations
+
+import io
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from PIL import Image
+
+from biometrics import (
+    DecodeLimits,
+    DlibFaceEngine,
+    LivenessPolicy,
+    QualityPolicy,
+    VideoLimits,
+    analyze_liveness,
+    analyze_photo,
+)
+
+SELFIE_MAX_SIDE = 1600
+SELFIE_QUALITY = 85
+RECORDING_MAX_SIDE = 640
+RECORDING_BITS_PER_SECOND = 1_000_000
+FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures"
+# Every fixture photo larger than the page's selfie (phone photos up to 7360 px).
+BIG_PHOTOS = sorted(
+    p for p in (FIXTURES / "faces").glob("*/*.jpg") if max(Image.open(p).size) > SELFIE_MAX_SIDE
+)
+LIVE_CLIPS = [
+    ("liveportrait_driving_d0.mp4", "open_mouth"),
+    ("liveportrait_driving_d3.mp4", "blink"),
+    ("liveportrait_driving_d6.mp4", "blink"),
+    ("liveportrait_driving_d13.mp4", "blink,open_mouth"),
+    ("liveportrait_driving_d14.mp4", "blink"),
+]
+
+
+def as_page_selfie(data: bytes) -> bytes:
+    """What selfie.js sends: the frame scaled to 1600 px on its long side, JPEG 0.85."""
+    image = Image.open(io.BytesIO(data)).convert("RGB")
+    scale = min(1.0, SELFIE_MAX_SIDE / max(image.size))
+    size = (round(image.width * scale), round(image.height * scale))
+    out = io.BytesIO()
+    image.resize(size, Image.Resampling.BILINEAR).save(out, "JPEG", quality=SELFIE_QUALITY)
+    return out.getvalue()
+
+
+def as_page_recording(source: Path) -> bytes:
+    """What attempt.js records: VP8 WebM, at most 640 px a side, about 1 Mbit/s."""
+    out = io.BytesIO()
+    with av.open(str(source)) as container:
+        stream = container.streams.video[0]
+        scale = min(1.0, RECORDING_MAX_SIDE / max(stream.width, stream.height))
+        width, height = (
+            round(stream.width * scale) // 2 * 2,
+            round(stream.height * scale) // 2 * 2,
+        )
+        rate = Fraction(stream.average_rate or 30)
+        with av.open(out, "w", format="webm") as target:
+            encoder = target.add_stream("libvpx", rate=rate)
+            encoder.width, encoder.height, encoder.pix_fmt = width, height, "yuv420p"
+            encoder.bit_rate = RECORDING_BITS_PER_SECOND
+            for index, frame in enumerate(container.decode(video=0)):
+                small = frame.reformat(width=width, height=height, format="yuv420p")
+                small.pts, small.time_base = index, 1 / rate
+                target.mux(encoder.encode(small))
+            target.mux(encoder.encode(None))
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("photo", BIG_PHOTOS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_a_selfie_at_the_page_size_has_the_same_outcome(
+    photo: Path, engine: DlibFaceEngine, limits: DecodeLimits, selfie: QualityPolicy
+) -> None:
+    original = photo.read_bytes()
+    small = as_page_selfie(original)
+    assert max(Image.open(io.BytesIO(small)).size) == SELFIE_MAX_SIDE
+    full = analyze_photo(original, engine=engine, limits=limits, policy=selfie)
+    page = analyze_photo(small, engine=engine, limits=limits, policy=selfie)
+    assert page.ok == full.ok
+    assert page.quality.face_count == full.quality.face_count
+    assert {f.issue for f in page.quality.findings} == {f.issue for f in full.quality.findings}
+    if full.embedding is not None:
+        assert page.embedding is not None
+        distance = float(np.linalg.norm(page.embedding.vector - full.embedding.vector))
+        assert distance < 0.2, distance  # the same face (dlib's same-person line is 0.6)
+
+
+@pytest.mark.parametrize(("name", "challenge"), LIVE_CLIPS)
+def test_a_recording_at_the_page_size_has_the_same_liveness_outcome(
+    name: str, challenge: str, engine: DlibFaceEngine
+) -> None:
+    source = FIXTURES / "videos" / "live" / name
+
+    def judge(video: Path | bytes) -> tuple[bool, list[str], list[str]]:
+        result = analyze_liveness(
+            video,
+            challenge=challenge.split(","),
+            engine=engine,
+            # Generous: a loaded machine must not fail a comparison of outcomes.
+            limits=VideoLimits(time_budget_s=600.0),
+            policy=LivenessPolicy(),
+        )
+        return result.live, [e.action.value for e in result.matched], sorted(result.reasons)
+
+    recording = as_page_recording(source)
+    assert len(recording) < 0.3 * source.stat().st_size or len(recording) < 2_000_000
+    full, page = judge(source), judge(recording)
+    assert full[0], full  # the originals are live
+    assert page == full
