@@ -160,7 +160,9 @@ def _expand(event: dict[str, Any], evidence: dict[str, Any]) -> list[dict[str, A
         for k in ("pensioner_id", "certification_id", "task_id"):
             if k in r:
                 r[k] = str(uuid.UUID(r[k]))
-    common = {k: event[k] for k in ("actor_type", "actor_id", "client_address")}
+    # What the listing event says of every event it stands for: who, from where, and how
+    # the chain is hashed.
+    common = {k: event[k] for k in ("actor_type", "actor_id", "client_address", "hash_scheme")}
     if event["action"] == certifications.RECORD_MANY:
         return [
             {
