@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, status
+from pydantic import AfterValidator
 
 from app.appointments import service
 from app.appointments.schemas import (
@@ -35,6 +36,14 @@ TimeZoneQuery = Annotated[
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _plausible_day(day: date | None) -> date | None:
+    # Days at the ends of the calendar (0001-01-01, 9999-12-31) overflow when turned into
+    # instants in a time zone; a booking is never near them.
+    if day is not None and not 1900 <= day.year <= 2999:
+        raise ValueError("give a date between 1900-01-01 and 2999-12-31")
+    return day
 
 
 @router.get(
@@ -68,7 +77,7 @@ def list_slots(
     settings: SettingsDep,
     pensioner: CurrentPensioner,
     tz: TimeZoneQuery = None,
-    from_date: Annotated[date | None, Query(alias="from")] = None,
+    from_date: Annotated[date | None, Query(alias="from"), AfterValidator(_plausible_day)] = None,
     days: Annotated[int, Query(ge=1, le=31)] = 7,
 ) -> SlotList:
     if service.booked_for(session=session, pensioner_id=pensioner.id) is None:

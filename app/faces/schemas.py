@@ -10,6 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from models.face import FaceCalibration, FaceSource
 
+MIN_TARGET_FMR = 1e-9
+
 
 class QualityFindingRead(BaseModel):
     issue: str
@@ -89,8 +91,13 @@ class VerificationRead(BaseModel):
 
 
 class CalibrationRequest(BaseModel):
+    # Below one in a billion the pairs needed (and 1/rate) run past any register and, for the
+    # smallest floats, past what an integer can hold.
     target_fmr: float | None = Field(
-        default=None, gt=0.0, lt=0.5, description="Default: LIFECERT_FACE_TARGET_FMR (0.001)"
+        default=None,
+        ge=MIN_TARGET_FMR,
+        lt=0.5,
+        description="Default: LIFECERT_FACE_TARGET_FMR (0.001); at least 1e-9",
     )
 
 
