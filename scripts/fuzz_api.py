@@ -65,7 +65,8 @@ def _serve(service: ContractService, port: int) -> subprocess.Popen[bytes]:
         stdout=subprocess.DEVNULL,
         stderr=open(service.settings.data_dir / "serve.log", "wb"),  # noqa: SIM115
     )
-    deadline = time.monotonic() + 60
+    # Generous: on a loaded machine importing the face engine alone takes a while.
+    deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         try:
             if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
@@ -73,7 +74,7 @@ def _serve(service: ContractService, port: int) -> subprocess.Popen[bytes]:
         except httpx.HTTPError:
             time.sleep(0.3)
     process.terminate()
-    raise SystemExit("lifecert serve did not answer /healthz within 60 s")
+    raise SystemExit("lifecert serve did not answer /healthz within 300 s")
 
 
 def main() -> int:
