@@ -161,6 +161,7 @@ def build_topology(
     API 1, API 2, the workers, the extra ones) is 10.<subnet>.<n>.2; `subnet` is random unless
     given (so `env` can name an extra host's address)."""
     assert os.geteuid() == 0, "the topology tests make network namespaces: run them as root"
+    base.mkdir(parents=True, exist_ok=True)  # the benchmark passes a folder of its own
     tag = uuid.uuid4().hex[:6]
     subnet = subnet or pick_subnet()
     redis_namespace = f"lifecert-topology-{tag}"
