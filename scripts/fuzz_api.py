@@ -101,7 +101,12 @@ def main() -> int:
     if args.serve:
         process = _serve(service, args.port)
         base_url = f"http://127.0.0.1:{args.port}"
-        schema = schemathesis.openapi.from_url(f"{base_url}/openapi.json")
+        try:
+            schema = schemathesis.openapi.from_url(f"{base_url}/openapi.json", timeout=120)
+        except BaseException:
+            process.terminate()
+            process.wait(timeout=30)
+            raise
     else:
         schema = schemathesis.openapi.from_asgi("/openapi.json", service.served)
     pattern = re.compile(args.operations)

@@ -26,7 +26,10 @@ def list_events(
     entity_type: Annotated[str | None, Query(max_length=32)] = None,
     entity_id: Annotated[str | None, Query(max_length=64)] = None,
     action: Annotated[str | None, Query(max_length=64)] = None,
-    before_seq: Annotated[int | None, Query(ge=1, description="Page backwards from here")] = None,
+    # The seq column is a 32-bit integer on PostgreSQL; a bigger number was a 500.
+    before_seq: Annotated[
+        int | None, Query(ge=1, le=2**31 - 1, description="Page backwards from here")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[AuditEvent]:
     return service.list_events(
