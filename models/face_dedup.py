@@ -25,7 +25,9 @@ class FaceIndexChange(SQLModel, table=True):
     __tablename__ = "face_index_change"
 
     seq: int | None = Field(default=None, primary_key=True)
-    face_id: uuid.UUID = Field(foreign_key="enrolled_face.id", index=True)
+    # Not a foreign key: the log outlives the faces it names (a deleted pensioner's faces
+    # leave the indexes through it).
+    face_id: uuid.UUID = Field(index=True)
     joined: bool  # True: became active; False: retired, rejected or deleted
     occurred_at: datetime = Field(default_factory=utcnow, sa_type=tz_datetime())
 

@@ -137,6 +137,7 @@ def delete(*, session: Session, settings: Settings, actor: Actor, pensioner: Pen
     frames and scans (kept: the audit). The files go once the deletion commits."""
     before = audit.snapshot(pensioner)
     _delete_data_comparison_rows(session=session, pensioner=pensioner)
+    _release_face_rows(session=session, pensioner=pensioner)
     files = _delete_video_call_rows(session=session, pensioner=pensioner)
     for model in (
         CertificationReminder,
@@ -169,6 +170,42 @@ def delete(*, session: Session, settings: Settings, actor: Actor, pensioner: Pen
         region_code=pensioner.region_code,
         before=before,
     )
+
+
+def _release_face_rows(*, session: Session, pensioner: Pensioner) -> None:
+    """What the 1:N search holds of the pensioner's faces: the active ones leave every
+    process's index (logged in this transaction), duplicate cases naming the pensioner go
+    (their events stay in the audit), and bulk-import items keep their history without the
+    record."""
+    from app.faces.index import log_change
+    from models.face_dedup import DuplicateCase, FaceImportItem
+
+    faces = session.exec(select(EnrolledFace).where(EnrolledFace.pensioner_id == pensioner.id))
+    face_ids = []
+    for face in faces:
+        face_ids.append(face.id)
+        if face.active:
+            log_change(session, face=face, joined=False)
+    for case in session.exec(
+        select(DuplicateCase).where(
+            or_(
+                col(DuplicateCase.earlier_pensioner_id) == pensioner.id,
+                col(DuplicateCase.later_pensioner_id) == pensioner.id,
+            )
+        )
+    ):
+        session.delete(case)
+    items = select(FaceImportItem).where(
+        or_(
+            col(FaceImportItem.pensioner_id) == pensioner.id,
+            col(FaceImportItem.face_id).in_(face_ids),
+        )
+    )
+    for item in session.exec(items):
+        item.pensioner_id = None
+        item.face_id = None
+        session.add(item)
+    session.flush()
 
 
 def _delete_video_call_rows(*, session: Session, pensioner: Pensioner) -> list[str]:

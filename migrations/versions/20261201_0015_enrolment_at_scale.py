@@ -33,7 +33,6 @@ def upgrade() -> None:
         sa.Column('face_id', sa.Uuid(), nullable=False),
         sa.Column('joined', sa.Boolean(), nullable=False),
         sa.Column('occurred_at', sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(['face_id'], ['enrolled_face.id']),
         sa.PrimaryKeyConstraint('seq'),
     )
     op.create_index(op.f('ix_face_index_change_face_id'), 'face_index_change', ['face_id'])

@@ -22,6 +22,7 @@ from app.cli import cli
 from app.config import Settings, get_settings
 from app.faces import duplicates, service
 from app.faces.index import RegisterIndex, register_index
+from app.pensioners import service as pensioners
 from biometrics import DlibFaceEngine, FaceEmbedding
 from models.certification import PaymentSuspension, SuspensionReason
 from models.face import EnrolledFace, FaceSource
@@ -147,6 +148,20 @@ def test_one_face_under_two_ids_opens_one_case(
     )
     assert result["cases_opened"] == 0 and result["pairs_already_known"] >= 1
     assert db.exec(select(func.count()).select_from(DuplicateCase)).one() == 1
+    # Deleting the second record takes its case with it and its face out of every index.
+    index = register_index(db, model=MODEL)
+    assert any(n.face_id == later.id for n in index.nearest(_vector(later), k=3))
+    pensioners.delete(session=db, settings=settings, actor=SYSTEM, pensioner=second)  # type: ignore[arg-type]
+    db.commit()
+    assert db.exec(select(func.count()).select_from(DuplicateCase)).one() == 0
+    assert db.get(EnrolledFace, later.id) is None
+    index.sync(db)
+    assert all(n.face_id != later.id for n in index.nearest(_vector(later), k=3))
+    assert RegisterIndex(model=MODEL).rebuild(db) == len(index)
+
+
+def _vector(face: EnrolledFace) -> np.ndarray:
+    return np.frombuffer(face.embedding, dtype="<f8").astype(np.float32)
 
 
 def test_dedup_finds_planted_pairs_and_nobody_else(
