@@ -37,6 +37,7 @@ export const ERRORS = {
   NotFound: { zh: "没有找到要找的内容。", en: "Not found." },
   MethodNotAllowed: { zh: "这个操作不能这样做。", en: "This cannot be done this way." },
   HTTPError: { zh: "服务出了问题，请稍后再试。", en: "The service had a problem. Please try again later." },
+  InternalError: { zh: "服务出了问题，请稍后再试。", en: "The service had a problem. Please try again later." },
   Conflict: { zh: "这件事已经有人处理过了，请刷新页面看看。", en: "This was already changed. Reload the page to see it." },
   PayloadTooLarge: { zh: "文件太大，请上传 10MB 以内的文件。", en: "The file is too large; upload one of at most 10 MB." },
   UnsupportedMediaType: { zh: "只能上传 PDF、JPG 或 PNG 文件。", en: "Only PDF, JPG or PNG files can be uploaded." },
