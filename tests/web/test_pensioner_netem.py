@@ -188,8 +188,7 @@ def test_bytes_and_time_to_a_decision_before_and_after_on_a_slow_link(
     netem_page: Page, live: Live, seed: Factory, face_engine: DlibFaceEngine, cohort: None
 ) -> None:
     page = netem_page
-    before_person = enrol_clip_person(seed.session, seed, live.settings, face_engine)
-    after_person = enrol_clip_person(seed.session, seed, live.settings, face_engine)
+    before_person = enrol_clip_person(seed.session, seed, live.settings, face_engine, sole=True)
 
     # Before: the one-request upload at the old capture sizes.
     signed_in(page, seed, before_person)
@@ -214,6 +213,7 @@ def test_bytes_and_time_to_a_decision_before_and_after_on_a_slow_link(
     assert before["status"] == "certified", before
 
     # After: the page as it is, resumable uploads at the new sizes.
+    after_person = enrol_clip_person(seed.session, seed, live.settings, face_engine, sole=True)
     _to_recording(page, live, seed, after_person)
     clicked = time.monotonic()
     page.get_by_role("button", name="开始录像").click()
@@ -248,7 +248,7 @@ def test_a_connection_cut_mid_upload_resumes_from_its_offset_and_certifies(
     netem_page: Page, live: Live, seed: Factory, face_engine: DlibFaceEngine, cohort: None
 ) -> None:
     page = netem_page
-    pensioner = enrol_clip_person(seed.session, seed, live.settings, face_engine)
+    pensioner = enrol_clip_person(seed.session, seed, live.settings, face_engine, sole=True)
     _to_recording(page, live, seed, pensioner)
     cdp = emulate(page)
     page.get_by_role("button", name="开始录像").click()
@@ -269,7 +269,7 @@ def test_a_reload_mid_upload_resumes_where_it_stopped(
     netem_page: Page, live: Live, seed: Factory, face_engine: DlibFaceEngine, cohort: None
 ) -> None:
     page = netem_page
-    pensioner = enrol_clip_person(seed.session, seed, live.settings, face_engine)
+    pensioner = enrol_clip_person(seed.session, seed, live.settings, face_engine, sole=True)
     _to_recording(page, live, seed, pensioner)
     emulate(page)
     page.get_by_role("button", name="开始录像").click()
@@ -299,7 +299,7 @@ def test_an_abandoned_upload_is_deleted_after_its_expiry_and_the_page_lets_it_go
     netem_page: Page, live: Live, seed: Factory, face_engine: DlibFaceEngine, cohort: None
 ) -> None:
     page = netem_page
-    pensioner = enrol_clip_person(seed.session, seed, live.settings, face_engine)
+    pensioner = enrol_clip_person(seed.session, seed, live.settings, face_engine, sole=True)
     _to_recording(page, live, seed, pensioner)
     cdp = emulate(page)
     page.get_by_role("button", name="开始录像").click()

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 from functools import cache
 from pathlib import Path
 
 import av
 import numpy as np
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from app.audit.service import SYSTEM
 from app.config import Settings
@@ -103,9 +104,36 @@ def enrol_cohort(
 
 
 def enrol_clip_person(
-    db: Session, factory: Factory, settings: Settings, engine: DlibFaceEngine
+    db: Session,
+    factory: Factory,
+    settings: Settings,
+    engine: DlibFaceEngine,
+    *,
+    sole: bool = False,
 ) -> Pensioner:
-    """A pensioner enrolled with a frame of SELFIE_CLIP (so the clip is of them)."""
+    """A pensioner enrolled with a frame of SELFIE_CLIP (so the clip is of them).
+
+    `sole`: the clip's face is first retired from the pensioners the database already holds
+    with it, as a register without duplicates has it; otherwise the 1:N search sees one face
+    under several IDs and the new enrolment waits for a duplicate case (tests that share one
+    database across tests, as the browser tests do)."""
+    if sole:
+        photo = hashlib.sha256(frame_jpeg(SELFIE_CLIP, 240)).hexdigest()
+        earlier = db.exec(
+            select(EnrolledFace).where(EnrolledFace.photo_sha256 == photo, col(EnrolledFace.active))
+        ).all()
+        for face in earlier:
+            owner = db.get(Pensioner, face.pensioner_id)
+            assert owner is not None
+            faces.retire(
+                session=db,
+                settings=settings,
+                pensioner=owner,
+                face=face,
+                actor=SYSTEM,
+                reason="test: the clip's face under one identity at a time",
+            )
+        db.commit()
     pensioner = factory.pensioner()
     faces.enrol(
         session=db,
