@@ -9,6 +9,7 @@ from tests.conftest import Factory
 from tests.web.conftest import Live
 from tests.web.test_pensioner_page import log_in
 from tests.web.test_staff_console import staff_login
+from tests.web.waits import wait_until
 from tests.web.worlds import certified_history
 
 # Installed before any page script runs (through the browser's debugging protocol, which the
@@ -55,5 +56,5 @@ def test_the_staff_console_and_dashboard_run_without_a_policy_violation(
     assert _violations(page) == []
     # The check can fail: a style attribute is exactly what the policy refuses.
     page.evaluate("() => document.body.setAttribute('style', 'outline: 1px solid red')")
-    page.wait_for_function("() => window.__cspViolations.length > 0")
+    assert wait_until(page, "() => window.__cspViolations.length > 0")
     assert any("style-src" in v for v in _violations(page))

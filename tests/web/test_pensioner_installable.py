@@ -10,6 +10,7 @@ from PIL import Image
 from playwright.sync_api import Page, expect
 
 from tests.web.conftest import Live
+from tests.web.waits import wait_until
 
 
 def test_the_manifest_names_the_app_and_its_icons(page: Page, live: Live) -> None:
@@ -40,7 +41,7 @@ def test_the_page_opens_offline_from_its_service_worker_and_says_so(page: Page, 
     csp = page.request.get("/").headers["content-security-policy"]
     assert "default-src 'self'" in csp
     # The worker installs (it caches the shell) and takes the page over.
-    page.wait_for_function("navigator.serviceWorker.controller !== null", timeout=30_000)
+    assert wait_until(page, "() => navigator.serviceWorker.controller !== null")
     expect(page.locator("#offline")).to_be_hidden()
 
     page.context.set_offline(True)

@@ -3,7 +3,6 @@ administrator finds a person, reads their history and audit trail, and opens the
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from models.certification import Certification, CertificationMethod
 from models.video_call import AvailabilityException, AvailabilityRule
 from tests.conftest import PASSWORD, Factory
 from tests.web.conftest import Live
+from tests.web.waits import wait_until
 from tests.web.worlds import certified_history, review_case
 
 Shot = Callable[[Page, str], Path]
@@ -23,15 +23,8 @@ Shot = Callable[[Page, str], Path]
 
 def _loaded(image: Locator, timeout: float = 10.0) -> bool:
     """Whether the image finished loading with pixels (visible is not loaded: the bytes of a
-    decrypted photo may still be on their way). Polled from here: the pages' CSP forbids the
-    string evaluation wait_for_function uses."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if image.evaluate("img => img.complete && img.naturalWidth > 0"):
-            return True
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
+    decrypted photo may still be on their way)."""
+    return wait_until(image, "img => img.complete && img.naturalWidth > 0", timeout_s=timeout)
 
 
 def staff_login(page: Page, username: str) -> None:

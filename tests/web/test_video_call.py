@@ -6,7 +6,6 @@ code that appears on the pensioner's screen, and records the certification."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from tests.app.attempts.clips import LIVE, frame_jpeg
 from tests.conftest import Factory
 from tests.web.conftest import CHROMIUM, QUIET, Live, open_page, signed_in, write_y4m
 from tests.web.test_staff_console import staff_login
+from tests.web.waits import wait_until
 from tests.web.worlds import call_now
 
 Shot = Callable[[Page, str], Path]
@@ -31,12 +31,9 @@ PLAYING = "v => v.videoWidth > 0 && v.readyState >= 2 && !v.paused"
 
 
 def _wait_playing(page: Page, selector: str, timeout_s: float = 30.0) -> None:
-    """Poll from the test: the pages' Content-Security-Policy forbids the string evaluation
-    Playwright's wait_for_function polls with inside the page."""
-    deadline = time.monotonic() + timeout_s
-    while not page.locator(selector).evaluate(PLAYING):
-        assert time.monotonic() < deadline, f"{selector} never started playing"
-        page.wait_for_timeout(200)
+    assert wait_until(page.locator(selector), PLAYING, timeout_s=timeout_s), (
+        f"{selector} never started playing"
+    )
 
 
 # A woman facing the camera, someone other than the man of the selfie-page tests.
