@@ -691,11 +691,13 @@ def gen_attacks(
 def run_schedule(
     today: Annotated[str | None, typer.Option(help="Run as of this day (YYYY-MM-DD)")] = None,
 ) -> None:
-    """The daily job: certification reminders, suspension after the grace period, and deleting
-    stored media past its retention period (`lifecert media retention`)."""
+    """The daily job: certification reminders, suspension after the grace period, deleting
+    stored media past its retention period (`lifecert media retention`) and resumable uploads
+    past their expiry (the API processes also do, every `LIFECERT_UPLOAD_PURGE_SECONDS`)."""
     from datetime import UTC, datetime
 
     from app.appointments import reminders as call_reminders
+    from app.attempts import resumable
     from app.auth.senders import make_sender
     from app.certifications import schedule
     from app.media import retention
@@ -723,11 +725,9 @@ def run_schedule(
         report = schedule.run(
             session=session, settings=settings, sender=make_sender(settings), today=day
         )
-        media_deleted = retention.run(
-            session=session,
-            settings=settings,
-            now=datetime.combine(day, datetime.now(UTC).timetz()),
-        )
+        now = datetime.combine(day, datetime.now(UTC).timetz())
+        media_deleted = retention.run(session=session, settings=settings, now=now)
+        uploads_expired = resumable.purge_expired(session=session, settings=settings, now=now)
         calls = call_reminders.send_due(session=session, sender=make_sender(settings))
     typer.echo(
         json.dumps(
@@ -738,6 +738,7 @@ def run_schedule(
                 "suspended": report.suspended,
                 "attempts_media_deleted": media_deleted["attempts"],
                 "media_deleted": media_deleted,
+                "uploads_expired": uploads_expired,
                 "call_reminders": calls.day_before + calls.hour_before,
             }
         )

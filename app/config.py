@@ -148,6 +148,8 @@ class Settings(BaseSettings):
 
     # Remote self-certification attempts.
     challenge_ttl_seconds: int = Field(default=300, ge=30, le=3600)
+    # Each API process deletes expired resumable uploads this often (and any it touches).
+    upload_purge_seconds: float = Field(default=60.0, gt=0.0, le=3600.0)
     challenge_seed: int | None = None  # only for reproducible tests; production uses the OS RNG
     attempts_failed_limit: int = Field(default=3, ge=1)
     attempts_lockout_hours: int = Field(default=24, ge=1)

@@ -10,8 +10,8 @@ chunk is stored encrypted like every other biometric file (`app.media`), as its 
 under `uploads/<pensioner>/<upload>/`. When the second part completes, both files go through
 `service.accept_upload`, the same function as the one-request upload: replay refusal,
 lockout and the 202/processing flow are the same. An upload expires with its challenge; an
-expired one is deleted when it is next touched and by `purge_expired` (run every minute by the
-service).
+expired one is deleted when it is next touched and by `purge_expired` (run every
+`LIFECERT_UPLOAD_PURGE_SECONDS`, 60, by each API process).
 """
 
 from __future__ import annotations
@@ -62,8 +62,6 @@ TUS_EXTENSIONS = "creation,expiration"
 CHUNK_CONTENT_TYPE = "application/offset+octet-stream"
 # Enough bytes to tell a photo or a video container from its first bytes.
 SNIFF_BYTES = 16
-# How often the service deletes expired uploads (besides on access and `run-schedule`).
-PURGE_EVERY_SECONDS = 60
 
 
 def _now() -> datetime:

@@ -46,8 +46,8 @@ log = logging.getLogger(__name__)
 
 @asynccontextmanager
 async def _purging_expired_uploads(app: FastAPI) -> AsyncIterator[None]:
-    """While the service runs, expired resumable uploads are deleted every minute (and when
-    touched)."""
+    """While the service runs, expired resumable uploads are deleted every
+    `upload_purge_seconds` (and when touched)."""
 
     def purge() -> None:
         with Session(app.state.engine) as session:
@@ -55,7 +55,7 @@ async def _purging_expired_uploads(app: FastAPI) -> AsyncIterator[None]:
 
     async def loop() -> None:
         while True:
-            await asyncio.sleep(resumable.PURGE_EVERY_SECONDS)
+            await asyncio.sleep(app.state.settings.upload_purge_seconds)
             try:
                 await run_in_threadpool(purge)
             except Exception:  # the next round tries again

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,7 @@ from fastapi import FastAPI
 from sqlmodel import Session, func, select
 from typer.testing import CliRunner
 
+from app import media
 from app.cli import cli
 from app.config import Settings, get_settings
 from app.security import hash_opaque_token
@@ -19,6 +22,7 @@ from models.audit import AuditEvent
 from models.pensioner import Pensioner, Residence
 from models.records import FeedClient
 from models.staff import StaffUser
+from models.upload import ResumableUpload, UploadPart
 from tests.conftest import Backend, Factory
 
 
@@ -141,3 +145,39 @@ def test_import_pensioners(run, backend: Backend, tmp_path: Path) -> None:  # ty
             ).one()
             == 1
         )
+
+
+def test_run_schedule_deletes_expired_uploads_and_keeps_live_ones(  # type: ignore[no-untyped-def]
+    run, factory: Factory, settings: Settings, db: Session
+) -> None:
+    attempt = factory.attempt(factory.pensioner())
+
+    def upload(expires_in: timedelta) -> tuple[uuid.UUID, Path]:
+        row = ResumableUpload(
+            attempt_id=attempt.id,  # type: ignore[attr-defined]
+            pensioner_id=attempt.pensioner_id,  # type: ignore[attr-defined]
+            part=UploadPart.video,
+            length=1000,
+            offset=10,
+            chunks=1,
+            nonce=uuid.uuid4().hex,
+            expires_at=datetime.now(UTC) + expires_in,
+        )
+        db.add(row)
+        db.commit()
+        relative = f"uploads/{row.pensioner_id}/{row.id}/0"
+        media.store(settings=settings, relative=relative, data=b"0123456789")
+        return row.id, settings.resolved_media_dir / relative
+
+    (_, expired_file), (live, live_file) = (
+        upload(timedelta(seconds=-1)),
+        upload(timedelta(minutes=5)),
+    )
+    result = run("run-schedule")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["uploads_expired"] == 1
+    db.expire_all()
+    assert [u.id for u in db.exec(select(ResumableUpload)).all()] == [live]
+    assert not expired_file.exists() and live_file.exists()
+    again = run("run-schedule")
+    assert json.loads(again.output)["uploads_expired"] == 0

@@ -125,6 +125,7 @@ def live(tmp_path_factory: pytest.TempPathFactory, face_engine: DlibFaceEngine) 
         secret_key=TEST_SECRET,
         challenge_seed=SEED_BLINK_THEN_MOUTH,
         inprocess_workers=1,
+        upload_purge_seconds=2.0,  # the expiry test waits for a round, not a minute
     )
     engine = make_engine(settings)
     app = create_app(settings, engine=engine, face_engine=face_engine)
