@@ -108,27 +108,28 @@ def test_a_selfie_at_the_page_size_has_the_same_outcome(
 
 
 @pytest.mark.parametrize(("name", "challenge"), LIVE_CLIPS)
-def test_a_recording_at_the_page_size_has_the_same_liveness_outcome(
+def test_a_recording_at_the_page_size_is_judged_live_as_the_original_is(
     name: str, challenge: str, engine: DlibFaceEngine
 ) -> None:
+    """The originals are live with their challenge and no reason (test_bio_liveness's
+    `test_fixture_live_clip_passes_its_labelled_challenge` keeps that); the page-size
+    recording must be judged the same way.
+    Compared with that known outcome rather than by analysing the original again, which
+    doubled the test's time (the 34 s clip alone took a minute)."""
     source = FIXTURES / "videos" / "live" / name
-
-    def judge(video: Path | bytes) -> tuple[bool, list[str], list[str]]:
-        result = analyze_liveness(
-            video,
-            challenge=challenge.split(","),
-            engine=engine,
-            # Generous: a loaded machine must not fail a comparison of outcomes.
-            limits=VideoLimits(time_budget_s=600.0),
-            policy=LivenessPolicy(),
-        )
-        return result.live, [e.action.value for e in result.matched], sorted(result.reasons)
-
     recording = as_page_recording(source)
     with av.open(str(source)) as container:
         seconds = float(container.duration or 0) / av.time_base
     # About the page's bitrate (VP8 overshoots a little on short clips), whatever the length.
     assert len(recording) * 8 / seconds < 1.3 * RECORDING_BITS_PER_SECOND
-    full, page = judge(source), judge(recording)
-    assert full[0], full  # the originals are live
-    assert page == full
+    result = analyze_liveness(
+        recording,
+        challenge=challenge.split(","),
+        engine=engine,
+        # Generous: a loaded machine must not fail a comparison of outcomes.
+        limits=VideoLimits(time_budget_s=600.0),
+        policy=LivenessPolicy(),
+    )
+    assert result.live, result.reasons
+    assert [e.action.value for e in result.matched] == challenge.split(",")
+    assert sorted(result.reasons) == []
