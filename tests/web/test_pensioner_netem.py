@@ -184,10 +184,6 @@ def netem_page(browser: Any, live: Live) -> Iterator[Page]:
         yield page
 
 
-@pytest.mark.skip(
-    reason="issue 18 open: on the loaded machine of session 14 this flow ended in retry, cause "
-    "not yet found; see the closing note"
-)
 def test_bytes_and_time_to_a_decision_before_and_after_on_a_slow_link(
     netem_page: Page, live: Live, seed: Factory, face_engine: DlibFaceEngine, cohort: None
 ) -> None:
@@ -240,7 +236,7 @@ def test_bytes_and_time_to_a_decision_before_and_after_on_a_slow_link(
             "selfie_bytes": sizes["selfie"],
             "video_bytes": sizes["video"],
             "total_bytes": sizes["selfie"] + sizes["video"],
-            "video_px": f"{video.get('width')}x{video.get('height')}",
+            "video_px": "x".join(str(side) for side in video["size"]),
             "record_to_decision_s": round(seconds, 1),
         },
     }
@@ -269,10 +265,6 @@ def test_a_connection_cut_mid_upload_resumes_from_its_offset_and_certifies(
     _record("cut_and_restored", {"cut_at_byte": cut_at, **sizes})
 
 
-@pytest.mark.skip(
-    reason="issue 18 open: on the loaded machine of session 14 this flow ended in retry, cause "
-    "not yet found; see the closing note"
-)
 def test_a_reload_mid_upload_resumes_where_it_stopped(
     netem_page: Page, live: Live, seed: Factory, face_engine: DlibFaceEngine, cohort: None
 ) -> None:
