@@ -74,6 +74,11 @@ class Settings(BaseSettings):
     env: Environment = Environment.development
     data_dir: Path = Path("var")
     database_url: str = ""  # empty: a SQLite file under data_dir
+    # Requests of one process holding a database session at once (app.db.SessionSlots): under
+    # the 40 server threads and 40 pooled connections. A request waits this long for a slot,
+    # then gets 503 Overloaded with Retry-After.
+    db_max_sessions: int = Field(default=30, ge=1, le=40)
+    db_slot_wait_seconds: float = Field(default=10.0, ge=0.0, le=120.0)
     media_dir: Path | None = None  # None: data_dir / "media"
     # The web pages; None: the static/ folder beside the sources (a checkout). An installed
     # (non-editable) package names the copy it serves, e.g. the image's /srv/lifecert/static.

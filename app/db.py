@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Callable, Iterator
+import weakref
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
 
+import anyio
 import sqlalchemy as sa
 from fastapi import Depends, Request
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
 
 from app.config import Settings
-from app.errors import AppError
+from app.errors import AppError, Overloaded
 
 log = logging.getLogger(__name__)
 _AFTER_COMMIT = "lifecert_after_commit"
@@ -78,28 +82,84 @@ def _forget_after_commit(session: Session) -> None:
     session.info.get(_AFTER_COMMIT, []).clear()
 
 
-def get_session(request: Request) -> Iterator[Session]:
+class SessionSlots:
+    """How many requests of this process may hold a database session at once.
+
+    Sessions are used from the server's thread pool (40 threads) and draw on a pool of 40
+    connections. Unbounded, 200 clients at once filled both: requests holding a connection
+    waited for a thread while the threads waited for a connection, until the pool's 30 s
+    timeout answered 500. A request now waits for a slot on the event loop (no thread, no
+    connection) for at most `db_slot_wait_seconds`, then gets 503 `Overloaded` with
+    Retry-After; `db_max_sessions` stays under the threads and connections."""
+
+    def __init__(self, size: int, wait_seconds: float) -> None:
+        self.size = size
+        self.wait_seconds = wait_seconds
+        # One semaphore per event loop (a server has one; tests start several).
+        self._by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore]
+        self._by_loop = weakref.WeakKeyDictionary()
+
+    def _semaphore(self) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        semaphore = self._by_loop.get(loop)
+        if semaphore is None:
+            semaphore = self._by_loop[loop] = asyncio.Semaphore(self.size)
+        return semaphore
+
+    def in_use(self) -> int:
+        semaphore = self._by_loop.get(asyncio.get_running_loop())
+        return 0 if semaphore is None else self.size - semaphore._value
+
+    async def acquire(self) -> asyncio.Semaphore:
+        semaphore = self._semaphore()
+        try:
+            await asyncio.wait_for(semaphore.acquire(), timeout=self.wait_seconds)
+        except TimeoutError:
+            log.warning("no database session free within %.1f s: 503", self.wait_seconds)
+            raise Overloaded() from None
+        return semaphore
+
+
+async def _in_thread(call: Callable[[], object]) -> None:
+    # Shielded: a client that hangs up must not leave a transaction open or a slot taken.
+    with anyio.CancelScope(shield=True):
+        await run_in_threadpool(call)
+
+
+async def get_session(request: Request) -> AsyncIterator[Session]:
     """Commit when the request handler succeeds, roll back when it raises; services only flush,
-    and routers register what must follow the commit with `after_commit`."""
+    and routers register what must follow the commit with `after_commit`. Holds one of the
+    process's session slots (`SessionSlots`) for the request."""
     engine = request.app.state.engine
     if request.method in ("GET", "HEAD"):
         engine = engine.execution_options(sqlite_begin="DEFERRED")
-    with Session(engine, expire_on_commit=False) as session:
-        try:
-            yield session
-            session.commit()
-        except AppError as exc:
-            # Some refusals must still be remembered, e.g. a wrong login code counts as a try.
-            if exc.persist_changes:
-                session.commit()
-            else:
-                session.rollback()
-            raise
-        except BaseException:
-            session.rollback()
-            raise
+    semaphore = await request.app.state.session_slots.acquire()
+    session = Session(engine, expire_on_commit=False)
+    try:
+        yield session
+        await _in_thread(session.commit)
+    except AppError as exc:
+        # Some refusals must still be remembered, e.g. a wrong login code counts as a try.
+        await _in_thread(session.commit if exc.persist_changes else session.rollback)
+        raise
+    except BaseException:
+        await _in_thread(session.rollback)
+        raise
+    finally:
+        await _in_thread(session.close)
+        semaphore.release()
+
+
+async def hold_session_slot(request: Request) -> AsyncIterator[None]:
+    """A session slot for a route that reads on its own connection (the status poll)."""
+    semaphore = await request.app.state.session_slots.acquire()
+    try:
+        yield
+    finally:
+        semaphore.release()
 
 
 # scope="function": commit before the response is sent, so a client that reads right after a
 # write sees it, and a failed commit is an error response rather than a success already sent.
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+SessionSlot = Annotated[None, Depends(hold_session_slot, scope="function")]

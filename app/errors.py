@@ -75,6 +75,15 @@ class ServiceUnavailable(AppError):
     retry_after = UNAVAILABLE_RETRY_AFTER
 
 
+class Overloaded(AppError):
+    """Every database session this process allows is in use and none freed up in time."""
+
+    status_code = 503
+    code = "Overloaded"
+    message = "The service is busy; nothing was saved. Try again in a few seconds."
+    retry_after = UNAVAILABLE_RETRY_AFTER
+
+
 class UnsupportedMediaType(AppError):
     status_code = 415
     code = "UnsupportedMediaType"
@@ -194,6 +203,18 @@ def install_error_handlers(app: FastAPI) -> None:
                 "The database is briefly unreachable; nothing was saved. Try again in a few "
                 "seconds.",
             ),
+            headers={"Retry-After": str(UNAVAILABLE_RETRY_AFTER)},
+        )
+
+    # The connection pool stayed empty for its whole timeout (SessionSlots should prevent it):
+    # a 503 with Retry-After, not a 500.
+    @app.exception_handler(sa.exc.TimeoutError)
+    async def _pool_exhausted(request: Request, exc: Exception) -> JSONResponse:
+        log.error("no database connection free (%s %s): %s", request.method, request.url.path, exc)
+        busy = Overloaded()
+        return JSONResponse(
+            status_code=busy.status_code,
+            content=error_body(busy.code, busy.message),
             headers={"Retry-After": str(UNAVAILABLE_RETRY_AFTER)},
         )
 

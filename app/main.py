@@ -27,7 +27,7 @@ from app.auth.senders import make_sender
 from app.config import Settings, get_settings
 from app.consular.router import router as consular_router
 from app.consular.router import staff_router as consular_staff_router
-from app.db import make_engine
+from app.db import SessionSlots, make_engine
 from app.deps import current_pensioner, current_pensioner_id, current_staff
 from app.errors import install_error_handlers
 from app.faces.router import calibration_router, pending_router
@@ -100,6 +100,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.engine = engine
+    app.state.session_slots = SessionSlots(settings.db_max_sessions, settings.db_slot_wait_seconds)
     app.state.rate_limiter = make_rate_limiter(settings)
     app.state.otp_sender = make_sender(settings)
     # The dlib models load on first use, not here, so start-up stays fast.

@@ -19,7 +19,7 @@ from app.attempts.errors import UploadPastLength, UploadProtocolError
 from app.attempts.schemas import AttemptRead, AttemptStart, SelfieCheck
 from app.audit.service import Actor
 from app.config import Settings
-from app.db import SessionDep
+from app.db import SessionDep, SessionSlot
 from app.deps import (
     CurrentPensioner,
     CurrentPensionerId,
@@ -355,7 +355,7 @@ async def upload_chunk(
     "indexed query, without the request session.",
 )
 def read_attempt(
-    attempt_id: uuid.UUID, request: Request, pensioner_id: CurrentPensionerId
+    attempt_id: uuid.UUID, request: Request, pensioner_id: CurrentPensionerId, _slot: SessionSlot
 ) -> AttemptRead:
     return service.read_status(
         bind=request.app.state.engine, pensioner_id=pensioner_id, attempt_id=attempt_id

@@ -216,6 +216,8 @@ def decide(
     """A reviewer's verdict. `relatives` and `data_error` close the case; `same_person` waits
     for a second reviewer, whose agreement suspends the later identity's payments (and whose
     disagreement closes the case with their outcome, both verdicts kept)."""
+    # Locked and read again: of two verdicts at once, the second sees the first's.
+    session.refresh(case, with_for_update=True)
     if case.status is DuplicateStatus.closed:
         raise DuplicateCaseClosed()
     now = utcnow()

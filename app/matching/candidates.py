@@ -57,6 +57,8 @@ def decide(
     today: date | None = None,
 ) -> tuple[MatchCandidate, dict[str, Any]]:
     """A confirmed death suspends and claims; confirmed evidence of life certifies."""
+    # Locked and read again: of two decisions at once, the second finds it decided.
+    session.refresh(candidate, with_for_update=True)
     if candidate.status is not CandidateStatus.pending:
         raise CandidateAlreadyDecided()
     today = today or date.today()

@@ -132,6 +132,8 @@ def decide(
     body: ReviewDecision,
 ) -> ReviewCase:
     case, attempt, pensioner = get_case(session=session, staff=staff, case_id=case_id)
+    # Locked and read again: of two decisions at once, the second waits and finds it closed.
+    session.refresh(case, with_for_update=True)
     if case.status not in OPEN:
         raise ReviewClosed()
     if attempt.operated_by == staff_operator(staff):

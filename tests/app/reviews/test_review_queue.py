@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -205,3 +206,23 @@ async def test_reviewers_verdicts_become_labelled_face_comparisons(
         headers=reviewer,
     )
     assert refused.status_code == 422
+
+
+async def test_reviewers_deciding_one_case_at_once_certify_it_once(
+    client: httpx.AsyncClient, factory: Factory, settings: Settings, db: Session
+) -> None:
+    """Found by scripts/load.py on PostgreSQL: two approvals at once both read the case as
+    open and certified it twice. The case row is locked before its status is read."""
+    case = _case(factory, settings, low=False)
+    reviewers = [factory.auth(factory.staff("reviewer")) for _ in range(6)]
+    answers = await asyncio.gather(
+        *(
+            client.post(f"{URL}/{case.id}/decision", json={"verdict": "approve"}, headers=r)
+            for r in reviewers
+        )
+    )
+    codes = sorted(a.status_code for a in answers)
+    assert codes == [200] + [409] * 5, [a.text for a in answers]
+    assert {a.json()["error"] for a in answers if a.status_code == 409} == {"ReviewClosed"}
+    certifications = db.exec(select(Certification)).all()
+    assert [c.evidence["review_case_id"] for c in certifications] == [str(case.id)]
