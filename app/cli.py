@@ -72,6 +72,10 @@ def serve(
         port=port,
         workers=workers,
         proxy_headers=True,
+        # Longer than the edge's idle keep-alive (deploy/Caddyfile, 60 s) and a phone's pause
+        # between polls: uvicorn's 5 s default closed connections clients were reusing
+        # (scripts/load.py saw resets on the status poll under load).
+        timeout_keep_alive=75,
         log_level="info",
     )
 

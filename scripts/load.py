@@ -229,13 +229,17 @@ def database_check(url: str, tally: Tally) -> dict[str, object]:
             ).all()
         }
         events: Counter[str] = Counter()
-        for after in session.exec(
-            select(AuditEvent.after).where(
+        # The processing's own decision; a reviewer may change the status afterwards.
+        decided_as: dict[str, str] = {}
+        for action, after in session.exec(
+            select(AuditEvent.action, AuditEvent.after).where(
                 col(AuditEvent.action).in_([f"attempt.{s}" for s in DECIDED]),
                 AuditEvent.actor_type == "system",
             )
         ).all():
-            events[str((after or {}).get("attempt_id"))] += 1
+            decided = str((after or {}).get("attempt_id"))
+            events[decided] += 1
+            decided_as[decided] = action.removeprefix("attempt.")
         cases = Counter(str(a) for a in session.exec(select(ReviewCase.attempt_id)).all())
         certifications = Counter(
             str(e.get("attempt_id"))
@@ -270,11 +274,16 @@ def database_check(url: str, tally: Tally) -> dict[str, object]:
             problems.append(f"{attempt_id}: {status} with {certifications[attempt_id]} certs")
         if (status == "certified") != (row.certification_id is not None):
             problems.append(f"{attempt_id}: {status}, certification_id {row.certification_id}")
-        want_cases = 1 if status == "needs_review" else 0
+        # A review case exactly when the processing decided needs_review (a reviewer's verdict
+        # then moves the status on: certified, rejected or retry).
+        first = decided_as.get(attempt_id, status)
+        want_cases = 1 if first == "needs_review" else 0
         if cases[attempt_id] != want_cases:
-            problems.append(f"{attempt_id}: {status} with {cases[attempt_id]} review cases")
-        if tally.seen[attempt_id] != status:
-            problems.append(f"{attempt_id}: client saw {tally.seen[attempt_id]}, database {status}")
+            problems.append(f"{attempt_id}: decided {first} with {cases[attempt_id]} review cases")
+        if tally.seen[attempt_id] not in (status, first):
+            problems.append(
+                f"{attempt_id}: client saw {tally.seen[attempt_id]}, database {first} then {status}"
+            )
     return {
         "attempts_started": len(tally.seen),
         "attempts_uploaded": len(tally.uploaded),
