@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import redis
@@ -20,6 +21,9 @@ from biometrics.errors import BiometricsError
 log = logging.getLogger(__name__)
 # Seconds a client waits before trying again when PostgreSQL or Redis is unreachable.
 UNAVAILABLE_RETRY_AFTER = 5
+
+
+Handler = Callable[[Request, Exception], Awaitable[JSONResponse]]
 
 
 class AppError(Exception):
@@ -190,44 +194,37 @@ def install_error_handlers(app: FastAPI) -> None:
             headers={"Retry-After": "5"} if status == 503 else None,
         )
 
-    # PostgreSQL or Redis down (a restart, a fail-over): a 503 saying when to come back, never a
-    # 500; what the driver said is logged, not sent (it names hosts, ports and drivers).
-    @app.exception_handler(sa.exc.OperationalError)
-    @app.exception_handler(sa.exc.InterfaceError)
-    async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
-        log.error("database unavailable (%s %s): %s", request.method, request.url.path, exc)
-        return JSONResponse(
-            status_code=503,
-            content=error_body(
-                "DatabaseUnavailable",
-                "The database is briefly unreachable; nothing was saved. Try again in a few "
-                "seconds.",
-            ),
-            headers={"Retry-After": str(UNAVAILABLE_RETRY_AFTER)},
-        )
+    # PostgreSQL or Redis down (a restart, a fail-over), or no pooled connection free: a 503
+    # saying when to come back, never a 500; what the driver said is logged, not sent (it names
+    # hosts, ports and drivers).
+    def _unavailable(what: str, code: str, message: str) -> Handler:
+        async def handler(request: Request, exc: Exception) -> JSONResponse:
+            log.error("%s (%s %s): %s", what, request.method, request.url.path, exc)
+            return JSONResponse(
+                status_code=503,
+                content=error_body(code, message),
+                headers={"Retry-After": str(UNAVAILABLE_RETRY_AFTER)},
+            )
 
-    # The connection pool stayed empty for its whole timeout (SessionSlots should prevent it):
-    # a 503 with Retry-After, not a 500.
-    @app.exception_handler(sa.exc.TimeoutError)
-    async def _pool_exhausted(request: Request, exc: Exception) -> JSONResponse:
-        log.error("no database connection free (%s %s): %s", request.method, request.url.path, exc)
-        busy = Overloaded()
-        return JSONResponse(
-            status_code=busy.status_code,
-            content=error_body(busy.code, busy.message),
-            headers={"Retry-After": str(UNAVAILABLE_RETRY_AFTER)},
-        )
+        return handler
 
-    @app.exception_handler(redis.exceptions.ConnectionError)
-    @app.exception_handler(redis.exceptions.TimeoutError)
-    async def _redis_unavailable(request: Request, exc: Exception) -> JSONResponse:
-        log.error("redis unavailable (%s %s): %s", request.method, request.url.path, exc)
-        unavailable = ServiceUnavailable()
-        return JSONResponse(
-            status_code=unavailable.status_code,
-            content=error_body(unavailable.code, unavailable.message),
-            headers={"Retry-After": str(UNAVAILABLE_RETRY_AFTER)},
-        )
+    database_down = _unavailable(
+        "database unavailable",
+        "DatabaseUnavailable",
+        "The database is briefly unreachable; nothing was saved. Try again in a few seconds.",
+    )
+    app.add_exception_handler(sa.exc.OperationalError, database_down)
+    app.add_exception_handler(sa.exc.InterfaceError, database_down)
+    # The pool stayed empty for its whole timeout (app.db.SessionSlots should prevent it).
+    app.add_exception_handler(
+        sa.exc.TimeoutError,
+        _unavailable("no database connection free", Overloaded.code, Overloaded.message),
+    )
+    redis_down = _unavailable(
+        "redis unavailable", ServiceUnavailable.code, ServiceUnavailable.message
+    )
+    app.add_exception_handler(redis.exceptions.ConnectionError, redis_down)
+    app.add_exception_handler(redis.exceptions.TimeoutError, redis_down)
 
     @app.exception_handler(AppError)
     async def _app_error(_request: Request, exc: AppError) -> JSONResponse:

@@ -43,6 +43,7 @@ export const ERRORS = {
   UnsupportedMediaType: { zh: "只能上传 PDF、JPG 或 PNG 文件。", en: "Only PDF, JPG or PNG files can be uploaded." },
   DatabaseUnavailable: { zh: "服务暂时不能使用，请稍后再试。", en: "The service is not available just now. Please try again later." },
   ServiceUnavailable: { zh: "服务暂时不能使用，刚才的内容没有保存，请过几秒再试。", en: "The service is briefly unavailable and nothing was saved. Please try again in a few seconds." },
+  Overloaded: { zh: "现在使用的人太多，刚才的内容没有保存，请过几秒再试。", en: "Many people are using the service right now and nothing was saved. Please try again in a few seconds." },
   // ---- photos and certification attempts
   NotEnrolled: { zh: "您还没有登记照片，请联系社区工作人员登记，或选择其他认证方式。", en: "No photo of you is on file yet. Ask community staff to register one, or choose another way to certify." },
   AttemptNotFound: { zh: "没有找到这次认证，请重新开始。", en: "This certification was not found. Please start again." },
