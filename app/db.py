@@ -6,6 +6,7 @@ import asyncio
 import logging
 import weakref
 from collections.abc import AsyncIterator, Callable
+from functools import partial
 from typing import Annotated, Any
 
 import anyio
@@ -137,17 +138,28 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
     session = Session(engine, expire_on_commit=False)
     try:
         yield session
-        await _in_thread(session.commit)
     except AppError as exc:
         # Some refusals must still be remembered, e.g. a wrong login code counts as a try.
-        await _in_thread(session.commit if exc.persist_changes else session.rollback)
+        await _in_thread(partial(_end, session, commit=exc.persist_changes))
         raise
     except BaseException:
-        await _in_thread(session.rollback)
+        await _in_thread(partial(_end, session, commit=False))
         raise
+    else:
+        await _in_thread(partial(_end, session, commit=True))
     finally:
-        await _in_thread(session.close)
         semaphore.release()
+
+
+def _end(session: Session, *, commit: bool) -> None:
+    """Commit or roll back, then close: one trip to the thread pool per request."""
+    try:
+        if commit:
+            session.commit()
+        else:
+            session.rollback()
+    finally:
+        session.close()
 
 
 async def hold_session_slot(request: Request) -> AsyncIterator[None]:
